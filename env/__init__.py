@@ -1,0 +1,85 @@
+"""The deterministic trading state machine, its reward shaper, markets and gymnasium env.
+
+Public names live here; the machinery is in ``_``-prefixed modules.
+
+Example:
+    >>> import gymnasium as gym
+    >>> import tradeguard.env
+    >>> env = gym.make("tradeguard/Trading-v0", scenario="v10")
+    >>> obs, info = env.reset(seed=0)
+"""
+
+from __future__ import annotations
+
+import gymnasium
+
+from tradeguard.env._actions import ACTION_NAMES, N_ACTIONS, Action, RejectReason
+from tradeguard.env._config import COMPONENT_NAMES, EnvConfig, RewardConfig
+from tradeguard.env._market import MARKET_KINDS, Market, MarketKind, MarketSpec
+from tradeguard.env._policies import (
+    ConstantPolicy,
+    HoldPolicy,
+    MaskedRandomPolicy,
+    Policy,
+    RandomPolicy,
+    parse_policy,
+    run_episode,
+)
+from tradeguard.env._reward import POTENTIAL_BASED, RewardShaper, ShaperState
+from tradeguard.env._rules import (
+    RULES,
+    Condition,
+    Effect,
+    Machine,
+    Outcome,
+    PortfolioState,
+    Rule,
+    format_rules,
+    initial_state,
+    transition,
+)
+from tradeguard.env._scenarios import Scenario, load_scenario, scenario_names
+from tradeguard.env._trading_env import TradingEnv, validate_action
+
+__all__ = [
+    "ACTION_NAMES",
+    "COMPONENT_NAMES",
+    "MARKET_KINDS",
+    "N_ACTIONS",
+    "POTENTIAL_BASED",
+    "RULES",
+    "Action",
+    "Condition",
+    "ConstantPolicy",
+    "Effect",
+    "EnvConfig",
+    "HoldPolicy",
+    "Machine",
+    "Market",
+    "MarketKind",
+    "MarketSpec",
+    "MaskedRandomPolicy",
+    "Outcome",
+    "Policy",
+    "PortfolioState",
+    "RandomPolicy",
+    "RejectReason",
+    "RewardConfig",
+    "RewardShaper",
+    "Rule",
+    "Scenario",
+    "ShaperState",
+    "TradingEnv",
+    "format_rules",
+    "initial_state",
+    "load_scenario",
+    "parse_policy",
+    "run_episode",
+    "scenario_names",
+    "transition",
+    "validate_action",
+]
+
+ENV_ID = "tradeguard/Trading-v0"
+if ENV_ID not in gymnasium.registry:
+    gymnasium.register(id=ENV_ID, entry_point="tradeguard.env._trading_env:TradingEnv")

@@ -1,0 +1,132 @@
+"""Run one episode of a policy and print its metrics, predicted next to executed.
+
+Example: the seed's V10 collapse, in one line:
+
+  tradeguard run --scenario v10 --policy constant:SELL_PARTIAL --steps 500 --seed 0
+
+predicts SELL_PARTIAL on every step, executes HOLD on every step (no position to
+sell), and pays 500 x (-0.05) = -25.0 of failed-action penalty.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from tradeguard._cli._common import (
+    add_scenario_arguments,
+    load_scenario_from_args,
+    print_json,
+    with_episode_length,
+)
+from tradeguard.errors import InvalidConfig
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_scenario_arguments(parser)
+    parser.add_argument(
+        "--policy",
+        default="masked-random",
+        metavar="SPEC",
+        help="random | hold | masked-random | constant:ACTION (default: masked-random)",
+    )
+    parser.add_argument("--steps", type=int, metavar="N", help="episode length (default: the scenario's)")
+    parser.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the market and the policy (default: 0)")
+    parser.add_argument(
+        "--actions",
+        type=_int_list,
+        metavar="A,A,...",
+        help="replay these action ids instead of a policy, then stop (replay commands use this)",
+    )
+    parser.add_argument(
+        "--prices",
+        type=_int_list,
+        metavar="P,P,...",
+        help="trade these prices (in minor units) instead of a generated market",
+    )
+    parser.add_argument("--minor-unit", type=float, default=0.01, help="currency value of one minor unit (default: 0.01)")
+    parser.add_argument("--json", action="store_true", help="print a JSON object instead of text")
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from tradeguard.env import Market, TradingEnv, parse_policy, run_episode
+
+    scenario = load_scenario_from_args(args)
+    steps = args.steps
+    market = None
+    if args.prices is not None:
+        market = Market(np.asarray(args.prices, dtype=np.int64), args.minor_unit, "--prices")
+        if steps is None and len(market) - 1 < scenario.env.episode_length:
+            steps = len(market) - 1
+    scenario = with_episode_length(scenario, steps)
+    env = TradingEnv(scenario=scenario, market=market)
+    if args.actions is not None:
+        if not args.actions:
+            raise InvalidConfig("--actions is empty; give at least one action id.")
+        policy: Any = _Replay(args.actions)
+        trace = run_episode(env, policy, seed=args.seed, max_steps=len(args.actions))
+        policy_name = "replay"
+    else:
+        policy = parse_policy(args.policy)
+        policy_name = policy.name
+        trace = run_episode(env, policy, seed=args.seed)
+    metrics = trace.metrics()
+    if args.json:
+        out: dict[str, Any] = {
+            "scenario": scenario.name,
+            "policy": policy_name,
+            "seed": args.seed,
+            **metrics.as_dict(),
+            "final_equity": trace[-1].equity_after,
+            "replay": trace.meta.replay,
+        }
+        print_json(out)
+        return 0
+    meta = trace.meta
+    print(f"scenario {scenario.name}, policy {policy_name}, seed {args.seed}, {metrics.steps} steps")
+    print(
+        f"episode reward {metrics.episode_reward:+.4f}   total return {metrics.total_return:+.4%}   "
+        f"sharpe {metrics.sharpe:+.3f}"
+    )
+    print(
+        f"trades {metrics.trades}   round trips {metrics.round_trips}   win rate {metrics.win_rate:.0%}   "
+        f"rejections {metrics.rejections} ({metrics.rejection_rate:.1%})"
+    )
+    print(f"final equity {meta.money(trace[-1].equity_after)} (started {meta.money(meta.initial_cash)})")
+    print()
+    print(f"{'action':<14}{'predicted':>10}{'executed':>10}")
+    for name in meta.action_names:
+        p = metrics.action_distribution_predicted[name]
+        e = metrics.action_distribution_executed[name]
+        print(f"{name:<14}{p:>10.1%}{e:>10.1%}")
+    print(
+        f"{'entropy (nats)':<14}{metrics.action_entropy_predicted:>10.3f}"
+        f"{metrics.action_entropy_executed:>10.3f}"
+    )
+    print()
+    print("reward components (episode totals):")
+    for name, total in metrics.reward_components.items():
+        print(f"  {name:<24}{total:+.4f}")
+    return 0
+
+
+class _Replay:
+    name = "replay"
+
+    def __init__(self, actions: list[int]) -> None:
+        self._actions = actions
+        self._i = 0
+
+    def act(self, observation: Any, mask: Any, rng: Any) -> int:
+        a = self._actions[self._i]
+        self._i += 1
+        return a
