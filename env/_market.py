@@ -85,7 +85,7 @@ class Market:
 
     def in_currency(self) -> npt.NDArray[np.float64]:
         """The prices in currency units (float)."""
-        return self.prices * self.minor_unit
+        return self.prices.astype(np.float64) * self.minor_unit
 
     @classmethod
     def from_prices(

@@ -31,7 +31,10 @@ POLICY_SPECS = ("random", "hold", "masked-random", "constant:ACTION")
 class Policy(Protocol):
     """Anything that picks an action from an observation and the current action mask."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """Short name for reports (``"masked-random"``)."""
+        ...
 
     def act(
         self,

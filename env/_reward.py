@@ -59,7 +59,7 @@ class RewardShaper:
         -0.05
     """
 
-    __slots__ = ("config", "pnl_scale", "_w", "_curriculum_bits", "_zero")
+    __slots__ = ("_curriculum_bits", "_w", "_zero", "config", "pnl_scale")
 
     def __init__(self, config: RewardConfig, initial_cash: int) -> None:
         self.config = config

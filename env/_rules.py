@@ -129,7 +129,7 @@ class Machine:
         ('HOLD', 'NO_POSITION', True)
     """
 
-    __slots__ = ("config", "_lot", "_fee_ppm", "_size_ppm", "_disabled", "_hold", "_table")
+    __slots__ = ("_disabled", "_fee_ppm", "_hold", "_lot", "_size_ppm", "_table", "config")
 
     def __init__(self, config: EnvConfig) -> None:
         self.config = config
@@ -200,6 +200,12 @@ class Machine:
         truths; this is :meth:`check` for all actions, at the cost of a table look-up.
         """
         return self._table[self.signature(state, price)]
+
+    @property
+    def table(self) -> tuple[tuple[tuple[RejectReason | None, ...], tuple[bool, ...]], ...]:
+        """:data:`RULES` compiled for this config: entry ``sig`` (see :meth:`signature`) holds
+        every action's rejection reason and the mask. Vectorized engines index it by signature."""
+        return self._table
 
     def mask(self, state: PortfolioState, price: int) -> tuple[bool, ...]:
         """Valid actions at ``price``: ``mask[a]`` is True exactly when ``a`` would execute."""

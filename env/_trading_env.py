@@ -39,7 +39,7 @@ def validate_action(action: Any) -> Action:
     cls = type(action)
     if cls in _INT_TYPES or (isinstance(action, (int, np.integer)) and not isinstance(action, (bool, np.bool_))):
         if 0 <= action < N_ACTIONS:
-            return _ACTIONS[action]
+            return _ACTIONS[int(action)]
         raise InvalidAction(
             f"action={action!r} is out of range: expected an integer in 0..{N_ACTIONS - 1} "
             f"({', '.join(f'{i}={n}' for i, n in enumerate(ACTION_NAMES))}) or an Action member."
@@ -59,7 +59,7 @@ def validate_action(action: Any) -> Action:
     )
 
 
-class TradingEnv(gym.Env[npt.NDArray[np.float32], int]):
+class TradingEnv(gym.Env[npt.NDArray[np.float32], np.int64]):
     """A long-only trading account as a deterministic state machine (``tradeguard/Trading-v0``).
 
     Each step the agent *predicts* an action; the rule table decides whether it
@@ -91,7 +91,7 @@ class TradingEnv(gym.Env[npt.NDArray[np.float32], int]):
         (0, 'NO_POSITION', -0.05)
     """
 
-    metadata = {"render_modes": ["ansi"], "render_fps": 4}
+    metadata = {"render_modes": ["ansi"], "render_fps": 4}  # noqa: RUF012 (gymnasium declares it so)
 
     def __init__(
         self,
@@ -138,19 +138,19 @@ class TradingEnv(gym.Env[npt.NDArray[np.float32], int]):
         self.observation_space = gym.spaces.Box(
             -OBS_BOUND, OBS_BOUND, shape=(window + N_POSITION_FEATURES,), dtype=np.float32
         )
-        self._meta_base = dict(
-            env_id="tradeguard/Trading-v0",
-            action_names=ACTION_NAMES,
-            action_kinds=tuple(a.kind for a in Action),
-            component_names=COMPONENT_NAMES,
-            penalty_component="failed_action_penalty",
-            failed_action_penalty=self.reward_config.failed_action_penalty,
-            disabled_actions=frozenset(int(a) for a in self.config.disabled_actions),
-            initial_cash=self.config.cash,
-            minor_unit=self.config.minor_unit,
-            pnl_scale=self.shaper.pnl_scale,
-            reward_is_pnl=self.reward_config.is_pnl,
-        )
+        self._meta_base = {
+            "env_id": "tradeguard/Trading-v0",
+            "action_names": ACTION_NAMES,
+            "action_kinds": tuple(a.kind for a in Action),
+            "component_names": COMPONENT_NAMES,
+            "penalty_component": "failed_action_penalty",
+            "failed_action_penalty": self.reward_config.failed_action_penalty,
+            "disabled_actions": frozenset(int(a) for a in self.config.disabled_actions),
+            "initial_cash": self.config.cash,
+            "minor_unit": self.config.minor_unit,
+            "pnl_scale": self.shaper.pnl_scale,
+            "reward_is_pnl": self.reward_config.is_pnl,
+        }
         self._returns_cache: tuple[Market | None, npt.NDArray[np.float32]] = (None, np.zeros(0, np.float32))
         self._records: list[StepRecord] = []
         self._done = True

@@ -114,7 +114,7 @@ class TraceMeta:
 
     def money(self, minor_units: int) -> str:
         """Format an amount of minor units as currency, ``12345 -> '123.45'``."""
-        decimals = max(0, -int(math.floor(math.log10(self.minor_unit) + 1e-9)))
+        decimals = max(0, -math.floor(math.log10(self.minor_unit) + 1e-9))
         return f"{minor_units * self.minor_unit:,.{decimals}f}"
 
 

@@ -4,17 +4,31 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import pkgutil
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from tradeguard import __version__
 from tradeguard.errors import TradeguardError
 
 __all__ = ["main", "build_parser"]
 
-# (subcommand module, one-line help). Each module defines ``add_arguments(parser)``
-# and ``run(args) -> int``; heavy imports live inside ``run``.
-COMMANDS: tuple[str, ...] = ("rules", "run")
+
+
+def _command_modules() -> list[Any]:
+    """Every ``tradeguard._cli._<name>`` module that defines ``COMMAND``, by ``ORDER``.
+
+    A subcommand is one module: ``COMMAND`` (its name), ``ORDER`` (its place in
+    ``--help``), a docstring (its help), ``add_arguments(parser)`` and ``run(args) -> int``.
+    Heavy imports live inside ``run`` so that ``tradeguard --help`` stays fast.
+    """
+    modules = []
+    for info in pkgutil.iter_modules(__path__):
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        if hasattr(module, "COMMAND"):
+            modules.append(module)
+    return sorted(modules, key=lambda m: (getattr(m, "ORDER", 100), m.COMMAND))
 
 EPILOG = """\
 examples:
@@ -35,8 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"tradeguard {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMANDS:
-        module = importlib.import_module(f"tradeguard._cli._{name.replace('-', '_')}")
+    for module in _command_modules():
+        name: str = module.COMMAND  # type: ignore[attr-defined]
         doc = (module.__doc__ or "").strip()
         p = sub.add_parser(
             name,
@@ -44,8 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
             description=doc,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
-        module.add_arguments(p)
-        p.set_defaults(_run=module.run)
+        module.add_arguments(p)  # type: ignore[attr-defined]
+        p.set_defaults(_run=module.run)  # type: ignore[attr-defined]
     return parser
 
 

@@ -9,6 +9,8 @@ import argparse
 
 from tradeguard._cli._common import add_scenario_arguments, load_scenario_from_args
 
+COMMAND = "rules"
+ORDER = 10
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_scenario_arguments(parser)

@@ -21,6 +21,8 @@ from tradeguard._cli._common import (
 )
 from tradeguard.errors import InvalidConfig
 
+COMMAND = "run"
+ORDER = 20
 
 def _int_list(text: str) -> list[int]:
     try:
