@@ -305,6 +305,7 @@ class TradingEnv(gym.Env[npt.NDArray[np.float32], np.int64]):
             reward,
             components,
             mask,
+            before.cost_basis,
         )
         self._records.append(record)
         self._state = after
@@ -338,6 +339,11 @@ class TradingEnv(gym.Env[npt.NDArray[np.float32], np.int64]):
     def trace(self) -> Trace:
         """The episode so far, as an immutable :class:`~tradeguard.trace.Trace`."""
         return Trace(tuple(self._records), self._meta)
+
+    @property
+    def trace_meta(self) -> TraceMeta:
+        """The header of this episode's trace (cheap: no copy of the records)."""
+        return self._meta
 
     @property
     def state(self) -> PortfolioState:

@@ -1,0 +1,78 @@
+"""Invariants over traces, the checkers that run them, and the env contract.
+
+Every invariant speaks only the trace model (:mod:`tradeguard.trace`), never env
+internals: that is what makes the catalog pluggable into any trading env.
+
+Example:
+    >>> from tradeguard.env import TradingEnv, parse_policy, run_episode
+    >>> from tradeguard.invariants import check_trace
+    >>> check_trace(run_episode(TradingEnv(), parse_policy("random"), seed=1))
+    []
+"""
+
+from __future__ import annotations
+
+from tradeguard.invariants._adapter import NativeAdapter, StepData, TraceAdapter, env_mask
+from tradeguard.invariants._catalog import CATALOG, REL_TOL, get_invariant, invariant_ids
+from tradeguard.invariants._check import (
+    InvariantResult,
+    assert_trace,
+    check_reported_metrics,
+    check_trace,
+    evaluate_trace,
+    format_steps,
+    replay_command,
+    trace_invariants,
+)
+from tradeguard.invariants._contract import (
+    BAD_ACTIONS,
+    CONTRACT_CHECKS,
+    EnvFactory,
+    RecordedEpisode,
+    check_action_range_enforced,
+    check_env_contract,
+    check_observation_in_space,
+    check_replay_determinism,
+    check_returned_data_not_reused,
+    check_step_after_end_refused,
+    record_episode,
+)
+from tradeguard.invariants._model import Context, Family, Invariant, Scope, Status, Violation
+from tradeguard.invariants._monitor import InvariantMonitor
+
+__all__ = [
+    "BAD_ACTIONS",
+    "CATALOG",
+    "CONTRACT_CHECKS",
+    "REL_TOL",
+    "Context",
+    "EnvFactory",
+    "Family",
+    "Invariant",
+    "InvariantMonitor",
+    "InvariantResult",
+    "NativeAdapter",
+    "RecordedEpisode",
+    "Scope",
+    "Status",
+    "StepData",
+    "TraceAdapter",
+    "Violation",
+    "assert_trace",
+    "check_action_range_enforced",
+    "check_env_contract",
+    "check_observation_in_space",
+    "check_replay_determinism",
+    "check_reported_metrics",
+    "check_returned_data_not_reused",
+    "check_step_after_end_refused",
+    "check_trace",
+    "env_mask",
+    "evaluate_trace",
+    "format_steps",
+    "get_invariant",
+    "invariant_ids",
+    "record_episode",
+    "replay_command",
+    "trace_invariants",
+]

@@ -45,7 +45,9 @@ class StepRecord(NamedTuple):
     predicted action executed. ``components`` are the reward components in the
     order of :attr:`TraceMeta.component_names`; ``reward`` is what the env
     returned. ``mask`` is the action mask the agent saw before acting, or
-    ``None`` when the env has none.
+    ``None`` when the env has none. ``cost_basis_before`` is what the open position
+    cost (fees excluded) before the step: ``position * price - cost_basis`` is the
+    unrealized PnL, and ADD_POSITION's "profitable" means it is positive.
     """
 
     t: int
@@ -66,6 +68,7 @@ class StepRecord(NamedTuple):
     reward: float
     components: tuple[float, ...]
     mask: tuple[bool, ...] | None
+    cost_basis_before: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -25,10 +25,20 @@ COMMAND = "run"
 ORDER = 20
 
 def _int_list(text: str) -> list[int]:
+    """Comma-separated integers; ``AxN`` repeats A N times (``4x500,1`` is 500 fours, then 1)."""
+    out: list[int] = []
     try:
-        return [int(x) for x in text.split(",") if x.strip()]
+        for part in text.split(","):
+            part = part.strip()
+            if not part:
+                continue
+            value, _, count = part.partition("x")
+            out.extend([int(value)] * (int(count) if count else 1))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers (AxN repeats A N times), got {text!r}"
+        ) from None
+    return out
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -1,0 +1,470 @@
+"""The invariant catalog: every check speaks only the trace model, never env internals."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+
+from tradeguard.invariants._model import Context, Invariant
+from tradeguard.trace import StepRecord, Trace, compute_metrics
+
+__all__ = ["CATALOG", "get_invariant", "invariant_ids", "REL_TOL"]
+
+REL_TOL = 1e-9
+"""Relative tolerance of float reward identities (money identities are exact integers)."""
+
+_SELL_KINDS = frozenset({"reduce", "close"})
+
+
+def _close(a: float, b: float, scale: float = 1.0) -> bool:
+    return abs(a - b) <= REL_TOL * max(1.0, abs(a), abs(b), scale)
+
+
+# --------------------------------------------------------------------------- the seed's three
+def _no_sell_without_position(prev: StepRecord | None, r: StepRecord, c: Context) -> str | None:
+    if c.kind(r.executed) in _SELL_KINDS and r.position_before <= 0:
+        return (
+            f"{c.name(r.executed)} executed with position {r.position_before} units (no position "
+            f"to sell); predicted {c.name(r.predicted)}"
+        )
+    if r.quantity < 0 and r.position_before + r.quantity < 0:
+        return (
+            f"sold {-r.quantity} units holding only {r.position_before} "
+            f"({c.name(r.executed)}; predicted {c.name(r.predicted)})"
+        )
+    return None
+
+
+def _executed_is_predicted_or_hold(prev: StepRecord | None, r: StepRecord, c: Context) -> str | None:
+    if r.executed != r.predicted and r.executed != c.hold:
+        return (
+            f"executed {c.name(r.executed)} although {c.name(r.predicted)} was predicted; a step "
+            f"executes what was predicted or, if rejected, {c.name(c.hold)}"
+        )
+    if r.rejected == (r.executed == r.predicted) and r.predicted != c.hold:
+        state = "rejected" if r.rejected else "not rejected"
+        return (
+            f"predicted {c.name(r.predicted)}, executed {c.name(r.executed)}, but the step is "
+            f"marked {state}"
+        )
+    return None
+
+
+def _executed_counts(trace: Trace, c: Context) -> Iterable[tuple[int | None, str]]:
+    n = len(c.meta.action_names)
+    predicted = [0] * n
+    executed = [0] * n
+    for r in trace:
+        if 0 <= r.predicted < n:
+            predicted[r.predicted] += 1
+        if 0 <= r.executed < n:
+            executed[r.executed] += 1
+    for a in range(n):
+        if a != c.hold and executed[a] > predicted[a]:
+            yield None, (
+                f"{c.name(a)} executed {executed[a]} times but was predicted only {predicted[a]} "
+                "times: something executed actions the agent did not choose"
+            )
+
+
+def _penalty_on_step(prev: StepRecord | None, r: StepRecord, c: Context) -> str | None:
+    i = c.penalty_index
+    if i is None:
+        return None
+    got = r.components[i]
+    want = c.meta.failed_action_penalty if r.rejected else 0.0
+    if got != want:
+        what = f"rejected ({r.reason})" if r.rejected else "executed"
+        return (
+            f"failed-action penalty {got!r} on a step whose {c.name(r.predicted)} was {what}; "
+            f"expected {want!r} (penalty {c.meta.failed_action_penalty!r} on rejected steps only)"
+        )
+    return None
+
+
+def _penalty_total(trace: Trace, c: Context) -> Iterable[tuple[int | None, str]]:
+    i = c.penalty_index
+    if i is None:
+        return
+    rejections = sum(1 for r in trace if r.rejected)
+    total = math.fsum(r.components[i] for r in trace)
+    want = rejections * c.meta.failed_action_penalty
+    if not _close(total, want):
+        yield None, (
+            f"failed-action penalty total {total!r} over {len(trace)} steps; expected "
+            f"{rejections} rejections x {c.meta.failed_action_penalty!r} = {want!r}"
+        )
+
+
+# --------------------------------------------------------------------------- rules
+def _no_add_without_profit(prev: StepRecord | None, r: StepRecord, c: Context) -> str | None:
+    if c.kind(r.executed) != "add":
+        return None
+    if r.position_before <= 0:
+        return f"{c.name(r.executed)} executed with no open position (position {r.position_before})"
+    value = r.position_before * r.price
+    if value <= r.cost_basis_before:
+        return (
+            f"{c.name(r.executed)} executed at price {c.money(r.price)} with the position worth "
+            f"{c.money(value)} against a cost basis of {c.money(r.cost_basis_before)} (not profitable)"
+        )
+    return None
+
+
+def _no_buy_in_position(prev: StepRecord | None, r: StepRecord, c: Context) -> str | None:
+    if c.kind(r.executed) == "open" and r.position_before != 0:
+        return (
+            f"{c.name(r.executed)} executed while already holding {r.position_before} units; "
+            "opening is only valid when flat (adding is ADD_POSITION)"
+        )
+    return None
+
+
+def _disabled_never_execute(prev: StepRecord | None, r: StepRecord, c: Context) -> str | None:
+    if r.executed != c.hold and r.executed in c.meta.disabled_actions:
+        return f"{c.name(r.executed)} executed but the configuration disables it"
+    return None
+
+
+def _mask_matches(prev: StepRecord | None, r: StepRecord, c: Context) -> str | None:
+    mask = r.mask
+    if mask is None:
+        return None
+    if len(mask) != len(c.meta.action_names):
+        return f"mask has {len(mask)} entries for {len(c.meta.action_names)} actions"
+    if not any(mask):
+        return "the action mask is all False: no action is allowed, not even HOLD"
+    if not 0 <= r.predicted < len(mask):
+        return None
+    allowed = mask[r.predicted]
+    executed = not r.rejected
+    if allowed != executed:
+        said = "allowed" if allowed else "forbade"
+        did = "it executed" if executed else f"it was rejected ({r.reason})"
+        return f"the mask {said} {c.name(r.predicted)} but {did}"
+    return None
+
+
+# --------------------------------------------------------------------------- accounting
+def _equity_identity(prev: StepRecord | None, r: StepRecord, c: Context) -> str | None:
+    before = r.cash_before + r.position_before * r.price
+    if r.equity_before != before:
+        return (
+            f"equity before the step is {c.money(r.equity_before)} but cash {c.money(r.cash_before)} "
+            f"+ {r.position_before} units x {c.money(r.price)} = {c.money(before)}"
+        )
+    after = r.cash_after + r.position_after * r.next_price
+    if r.equity_after != after:
+        return (
+            f"equity after the step is {c.money(r.equity_after)} but cash {c.money(r.cash_after)} "
+            f"+ {r.position_after} units x {c.money(r.next_price)} = {c.money(after)}"
+        )
+    return None
+
+
+def _self_financing(prev: StepRecord | None, r: StepRecord, c: Context) -> str | None:
+    if prev is not None:
+        for name, was, now in (
+            ("cash", prev.cash_after, r.cash_before),
+            ("position", prev.position_after, r.position_before),
+            ("price", prev.next_price, r.price),
+        ):
+            if was != now:
+                return f"{name} jumped between steps {prev.t} and {r.t}: {was} after, {now} before"
+    if r.position_after - r.position_before != r.quantity:
+        return (
+            f"position went {r.position_before} -> {r.position_after} units but the trade was "
+            f"{r.quantity:+d} units"
+        )
+    cash_change = r.cash_after - r.cash_before
+    expected_cash = -r.quantity * r.price - r.fee
+    if cash_change != expected_cash:
+        return (
+            f"cash changed by {c.money(cash_change)} but the trade of {r.quantity:+d} units at "
+            f"{c.money(r.price)} with fee {c.money(r.fee)} accounts for {c.money(expected_cash)}: "
+            "value from nothing"
+        )
+    change = r.equity_after - r.equity_before
+    expected = r.position_after * (r.next_price - r.price) - r.fee
+    if change != expected:
+        return (
+            f"equity changed by {c.money(change)}; holding {r.position_after} units through "
+            f"{c.money(r.price)} -> {c.money(r.next_price)} minus fee {c.money(r.fee)} accounts "
+            f"for {c.money(expected)}: value from nothing"
+        )
+    return None
+
+
+def _non_negative(prev: StepRecord | None, r: StepRecord, c: Context) -> str | None:
+    for name, value in (
+        ("position", r.position_after),
+        ("cash", r.cash_after),
+        ("position before", r.position_before),
+        ("cash before", r.cash_before),
+    ):
+        if value < 0:
+            shown = f"{value} units" if "position" in name else c.money(value)
+            return f"{name} is {shown} (negative) after {c.name(r.executed)}"
+    return None
+
+
+def _fees_only_on_trades(prev: StepRecord | None, r: StepRecord, c: Context) -> str | None:
+    if r.fee < 0:
+        return f"negative fee {c.money(r.fee)} (a fee is a cost)"
+    if r.fee > 0 and r.quantity == 0:
+        return f"fee {c.money(r.fee)} charged on a step that traded nothing ({c.name(r.executed)})"
+    if r.quantity != 0 and r.executed == c.hold:
+        return f"{r.quantity:+d} units traded on a {c.name(c.hold)}"
+    return None
+
+
+# --------------------------------------------------------------------------- rewards and metrics
+def _reward_sum(prev: StepRecord | None, r: StepRecord, c: Context) -> str | None:
+    if not r.components:
+        return None
+    total = math.fsum(r.components)
+    if not _close(r.reward, total):
+        parts = ", ".join(
+            f"{n}={v!r}" for n, v in zip(c.meta.component_names, r.components, strict=False) if v
+        )
+        return f"reward {r.reward!r} but its components sum to {total!r} ({parts or 'all zero'})"
+    return None
+
+
+def _finite(prev: StepRecord | None, r: StepRecord, c: Context) -> str | None:
+    if not math.isfinite(r.reward):
+        return f"reward is {r.reward!r}"
+    for name, v in zip(c.meta.component_names, r.components, strict=False):
+        if not math.isfinite(v):
+            return f"reward component {name} is {v!r}"
+    return None
+
+
+def _reward_is_pnl(prev: StepRecord | None, r: StepRecord, c: Context) -> str | None:
+    if not c.meta.reward_is_pnl:
+        return None
+    penalty = r.components[c.penalty_index] if c.penalty_index is not None else 0.0
+    shaped = r.reward - penalty
+    pnl = (r.equity_after - r.equity_before) * c.meta.pnl_scale
+    if not _close(shaped, pnl, scale=abs(r.equity_before * c.meta.pnl_scale)):
+        return (
+            f"the reward claims to be PnL but pays {shaped!r} (penalty excluded) for an equity "
+            f"change of {c.money(r.equity_after - r.equity_before)} = {pnl!r} reward units"
+        )
+    return None
+
+
+def _metrics_match(trace: Trace, c: Context) -> Iterable[tuple[int | None, str]]:
+    reported = c.reported
+    if reported is None:
+        return
+    truth = compute_metrics(trace).as_dict()
+    for key, value in reported.items():
+        if key not in truth:
+            continue
+        want = truth[key]
+        if isinstance(want, Mapping) and isinstance(value, Mapping):
+            wrong = {
+                k: (value.get(k, 0.0), w)
+                for k, w in want.items()
+                if not _close(float(value.get(k, 0.0)), float(w))
+            }
+            if wrong:
+                shown = ", ".join(f"{k} reported {v!r}, trace says {w!r}" for k, (v, w) in wrong.items())
+                yield None, f"{key} disagrees with the trace: {shown}"
+        elif (
+            isinstance(want, (int, float))
+            and isinstance(value, (int, float))
+            and not _close(float(value), float(want))
+        ):
+            yield None, f"{key} reported {value!r}; the trace gives {want!r}"
+
+
+# --------------------------------------------------------------------------- the catalog
+def _inv(**kw: object) -> Invariant:
+    return Invariant(**kw)  # type: ignore[arg-type]
+
+
+_F = frozenset
+CATALOG: tuple[Invariant, ...] = (
+    _inv(
+        id="no-sell-without-position",
+        statement="A sell executes only with an open position, and never sells more than is held.",
+        family="seed",
+        scope="step",
+        needs=_F({"executed", "position_before", "quantity"}),
+        step_check=_no_sell_without_position,
+    ),
+    _inv(
+        id="executed-never-exceeds-predicted",
+        statement="Each step executes what was predicted or HOLD; no non-HOLD action executes "
+        "more often than it was predicted.",
+        family="seed",
+        scope="step",
+        needs=_F({"predicted", "executed", "rejected"}),
+        step_check=_executed_is_predicted_or_hold,
+        episode_check=_executed_counts,
+    ),
+    _inv(
+        id="penalty-matches-rejections",
+        statement="The failed-action penalty is applied on exactly the rejected steps; its total "
+        "is rejections x penalty.",
+        family="seed",
+        scope="step",
+        needs=_F({"rejected", "components"}),
+        step_check=_penalty_on_step,
+        episode_check=_penalty_total,
+    ),
+    _inv(
+        id="no-add-without-profitable-position",
+        statement="ADD_POSITION executes only on an open position whose value exceeds its cost basis.",
+        family="rules",
+        scope="step",
+        needs=_F({"executed", "position_before", "cost_basis_before", "price"}),
+        step_check=_no_add_without_profit,
+    ),
+    _inv(
+        id="no-buy-while-in-position",
+        statement="An opening buy executes only when flat.",
+        family="rules",
+        scope="step",
+        needs=_F({"executed", "position_before"}),
+        step_check=_no_buy_in_position,
+    ),
+    _inv(
+        id="disabled-actions-never-execute",
+        statement="An action the configuration disables never executes.",
+        family="rules",
+        scope="step",
+        needs=_F({"executed"}),
+        step_check=_disabled_never_execute,
+    ),
+    _inv(
+        id="mask-matches-execution",
+        statement="An action is masked valid if and only if it would execute; the mask is never all False.",
+        family="rules",
+        scope="step",
+        needs=_F({"mask", "predicted", "rejected"}),
+        step_check=_mask_matches,
+    ),
+    _inv(
+        id="equity-identity",
+        statement="equity = cash + position x price, before (at the execution price) and after "
+        "(at the next price) every step.",
+        family="accounting",
+        scope="step",
+        needs=_F({"cash_before", "cash_after", "equity_before", "equity_after", "position_before"}),
+        step_check=_equity_identity,
+    ),
+    _inv(
+        id="self-financing",
+        statement="Cash and position change only by the trade and its fee; equity changes only "
+        "by position x price change minus fees: no value from nothing.",
+        family="accounting",
+        scope="step",
+        needs=_F({"cash_before", "cash_after", "equity_before", "equity_after", "quantity", "fee"}),
+        step_check=_self_financing,
+    ),
+    _inv(
+        id="no-negative-position-or-cash",
+        statement="Position and cash are never negative (long only, no credit).",
+        family="accounting",
+        scope="step",
+        needs=_F({"cash_after", "position_after"}),
+        step_check=_non_negative,
+    ),
+    _inv(
+        id="fees-only-on-trades",
+        statement="Fees are non-negative and charged only on steps that trade; HOLD trades nothing.",
+        family="accounting",
+        scope="step",
+        needs=_F({"fee", "quantity", "executed"}),
+        step_check=_fees_only_on_trades,
+    ),
+    _inv(
+        id="reward-is-sum-of-components",
+        statement="Every step's reward equals the sum of its named components.",
+        family="rewards",
+        scope="step",
+        needs=_F({"reward", "components"}),
+        step_check=_reward_sum,
+    ),
+    _inv(
+        id="finite-rewards",
+        statement="Rewards and reward components are finite (no NaN, no infinity).",
+        family="rewards",
+        scope="step",
+        needs=_F({"reward"}),
+        step_check=_finite,
+    ),
+    _inv(
+        id="reward-consistent-with-pnl",
+        statement="Where the reward claims to be PnL, each step's reward (penalty excluded) equals "
+        "the equity change in reward units.",
+        family="rewards",
+        scope="step",
+        needs=_F({"reward", "components", "equity_before", "equity_after"}),
+        step_check=_reward_is_pnl,
+    ),
+    _inv(
+        id="metrics-match-trace",
+        statement="Every reported metric, action distributions included, agrees with the same "
+        "metric recomputed from the trace.",
+        family="rewards",
+        scope="episode",
+        needs=_F({"reported_metrics"}),
+        episode_check=_metrics_match,
+    ),
+    _inv(
+        id="replay-determinism",
+        statement="The same seed and actions give an identical trace and observations over a whole episode.",
+        family="contract",
+        scope="env",
+    ),
+    _inv(
+        id="returned-data-not-reused",
+        statement="No observation or info array is aliased across steps or resets, nor changed after it was returned.",
+        family="contract",
+        scope="env",
+    ),
+    _inv(
+        id="observation-in-space",
+        statement="Every observation, from reset and every step, lies in the observation space.",
+        family="contract",
+        scope="env",
+    ),
+    _inv(
+        id="action-range-enforced",
+        statement="Actions outside the action space (out of range, floats, None, bools) raise "
+        "instead of being silently taken as some other action.",
+        family="contract",
+        scope="env",
+    ),
+    _inv(
+        id="step-after-end-refused",
+        statement="step() after the episode ended raises instead of trading on.",
+        family="contract",
+        scope="env",
+    ),
+)
+
+_BY_ID = {inv.id: inv for inv in CATALOG}
+
+
+def invariant_ids() -> tuple[str, ...]:
+    """The ids of every invariant in the catalog, in catalog order."""
+    return tuple(_BY_ID)
+
+
+def get_invariant(invariant_id: str) -> Invariant:
+    """Look an invariant up by id; an unknown id raises with the closest match."""
+    from tradeguard._validation import suggest
+    from tradeguard.errors import InvalidConfig
+
+    try:
+        return _BY_ID[invariant_id]
+    except KeyError:
+        raise InvalidConfig(
+            f"no invariant {invariant_id!r}; the catalog has {', '.join(_BY_ID)}."
+            f"{suggest(invariant_id, _BY_ID)}"
+        ) from None

@@ -1,0 +1,365 @@
+"""The env contract: invariants that drive an env themselves (scope ``env``).
+
+Each takes an env factory (a zero-argument callable returning a fresh env), the
+actions to play, and a seed, and returns every violation it finds. They apply to
+any gymnasium env; the adapter only matters for turning steps into a trace.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from tradeguard.invariants._adapter import NativeAdapter, StepData, TraceAdapter, env_mask
+from tradeguard.invariants._model import Violation
+from tradeguard.trace import StepRecord, Trace, TraceMeta
+
+__all__ = [
+    "EnvFactory",
+    "RecordedEpisode",
+    "record_episode",
+    "check_replay_determinism",
+    "check_returned_data_not_reused",
+    "check_observation_in_space",
+    "check_action_range_enforced",
+    "check_step_after_end_refused",
+    "check_env_contract",
+    "CONTRACT_CHECKS",
+    "BAD_ACTIONS",
+]
+
+EnvFactory = Callable[[], Any]
+
+
+@dataclass
+class RecordedEpisode:
+    """An episode as played: its trace, what reset/step returned, and how it ended.
+
+    ``observations[0]`` is from ``reset``; ``observations[i + 1]`` from step ``i``.
+    ``snapshots`` are copies taken the moment each observation was returned.
+    """
+
+    trace: Trace
+    observations: list[Any] = field(default_factory=list)
+    snapshots: list[Any] = field(default_factory=list)
+    infos: list[dict[str, Any]] = field(default_factory=list)
+    ended: bool = False
+    error: BaseException | None = None
+
+
+def _copy(x: Any) -> Any:
+    if isinstance(x, np.ndarray):
+        return x.copy()
+    if isinstance(x, dict):
+        return {k: _copy(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return type(x)(_copy(v) for v in x)
+    return x
+
+
+def record_episode(
+    env: Any,
+    actions: Sequence[Any],
+    *,
+    seed: int | None,
+    options: dict[str, Any] | None = None,
+    adapter: TraceAdapter | None = None,
+    stop_at_end: bool = True,
+) -> RecordedEpisode:
+    """Reset ``env`` with ``seed`` and play ``actions``, recording everything it returns.
+
+    Stops early when the episode ends (``stop_at_end``). An exception from the env is
+    kept in ``error`` rather than raised, so that the checker reports it as a finding.
+    """
+    adapter = adapter or NativeAdapter()
+    records: list[StepRecord] = []
+    obs, info = env.reset(seed=seed, options=options)
+    adapter.begin(env, obs, info)
+    meta: TraceMeta = adapter.meta(env, seed=seed)
+    episode = RecordedEpisode(Trace((), meta), [obs], [_copy(obs)], [info])
+    try:
+        for t, action in enumerate(actions):
+            mask = env_mask(env, episode.infos[-1])
+            obs, reward, terminated, truncated, info = env.step(action)
+            episode.observations.append(obs)
+            episode.snapshots.append(_copy(obs))
+            episode.infos.append(info)
+            records.append(
+                adapter.record(env, StepData(t, action, obs, reward, terminated, truncated, info, mask))
+            )
+            if terminated or truncated:
+                episode.ended = True
+                if stop_at_end:
+                    break
+    except Exception as exc:  # the env under test crashed: a finding, not a checker crash
+        episode.error = exc
+    episode.trace = Trace(tuple(records), meta)
+    return episode
+
+
+def _arrays(x: Any, path: str = "") -> list[tuple[str, np.ndarray]]:
+    if isinstance(x, np.ndarray):
+        return [(path or "observation", x)]
+    if isinstance(x, dict):
+        return [a for k, v in x.items() for a in _arrays(v, f"{path}[{k!r}]")]
+    if isinstance(x, (list, tuple)):
+        return [a for i, v in enumerate(x) for a in _arrays(v, f"{path}[{i}]")]
+    return []
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return (
+            isinstance(a, np.ndarray)
+            and isinstance(b, np.ndarray)
+            and a.shape == b.shape
+            and a.dtype == b.dtype
+            and bool(np.array_equal(a, b, equal_nan=a.dtype.kind == "f"))
+        )
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    if isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
+
+
+def _where(t: int) -> str:
+    return "reset" if t == 0 else f"step {t - 1}"
+
+
+def check_replay_determinism(
+    make_env: EnvFactory, actions: Sequence[Any], *, seed: int, options: dict[str, Any] | None = None,
+    adapter: TraceAdapter | None = None,
+) -> list[Violation]:
+    """Two fresh envs, and one env reset twice, with the same seed and actions must agree exactly."""
+    first_env = make_env()
+    a = record_episode(first_env, actions, seed=seed, options=options, adapter=adapter)
+    b = record_episode(make_env(), actions, seed=seed, options=options, adapter=adapter)
+    c = record_episode(first_env, actions, seed=seed, options=options, adapter=adapter)
+    out: list[Violation] = []
+    for label, other in (("a second env", b), ("the same env reset again", c)):
+        found = _first_difference(a, other)
+        if found is not None:
+            out.append(
+                Violation(
+                    invariant="replay-determinism",
+                    step=found[0],
+                    message=f"seed {seed} and the same actions replayed on {label} differ: {found[1]}",
+                    seed=seed,
+                    replay=a.trace.meta.replay,
+                )
+            )
+    return out
+
+
+def _first_difference(a: RecordedEpisode, b: RecordedEpisode) -> tuple[int | None, str] | None:
+    for i, (x, y) in enumerate(zip(a.observations, b.observations, strict=False)):
+        if not _same(x, y):
+            return (None if i == 0 else i - 1), f"observation at {_where(i)} differs ({_short(x)} vs {_short(y)})"
+    if len(a.observations) != len(b.observations):
+        return None, f"episode lengths differ ({len(a.observations) - 1} vs {len(b.observations) - 1} steps)"
+    for ra, rb in zip(a.trace.records, b.trace.records, strict=False):
+        for name in StepRecord._fields:
+            va, vb = getattr(ra, name), getattr(rb, name)
+            if not _same(va, vb):
+                return ra.t, f"{name} is {va!r} vs {vb!r}"
+    return None
+
+
+def _short(x: Any) -> str:
+    text = np.array2string(np.asarray(x), precision=4, threshold=8) if isinstance(x, np.ndarray) else repr(x)
+    return text if len(text) < 80 else text[:77] + "..."
+
+
+def check_returned_data_not_reused(
+    make_env: EnvFactory, actions: Sequence[Any], *, seed: int, options: dict[str, Any] | None = None,
+    adapter: TraceAdapter | None = None,
+) -> list[Violation]:
+    """No array returned by reset/step shares memory with another, or changes after it was returned."""
+    env = make_env()
+    ep = record_episode(env, actions, seed=seed, options=options, adapter=adapter)
+    # A second reset must not hand back (or overwrite) the first episode's arrays either.
+    obs2, info2 = env.reset(seed=seed, options=options)
+    observations = [*ep.observations, obs2]
+    snapshots = [*ep.snapshots, _copy(obs2)]
+    infos = [*ep.infos, info2]
+    out: list[Violation] = []
+
+    def where(i: int) -> str:
+        return "the second reset" if i == len(observations) - 1 else _where(i)
+
+    for i, (obs, snap) in enumerate(zip(observations, snapshots, strict=True)):
+        if not _same(obs, snap):
+            out.append(
+                Violation(
+                    invariant="returned-data-not-reused",
+                    step=None if i == 0 else i - 1,
+                    message=f"the observation returned by {where(i)} was changed afterwards "
+                    f"(was {_short(snap)}, now {_short(obs)}): the env writes into an array it already returned",
+                    seed=seed,
+                )
+            )
+            break
+    arrays = [
+        (i, f"{name} from {where(i)}", arr)
+        for i, (obs, info) in enumerate(zip(observations, infos, strict=True))
+        for name, arr in [*_arrays(obs), *_arrays(info, "info")]
+    ]
+    for j in range(len(arrays)):
+        for k in range(j):
+            (ij, nj, aj), (ik, nk, ak) = arrays[j], arrays[k]
+            if ij != ik and np.shares_memory(aj, ak):
+                out.append(
+                    Violation(
+                        invariant="returned-data-not-reused",
+                        step=None if ij == 0 else ij - 1,
+                        message=f"{nj} shares memory with {nk}: a caller keeping one sees it change",
+                        seed=seed,
+                    )
+                )
+                return out
+    return out
+
+
+def check_observation_in_space(
+    make_env: EnvFactory, actions: Sequence[Any], *, seed: int, options: dict[str, Any] | None = None,
+    adapter: TraceAdapter | None = None,
+) -> list[Violation]:
+    """Every observation (reset and each step) is in ``env.observation_space``."""
+    env = make_env()
+    ep = record_episode(env, actions, seed=seed, options=options, adapter=adapter)
+    space = env.observation_space
+    out = []
+    for i, obs in enumerate(ep.observations):
+        if not space.contains(obs):
+            detail = _space_detail(space, obs)
+            out.append(
+                Violation(
+                    invariant="observation-in-space",
+                    step=None if i == 0 else i - 1,
+                    message=f"the observation from {_where(i)} is outside the observation space: {detail}",
+                    seed=seed,
+                )
+            )
+    return out
+
+
+def _space_detail(space: Any, obs: Any) -> str:
+    low, high = getattr(space, "low", None), getattr(space, "high", None)
+    if not isinstance(obs, np.ndarray):
+        return f"got {type(obs).__name__}, expected an array of shape {getattr(space, 'shape', '?')}"
+    if getattr(space, "shape", None) != obs.shape:
+        return f"shape {obs.shape}, expected {space.shape}"
+    if getattr(space, "dtype", None) is not None and obs.dtype != space.dtype:
+        return f"dtype {obs.dtype}, expected {space.dtype}"
+    if low is not None and high is not None:
+        with np.errstate(invalid="ignore"):
+            bad = np.flatnonzero(~((obs >= low) & (obs <= high)))
+        shown = ", ".join(
+            f"obs[{i}]={obs.flat[i]!r} not in [{np.asarray(low).flat[i]}, {np.asarray(high).flat[i]}]"
+            for i in bad[:5]
+        )
+        return f"{len(bad)} invalid entries: {shown}"
+    return "space.contains() is False"
+
+
+BAD_ACTIONS: tuple[tuple[str, Callable[[int], Any]], ...] = (
+    ("one past the last action", lambda n: n),
+    ("-1", lambda n: -1),
+    ("the float 1.5", lambda n: 1.5),
+    ("None", lambda n: None),
+    ("the bool True", lambda n: True),
+)
+"""Actions no env should take silently, as (description, make(n_actions))."""
+
+
+def check_action_range_enforced(
+    make_env: EnvFactory, actions: Sequence[Any], *, seed: int, options: dict[str, Any] | None = None,
+    adapter: TraceAdapter | None = None,
+) -> list[Violation]:
+    """Each of :data:`BAD_ACTIONS` must raise; returning normally means it was silently coerced."""
+    out = []
+    for what, make in BAD_ACTIONS:
+        env = make_env()
+        env.reset(seed=seed, options=options)
+        n = int(getattr(env.action_space, "n", 0))
+        bad = make(n)
+        try:
+            result = env.step(bad)
+        except Exception:
+            continue
+        info = result[4] if isinstance(result, tuple) and len(result) == 5 else {}
+        record = info.get("record") if isinstance(info, dict) else None
+        taken = f"; it executed as action {record.executed}" if record is not None else ""
+        out.append(
+            Violation(
+                invariant="action-range-enforced",
+                step=0,
+                message=f"step({bad!r}) ({what}; valid actions are 0..{n - 1}) returned normally "
+                f"instead of raising: the action was silently taken as something else{taken}",
+                seed=seed,
+            )
+        )
+    return out
+
+
+def check_step_after_end_refused(
+    make_env: EnvFactory, actions: Sequence[Any], *, seed: int, options: dict[str, Any] | None = None,
+    adapter: TraceAdapter | None = None, max_steps: int = 100_000,
+) -> list[Violation]:
+    """Play to the end of the episode (HOLD-like action 0 after ``actions``), then step once more: it must raise."""
+    env = make_env()
+    env.reset(seed=seed, options=options)
+    steps = 0
+    plan = list(actions)
+    while steps < max_steps:
+        action = plan[steps] if steps < len(plan) else 0
+        _, _, terminated, truncated, _ = env.step(action)
+        steps += 1
+        if terminated or truncated:
+            break
+    else:
+        return []  # the episode never ended within max_steps: nothing to check
+    try:
+        env.step(0)
+    except Exception:
+        return []
+    return [
+        Violation(
+            invariant="step-after-end-refused",
+            step=steps,
+            message=f"step() after the episode ended at step {steps - 1} returned normally instead of "
+            "raising: an agent can keep trading past the end of the data",
+            seed=seed,
+        )
+    ]
+
+
+CONTRACT_CHECKS: dict[str, Callable[..., list[Violation]]] = {
+    "replay-determinism": check_replay_determinism,
+    "returned-data-not-reused": check_returned_data_not_reused,
+    "observation-in-space": check_observation_in_space,
+    "action-range-enforced": check_action_range_enforced,
+    "step-after-end-refused": check_step_after_end_refused,
+}
+
+
+def check_env_contract(
+    make_env: EnvFactory,
+    actions: Sequence[Any],
+    *,
+    seed: int,
+    options: dict[str, Any] | None = None,
+    adapter: TraceAdapter | None = None,
+    only: Sequence[str] | None = None,
+) -> list[Violation]:
+    """Run every env-contract check (or those in ``only``) and return all violations."""
+    out: list[Violation] = []
+    for name, check in CONTRACT_CHECKS.items():
+        if only is None or name in only:
+            out.extend(check(make_env, actions, seed=seed, options=options, adapter=adapter))
+    return out

@@ -1,0 +1,132 @@
+"""What an invariant is, and what a violation of one says."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from tradeguard.trace import ActionKind, StepRecord, Trace, TraceMeta
+
+__all__ = ["Scope", "Family", "Status", "Invariant", "Violation", "Context", "StepCheck", "EpisodeCheck"]
+
+Scope = Literal["step", "episode", "env"]
+"""``step``: checkable online from one record and the one before; ``episode``: needs the
+whole trace; ``env``: drives the env itself (replays, probes)."""
+
+Family = Literal["seed", "rules", "accounting", "rewards", "contract"]
+Status = Literal["pass", "fail", "not-applicable"]
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What the checks need from a trace's header, computed once per trace."""
+
+    meta: TraceMeta
+    hold: int
+    kinds: tuple[ActionKind, ...]
+    penalty_index: int | None
+    reported: Mapping[str, Any] | None = None
+
+    @classmethod
+    def of(cls, meta: TraceMeta, reported: Mapping[str, Any] | None = None) -> Context:
+        kinds = meta.action_kinds
+        hold = kinds.index("hold") if "hold" in kinds else 0
+        names = meta.component_names
+        pi = names.index(meta.penalty_component) if meta.penalty_component in names else None
+        return cls(meta, hold, kinds, pi, reported)
+
+    def name(self, action: int) -> str:
+        return self.meta.action_name(action)
+
+    def money(self, amount: int) -> str:
+        return self.meta.money(amount)
+
+    def kind(self, action: int) -> ActionKind | None:
+        return self.kinds[action] if 0 <= action < len(self.kinds) else None
+
+
+StepCheck = Callable[[StepRecord | None, StepRecord, Context], "str | None"]
+"""``(previous record or None, record, context) -> message if violated, else None``."""
+
+EpisodeCheck = Callable[[Trace, Context], Iterable[tuple[int | None, str]]]
+"""``(trace, context) -> (step or None, message)`` for each violation."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Invariant:
+    """A property every trace (or env) must satisfy.
+
+    Attributes:
+        id: Stable kebab-case id, e.g. ``no-sell-without-position``.
+        statement: One line, what must hold.
+        family: ``seed`` (the post-mortem's three), ``rules``, ``accounting``, ``rewards``,
+            ``contract`` (the gymnasium env contract).
+        scope: ``step``, ``episode`` or ``env`` (see :data:`Scope`).
+        needs: Trace fields (``StepRecord`` field names, or ``reported_metrics``) the check
+            reads; where a producer does not supply one, the invariant is not applicable.
+        step_check: For ``step`` scope: checks one record against the previous one.
+        episode_check: For ``episode`` scope (and the whole-trace part of a step invariant).
+    """
+
+    id: str
+    statement: str
+    family: Family
+    scope: Scope
+    needs: frozenset[str] = frozenset()
+    step_check: StepCheck | None = None
+    episode_check: EpisodeCheck | None = None
+
+    def applicable(self, meta: TraceMeta, *, reported: bool = False) -> bool:
+        """True when the producer of a trace with header ``meta`` supplies every needed field."""
+        fields = set(self.needs) - {"reported_metrics"}
+        if "reported_metrics" in self.needs and not reported:
+            return False
+        return fields <= meta.supplies
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Violation:
+    """One place where an invariant does not hold, with what is needed to replay it.
+
+    Attributes:
+        invariant: The invariant's id.
+        step: The step (``t``) where it fails, or ``None`` for a whole-episode property.
+        message: What is wrong, as a ledger error: values, what was expected.
+        seed: The episode's seed, when known.
+        context: The steps around the failure, one ledger line each.
+        replay: A one-line command that replays the episode up to the failure, when possible.
+    """
+
+    invariant: str
+    step: int | None
+    message: str
+    seed: int | None = None
+    context: str = ""
+    replay: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def headline(self) -> str:
+        where = f"step {self.step}" if self.step is not None else "episode"
+        seed = f", seed {self.seed}" if self.seed is not None else ""
+        return f"[{self.invariant}] {where}{seed}: {self.message}"
+
+    def __str__(self) -> str:
+        parts = [self.headline()]
+        if self.context:
+            parts.append(self.context)
+        if self.replay:
+            parts.append(f"  replay: {self.replay}")
+        return "\n".join(parts)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "invariant": self.invariant,
+            "step": self.step,
+            "message": self.message,
+            "seed": self.seed,
+            "context": self.context,
+            "replay": self.replay,
+            **({"counterexample": dict(self.extra)} if self.extra else {}),
+        }
