@@ -212,29 +212,8 @@ class Machine:
         return self._table[self.signature(state, price)][1]
 
     def _compile(self) -> tuple[tuple[tuple[RejectReason | None, ...], tuple[bool, ...]], ...]:
-        table = []
-        for sig in range(8):
-            truth = {
-                Condition.FLAT: bool(sig & 4),
-                Condition.IN_POSITION: not sig & 4,
-                Condition.PROFITABLE: bool(sig & 2),
-                Condition.AFFORDABLE: bool(sig & 1),
-            }
-            verdicts: list[RejectReason | None] = []
-            for rule in RULES:
-                reason = None
-                for condition in rule.requires:
-                    ok = (
-                        rule.action not in self._disabled
-                        if condition is Condition.ENABLED
-                        else truth[condition]
-                    )
-                    if not ok:
-                        reason = condition.reason
-                        break
-                verdicts.append(reason)
-            table.append((tuple(verdicts), tuple(v is None for v in verdicts)))
-        return tuple(table)
+        return _compile_table(self._disabled)
+
 
     def step(
         self, state: PortfolioState, action: Action, price: int
@@ -268,6 +247,36 @@ class Machine:
             PortfolioState(cash + notional - fee, position - units, basis - removed),
             Outcome(action, None, -units, fee, notional - removed),
         )
+
+
+@functools.lru_cache(maxsize=256)
+def _compile_table(
+    disabled: frozenset[Action],
+) -> tuple[tuple[tuple[RejectReason | None, ...], tuple[bool, ...]], ...]:
+    """:data:`RULES` evaluated for every combination of condition truths (see ``Machine.table``)."""
+    table = []
+    for sig in range(8):
+        truth = {
+            Condition.FLAT: bool(sig & 4),
+            Condition.IN_POSITION: not sig & 4,
+            Condition.PROFITABLE: bool(sig & 2),
+            Condition.AFFORDABLE: bool(sig & 1),
+        }
+        verdicts: list[RejectReason | None] = []
+        for rule in RULES:
+            reason = None
+            for condition in rule.requires:
+                ok = (
+                    rule.action not in disabled
+                    if condition is Condition.ENABLED
+                    else truth[condition]
+                )
+                if not ok:
+                    reason = condition.reason
+                    break
+            verdicts.append(reason)
+        table.append((tuple(verdicts), tuple(v is None for v in verdicts)))
+    return tuple(table)
 
 
 @functools.lru_cache(maxsize=64)

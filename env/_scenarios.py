@@ -9,6 +9,7 @@ same format; copy a shipped file to start your own.
 
 from __future__ import annotations
 
+import functools
 import json
 import tomllib
 from dataclasses import dataclass, field
@@ -106,6 +107,15 @@ class Scenario:
         return out
 
 
+@functools.cache
+def _shipped(name: str) -> Scenario:
+    resource = resources.files("tradeguard.env").joinpath("scenarios", f"{name}.toml")
+    data = tomllib.loads(resource.read_text())
+    data.setdefault("name", name)
+    return Scenario.from_dict(data, where=f"scenario {name!r}")
+
+
+@functools.cache
 def scenario_names() -> tuple[str, ...]:
     """Names of the scenarios shipped with tradeguard."""
     folder = resources.files("tradeguard.env").joinpath("scenarios")
@@ -124,10 +134,7 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
     """
     text = str(name_or_path)
     if text in scenario_names():
-        resource = resources.files("tradeguard.env").joinpath("scenarios", f"{text}.toml")
-        data = tomllib.loads(resource.read_text())
-        data.setdefault("name", text)
-        return Scenario.from_dict(data, where=f"scenario {text!r}")
+        return _shipped(text)
     if text.endswith((".toml", ".json")) or Path(text).is_file():
         return Scenario.from_file(text)
     names = scenario_names()

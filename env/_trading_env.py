@@ -15,7 +15,7 @@ from tradeguard.env._config import COMPONENT_NAMES, EnvConfig, RewardConfig
 from tradeguard.env._market import Market, MarketSpec
 from tradeguard.env._reward import RewardShaper, ShaperState
 from tradeguard.env._rules import Machine, PortfolioState, initial_state
-from tradeguard.env._scenarios import Scenario, load_scenario
+from tradeguard.env._scenarios import Scenario, load_scenario, scenario_names
 from tradeguard.errors import EpisodeEnded, InvalidAction, InvalidConfig, InvalidMarket
 from tradeguard.trace import StepRecord, Trace, TraceMeta
 
@@ -103,6 +103,7 @@ class TradingEnv(gym.Env[npt.NDArray[np.float32], np.int64]):
         render_mode: str | None = None,
     ) -> None:
         base = scenario if isinstance(scenario, Scenario) else load_scenario(scenario or "default")
+        shipped = base.name in scenario_names() and base == load_scenario(base.name)
         self.config: EnvConfig = config if config is not None else base.env
         self.reward_config: RewardConfig = reward if reward is not None else base.reward
         for name, value, cls in (
@@ -121,7 +122,8 @@ class TradingEnv(gym.Env[npt.NDArray[np.float32], np.int64]):
         self.render_mode = render_mode
         self.scenario = Scenario(
             name=base.name
-            if (self.config, self.reward_config, self.market) == (base.env, base.reward, base.market)
+            if shipped
+            and (self.config, self.reward_config, self.market) == (base.env, base.reward, base.market)
             else "custom",
             description=base.description,
             env=self.config,
@@ -130,6 +132,12 @@ class TradingEnv(gym.Env[npt.NDArray[np.float32], np.int64]):
             exploration=base.exploration,
         )
         self.machine = Machine(self.config)
+        sc = self.scenario
+        self._replay_prefix = (
+            f"--scenario {sc.name}"
+            if sc.name != "custom"
+            else "--config-json " + _shell_quote(json.dumps(sc.changes(), separators=(",", ":")))
+        )
         self.shaper = RewardShaper(self.reward_config, self.config.cash)
         window = self.config.window
         self._window = window
@@ -184,11 +192,7 @@ class TradingEnv(gym.Env[npt.NDArray[np.float32], np.int64]):
         return padded
 
     def _replay_args(self, seed: int | None, market: Market | None) -> str | None:
-        sc = self.scenario
-        if sc.name != "custom":
-            args = f"--scenario {sc.name}"
-        else:
-            args = "--config-json " + _shell_quote(json.dumps(sc.changes(), separators=(",", ":")))
+        args = self._replay_prefix
         if market is not None:
             start = self._offset
             prices = market.prices[start : start + self._length_needed()].tolist()

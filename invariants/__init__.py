@@ -28,6 +28,7 @@ from tradeguard.invariants._contract import (
     BAD_ACTIONS,
     CONTRACT_CHECKS,
     EnvFactory,
+    MaskedPlan,
     RecordedEpisode,
     check_action_range_enforced,
     check_env_contract,
@@ -37,13 +38,35 @@ from tradeguard.invariants._contract import (
     check_step_after_end_refused,
     record_episode,
 )
+from tradeguard.invariants._database import resolve_database
+from tradeguard.invariants._gate import (
+    DEFAULT_EXAMPLES,
+    DEFAULT_MAX_STEPS,
+    CatalogReport,
+    Counterexample,
+    InvariantReport,
+    check_trading_env,
+)
 from tradeguard.invariants._model import Context, Family, Invariant, Scope, Status, Violation
 from tradeguard.invariants._monitor import InvariantMonitor
+from tradeguard.invariants._profiles import PROFILES, GateProfile, get_profile
 
 __all__ = [
     "BAD_ACTIONS",
     "CATALOG",
     "CONTRACT_CHECKS",
+    "DEFAULT_EXAMPLES",
+    "DEFAULT_MAX_STEPS",
+    "PROFILES",
+    "CatalogReport",
+    "Counterexample",
+    "GateProfile",
+    "InvariantReport",
+    "MaskedPlan",
+    "check_trading_env",
+    "get_profile",
+    "invariant_suite",
+    "resolve_database",
     "REL_TOL",
     "Context",
     "EnvFactory",
@@ -76,3 +99,12 @@ __all__ = [
     "replay_command",
     "trace_invariants",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # The pytest helper imports pytest: load it only when asked for.
+    if name == "invariant_suite":
+        from tradeguard.invariants._pytest_plugin import invariant_suite
+
+        return invariant_suite
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

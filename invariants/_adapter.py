@@ -60,6 +60,10 @@ class TraceAdapter(Protocol):
         ``None`` when the env cannot take a market."""
         ...
 
+    def market_length(self, env: Any) -> int | None:
+        """How many prices an injected market must have (``None``: the env cannot take one)."""
+        ...
+
 
 def env_mask(env: Any, info: dict[str, Any] | None = None) -> tuple[bool, ...] | None:
     """The env's current action mask by either convention: ``action_masks()`` or ``info["action_mask"]``."""
@@ -99,3 +103,8 @@ class NativeAdapter:
 
     def reset_options(self, market: Any) -> dict[str, Any] | None:
         return {"market": market}
+
+    def market_length(self, env: Any) -> int | None:
+        """Prices an injected market needs: one more than the episode's steps."""
+        length: int = env.unwrapped.config.episode_length + 1
+        return length

@@ -441,6 +441,12 @@ CATALOG: tuple[Invariant, ...] = (
         scope="env",
     ),
     _inv(
+        id="valid-steps-do-not-raise",
+        statement="reset() and step() with an action from the action space never raise.",
+        family="contract",
+        scope="env",
+    ),
+    _inv(
         id="step-after-end-refused",
         statement="step() after the episode ended raises instead of trading on.",
         family="contract",

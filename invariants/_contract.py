@@ -30,6 +30,7 @@ __all__ = [
     "check_env_contract",
     "CONTRACT_CHECKS",
     "BAD_ACTIONS",
+    "MaskedPlan",
 ]
 
 EnvFactory = Callable[[], Any]
@@ -63,7 +64,7 @@ def _copy(x: Any) -> Any:
 
 def record_episode(
     env: Any,
-    actions: Sequence[Any],
+    actions: Sequence[Any] | MaskedPlan,
     *,
     seed: int | None,
     options: dict[str, Any] | None = None,
@@ -71,6 +72,9 @@ def record_episode(
     stop_at_end: bool = True,
 ) -> RecordedEpisode:
     """Reset ``env`` with ``seed`` and play ``actions``, recording everything it returns.
+
+    ``actions`` is a sequence of actions, or a :class:`MaskedPlan` whose choices are
+    mapped onto the actions the env's mask allows at each step.
 
     Stops early when the episode ends (``stop_at_end``). An exception from the env is
     kept in ``error`` rather than raised, so that the checker reports it as a finding.
@@ -82,8 +86,9 @@ def record_episode(
     meta: TraceMeta = adapter.meta(env, seed=seed)
     episode = RecordedEpisode(Trace((), meta), [obs], [_copy(obs)], [info])
     try:
-        for t, action in enumerate(actions):
+        for t in range(len(actions)):
             mask = env_mask(env, episode.infos[-1])
+            action = actions.choose(t, mask) if isinstance(actions, MaskedPlan) else actions[t]
             obs, reward, terminated, truncated, info = env.step(action)
             episode.observations.append(obs)
             episode.snapshots.append(_copy(obs))
@@ -99,6 +104,30 @@ def record_episode(
         episode.error = exc
     episode.trace = Trace(tuple(records), meta)
     return episode
+
+
+class MaskedPlan:
+    """Choices mapped at run time onto the valid actions: ``valid[choice % len(valid)]``.
+
+    ``valid`` lists the actions the env's mask allows, in ascending id order (the
+    mapping of :func:`tradeguard.strategies.drive`), so a plan never predicts a masked
+    action; with no mask, or an all-False one, the choice is taken modulo ``n_actions``.
+    """
+
+    def __init__(self, choices: Sequence[int], n_actions: int) -> None:
+        self.choices = tuple(choices)
+        self.n_actions = n_actions
+        self.taken: list[int] = []
+
+    def __len__(self) -> int:
+        return len(self.choices)
+
+    def choose(self, t: int, mask: tuple[bool, ...] | None) -> int:
+        choice = self.choices[t]
+        valid = [a for a, ok in enumerate(mask) if ok] if mask is not None else []
+        action = valid[choice % len(valid)] if valid else choice % self.n_actions
+        self.taken.append(action)
+        return action
 
 
 def _arrays(x: Any, path: str = "") -> list[tuple[str, np.ndarray]]:
@@ -132,7 +161,7 @@ def _where(t: int) -> str:
 
 
 def check_replay_determinism(
-    make_env: EnvFactory, actions: Sequence[Any], *, seed: int, options: dict[str, Any] | None = None,
+    make_env: EnvFactory, actions: Sequence[Any] | MaskedPlan, *, seed: int, options: dict[str, Any] | None = None,
     adapter: TraceAdapter | None = None,
 ) -> list[Violation]:
     """Two fresh envs, and one env reset twice, with the same seed and actions must agree exactly."""
@@ -176,7 +205,7 @@ def _short(x: Any) -> str:
 
 
 def check_returned_data_not_reused(
-    make_env: EnvFactory, actions: Sequence[Any], *, seed: int, options: dict[str, Any] | None = None,
+    make_env: EnvFactory, actions: Sequence[Any] | MaskedPlan, *, seed: int, options: dict[str, Any] | None = None,
     adapter: TraceAdapter | None = None,
 ) -> list[Violation]:
     """No array returned by reset/step shares memory with another, or changes after it was returned."""
@@ -226,7 +255,7 @@ def check_returned_data_not_reused(
 
 
 def check_observation_in_space(
-    make_env: EnvFactory, actions: Sequence[Any], *, seed: int, options: dict[str, Any] | None = None,
+    make_env: EnvFactory, actions: Sequence[Any] | MaskedPlan, *, seed: int, options: dict[str, Any] | None = None,
     adapter: TraceAdapter | None = None,
 ) -> list[Violation]:
     """Every observation (reset and each step) is in ``env.observation_space``."""
@@ -260,7 +289,8 @@ def _space_detail(space: Any, obs: Any) -> str:
         with np.errstate(invalid="ignore"):
             bad = np.flatnonzero(~((obs >= low) & (obs <= high)))
         shown = ", ".join(
-            f"obs[{i}]={obs.flat[i]!r} not in [{np.asarray(low).flat[i]}, {np.asarray(high).flat[i]}]"
+            f"obs[{i}]={obs.flat[i].item()!r} not in [{np.asarray(low).flat[i].item()}, "
+            f"{np.asarray(high).flat[i].item()}]"
             for i in bad[:5]
         )
         return f"{len(bad)} invalid entries: {shown}"
@@ -278,7 +308,7 @@ BAD_ACTIONS: tuple[tuple[str, Callable[[int], Any]], ...] = (
 
 
 def check_action_range_enforced(
-    make_env: EnvFactory, actions: Sequence[Any], *, seed: int, options: dict[str, Any] | None = None,
+    make_env: EnvFactory, actions: Sequence[Any] | MaskedPlan, *, seed: int, options: dict[str, Any] | None = None,
     adapter: TraceAdapter | None = None,
 ) -> list[Violation]:
     """Each of :data:`BAD_ACTIONS` must raise; returning normally means it was silently coerced."""
@@ -308,21 +338,21 @@ def check_action_range_enforced(
 
 
 def check_step_after_end_refused(
-    make_env: EnvFactory, actions: Sequence[Any], *, seed: int, options: dict[str, Any] | None = None,
+    make_env: EnvFactory, actions: Sequence[Any] | MaskedPlan, *, seed: int, options: dict[str, Any] | None = None,
     adapter: TraceAdapter | None = None, max_steps: int = 100_000,
 ) -> list[Violation]:
-    """Play to the end of the episode (HOLD-like action 0 after ``actions``), then step once more: it must raise."""
+    """Play ``actions``, then action 0 until the episode ends, then step once more: it must raise."""
     env = make_env()
-    env.reset(seed=seed, options=options)
-    steps = 0
-    plan = list(actions)
-    while steps < max_steps:
-        action = plan[steps] if steps < len(plan) else 0
-        _, _, terminated, truncated, _ = env.step(action)
+    ep = record_episode(env, actions, seed=seed, options=options, adapter=adapter)
+    if ep.error is not None:
+        return []  # a crash is valid-steps-do-not-raise's finding, not this one's
+    steps = len(ep.trace)
+    ended = ep.ended
+    while not ended and steps < max_steps:
+        _, _, terminated, truncated, _ = env.step(0)
         steps += 1
-        if terminated or truncated:
-            break
-    else:
+        ended = bool(terminated or truncated)
+    if not ended:
         return []  # the episode never ended within max_steps: nothing to check
     try:
         env.step(0)
@@ -350,7 +380,7 @@ CONTRACT_CHECKS: dict[str, Callable[..., list[Violation]]] = {
 
 def check_env_contract(
     make_env: EnvFactory,
-    actions: Sequence[Any],
+    actions: Sequence[Any] | MaskedPlan,
     *,
     seed: int,
     options: dict[str, Any] | None = None,

@@ -1,0 +1,88 @@
+"""pytest plugin (entry point ``tradeguard``): the catalog as parametrized tests for your env.
+
+In your own test module, five lines or fewer::
+
+    from tradeguard.invariants import invariant_suite
+    from my_project import MyTradingEnv, MyAdapter
+
+    test_my_env = invariant_suite(lambda: MyTradingEnv(), adapter=MyAdapter())
+
+pytest then collects one test per invariant (``test_my_env[no-sell-without-position]``
+...). Options: ``--tradeguard-profile fast|ci|thorough`` (or ``TRADEGUARD_PROFILE``),
+``--tradeguard-seed N``, ``--tradeguard-database DIR`` (or ``TRADEGUARD_DATABASE``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import pytest
+
+from tradeguard.invariants._adapter import TraceAdapter
+from tradeguard.invariants._catalog import invariant_ids
+from tradeguard.invariants._profiles import PROFILES, get_profile
+
+__all__ = ["invariant_suite", "pytest_addoption"]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("tradeguard", "tradeguard invariant gate")
+    group.addoption(
+        "--tradeguard-profile",
+        choices=sorted(PROFILES),
+        default=None,
+        help="how hard invariant_suite() searches: fast (25 examples), ci (100, fixed seed), "
+        "thorough (1000). Default: $TRADEGUARD_PROFILE, else ci under CI, else fast.",
+    )
+    group.addoption("--tradeguard-seed", type=int, default=None, help="search seed (default: the profile's)")
+    group.addoption(
+        "--tradeguard-database",
+        default=None,
+        help="example database directory, or redis://host:port/db (default: $TRADEGUARD_DATABASE, "
+        "else .hypothesis/tradeguard)",
+    )
+
+
+def invariant_suite(
+    make_env: Callable[[], Any],
+    *,
+    adapter: TraceAdapter | None = None,
+    only: Iterable[str] | None = None,
+    name: str | None = None,
+) -> Callable[..., None]:
+    """A pytest test function, parametrized over the catalog, that checks ``make_env()``'s env.
+
+    Assign it to a ``test_*`` name in a test module; each invariant becomes one test,
+    which fails with the shrunk counterexample and the ledger lines around it.
+    """
+    ids = tuple(only) if only is not None else invariant_ids()
+
+    @pytest.mark.parametrize("invariant_id", ids)
+    def test_invariant(invariant_id: str, request: pytest.FixtureRequest) -> None:
+        from tradeguard.invariants._database import resolve_database
+        from tradeguard.invariants._gate import check_trading_env
+
+        config = request.config
+        profile = get_profile(config.getoption("--tradeguard-profile"))
+        seed = config.getoption("--tradeguard-seed")
+        database = resolve_database(
+            config.getoption("--tradeguard-database") or os.environ.get("TRADEGUARD_DATABASE")
+        )
+        report = check_trading_env(
+            make_env,
+            adapter=adapter,
+            examples=profile.examples,
+            max_steps=profile.max_steps,
+            seed=seed if seed is not None else profile.seed,
+            only=[invariant_id],
+            database=database,
+            name=name,
+        )
+        result = report.results[0]
+        if result.status == "not-applicable":
+            pytest.skip(f"{invariant_id} is not applicable: {result.note}")
+        report.raise_for_failures()
+
+    return test_invariant

@@ -1,0 +1,448 @@
+"""Proof that the gate catches bugs: deliberately broken envs, each caught by the right invariant.
+
+Every broken variant below is a real bug in a real place (the rule table, the
+accounting, the reward shaper, the env contract), not a tampered record; the gate
+must name the right invariant, shrink the counterexample to at most 10 steps, and
+say what is wrong in a message a trader can read.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tradeguard.env import (
+    RULES,
+    Action,
+    Condition,
+    EnvConfig,
+    Machine,
+    Outcome,
+    PortfolioState,
+    RejectReason,
+    RewardConfig,
+    RewardShaper,
+    TradingEnv,
+    parse_policy,
+    run_episode,
+)
+from tradeguard.invariants import check_reported_metrics, check_trace
+from tradeguard.invariants._gate import check_trading_env
+
+CONFIG = EnvConfig(episode_length=12)
+
+
+# --------------------------------------------------------------------------- broken machines
+class IgnoringMachine(Machine):
+    """The rule table with one condition of one action skipped: a wrong row."""
+
+    def __init__(self, config: EnvConfig, action: Action, condition: Condition) -> None:
+        self.ignore = (action, condition)
+        super().__init__(config)
+
+    def _compile(self) -> Any:
+        table = []
+        for sig, (verdicts, _) in enumerate(super()._compile()):
+            truth = {
+                Condition.ENABLED: self.ignore[0] not in self.config.disabled_actions,
+                Condition.FLAT: bool(sig & 4),
+                Condition.IN_POSITION: not sig & 4,
+                Condition.PROFITABLE: bool(sig & 2),
+                Condition.AFFORDABLE: bool(sig & 1),
+            }
+            action, skipped = self.ignore
+            reason = next(
+                (c.reason for c in RULES[action].requires if c is not skipped and not truth[c]), None
+            )
+            patched = list(verdicts)
+            patched[action] = reason
+            table.append((tuple(patched), tuple(v is None for v in patched)))
+        return tuple(table)
+
+
+class FeeTwiceMachine(Machine):
+    def apply(self, state: PortfolioState, action: Action, price: int, reason: RejectReason | None) -> Any:
+        after, out = super().apply(state, action, price, reason)
+        return after._replace(cash=after.cash - out.fee), out
+
+
+class FeeOnHoldMachine(Machine):
+    def apply(self, state: PortfolioState, action: Action, price: int, reason: RejectReason | None) -> Any:
+        after, out = super().apply(state, action, price, reason)
+        if out.executed == Action.HOLD and after.cash > 0:
+            return after._replace(cash=after.cash - 1), out._replace(fee=1)
+        return after, out
+
+
+class WrongActionMachine(Machine):
+    """BUY_SMALL executes as BUY_LARGE."""
+
+    def apply(self, state: PortfolioState, action: Action, price: int, reason: RejectReason | None) -> Any:
+        if action == Action.BUY_SMALL and reason is None:
+            after, out = super().apply(state, Action.BUY_LARGE, price, reason)
+            return after, out
+        return super().apply(state, action, price, reason)
+
+
+class OverspendMachine(Machine):
+    """Buys twice the cash: no affordability check on the sized order."""
+
+    def buy_quantity(self, state: PortfolioState, action: Action, price: int) -> int:
+        return 2 * (state.cash // price + 1)
+
+
+class CrashingMachine(Machine):
+    def apply(self, state: PortfolioState, action: Action, price: int, reason: RejectReason | None) -> Any:
+        if action == Action.SELL_ALL and reason is None:
+            raise ZeroDivisionError("division by zero in the close-out of a position")
+        return super().apply(state, action, price, reason)
+
+
+def env_with(machine: Callable[[EnvConfig], Machine], config: EnvConfig = CONFIG, **kw: Any) -> Callable[[], TradingEnv]:
+    def make() -> TradingEnv:
+        env = TradingEnv(config=config, **kw)
+        env.machine = machine(config)
+        return env
+
+    return make
+
+
+# --------------------------------------------------------------------------- broken shapers
+class NoPenaltyShaper(RewardShaper):
+    def shape(self, *args: Any) -> Any:
+        comps, hist = super().shape(*args)
+        return (*comps[:4], 0.0, *comps[5:]), hist
+
+
+class DoublePenaltyShaper(RewardShaper):
+    def shape(self, *args: Any) -> Any:
+        comps, hist = super().shape(*args)
+        return (*comps[:4], 2 * comps[4], *comps[5:]), hist
+
+
+class NanShaper(RewardShaper):
+    """Unrealized PnL per unit: 0/0 when flat."""
+
+    def shape(self, hist: Any, predicted: Any, outcome: Outcome, before: PortfolioState, after: PortfolioState, price: int, next_price: int) -> Any:
+        comps, hist = super().shape(hist, predicted, outcome, before, after, price, next_price)
+        level = math.nan if after.position == 0 and outcome.reason is not None else comps[2]
+        return (*comps[:2], level, *comps[3:]), hist
+
+
+class DoubleCountShaper(RewardShaper):
+    """Counts unrealized PnL change twice, while the config still says the reward is PnL."""
+
+    def shape(self, *args: Any) -> Any:
+        comps, hist = super().shape(*args)
+        return (comps[0], 2 * comps[1], *comps[2:]), hist
+
+
+def env_with_shaper(shaper: type[RewardShaper], reward: RewardConfig | None = None) -> Callable[[], TradingEnv]:
+    def make() -> TradingEnv:
+        env = TradingEnv(config=CONFIG, reward=reward)
+        env.shaper = shaper(env.reward_config, CONFIG.cash)
+        return env
+
+    return make
+
+
+# --------------------------------------------------------------------------- broken env contract
+class NonDeterministicReset(TradingEnv):
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> Any:
+        _, info = super().reset(seed=seed, options=options)
+        jitter = np.random.default_rng(time.perf_counter_ns()).integers(1, 50, size=len(self._prices))
+        self._prices = [p + int(j) for p, j in zip(self._prices, jitter, strict=True)]
+        return self._observation(), info
+
+
+class AliasedObservation(TradingEnv):
+    def _observation(self) -> Any:
+        fresh = super()._observation()
+        buf = self.__dict__.setdefault("_buf", np.empty_like(fresh))
+        buf[:] = fresh
+        return buf
+
+
+class MaskOffByOne(TradingEnv):
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**kw)
+        inner = self.machine
+
+        class Shifted(Machine):
+            def verdicts(self, state: PortfolioState, price: int) -> Any:
+                reasons, mask = inner.verdicts(state, price)
+                return reasons, (True, *mask[2:], mask[1])
+
+        self.machine = Shifted(self.config)
+
+
+class IgnoresBadActions(TradingEnv):
+    def step(self, action: Any) -> Any:
+        if isinstance(action, (bool, float)) or action is None or not 0 <= int(action) < 7:
+            action = 0
+        return super().step(action)
+
+
+class OutOfSpace(TradingEnv):
+    def _observation(self) -> Any:
+        obs = super()._observation()
+        if self._state.position:
+            obs[-3] = 100.0  # exposure "in percent"
+        return obs
+
+
+class TradesPastTheEnd(TradingEnv):
+    def step(self, action: Any) -> Any:
+        if self._done and self._started:
+            return self._observation(), 0.0, True, False, {"record": self._records[-1]}
+        return super().step(action)
+
+
+class ExtraReward(TradingEnv):
+    """Pays a bonus on rejected steps outside the components."""
+
+    def step(self, action: Any) -> Any:
+        obs, _, terminated, truncated, info = super().step(action)
+        rec = info["record"]
+        if rec.rejected:
+            rec = rec._replace(reward=rec.reward + 0.5)
+            self._records[-1] = rec
+            info = {"record": rec}
+        return obs, rec.reward, terminated, truncated, info
+
+
+class MarksAtTheWrongPrice(TradingEnv):
+    def step(self, action: Any) -> Any:
+        obs, reward, terminated, truncated, info = super().step(action)
+        rec = info["record"]
+        if rec.position_after and rec.price != rec.next_price:
+            rec = rec._replace(equity_after=rec.cash_after + rec.position_after * rec.price)
+            self._records[-1] = rec
+            info = {"record": rec}
+        return obs, reward, terminated, truncated, info
+
+
+def make(cls: type[TradingEnv], **kw: Any) -> Callable[[], TradingEnv]:
+    return lambda: cls(config=CONFIG, **kw)
+
+
+# --------------------------------------------------------------------------- the cases
+@dataclass(frozen=True)
+class BadEnv:
+    name: str
+    make_env: Callable[[], Any]
+    invariant: str
+    message: str  # a regex the first violation's message must match in full
+
+
+BAD_ENVS = [
+    BadEnv(
+        "sell executes with no position (seed bug: SELL without BUY)",
+        env_with(lambda c: IgnoringMachine(c, Action.SELL_ALL, Condition.IN_POSITION)),
+        "no-sell-without-position",
+        r"SELL_ALL executed with position 0 units \(no position to sell\); predicted SELL_ALL",
+    ),
+    BadEnv(
+        "failed-action penalty not applied (seed bug #2's cousin)",
+        env_with_shaper(NoPenaltyShaper),
+        "penalty-matches-rejections",
+        r"failed-action penalty 0\.0 on a step whose \w+ was rejected \(\w+\); expected -1\.0 "
+        r"\(penalty -1\.0 on rejected steps only\)",
+    ),
+    BadEnv(
+        "failed-action penalty applied twice",
+        env_with_shaper(DoublePenaltyShaper),
+        "penalty-matches-rejections",
+        r"failed-action penalty -2\.0 on a step whose \w+ was rejected \(\w+\); expected -1\.0 .*",
+    ),
+    BadEnv(
+        "executes BUY_LARGE when BUY_SMALL was predicted",
+        env_with(WrongActionMachine),
+        "executed-never-exceeds-predicted",
+        r"executed BUY_LARGE although BUY_SMALL was predicted; a step executes what was predicted "
+        r"or, if rejected, HOLD",
+    ),
+    BadEnv(
+        "opening buy while in position",
+        env_with(lambda c: IgnoringMachine(c, Action.BUY_SMALL, Condition.FLAT)),
+        "no-buy-while-in-position",
+        r"BUY_SMALL executed while already holding \d+ units; opening is only valid when flat "
+        r"\(adding is ADD_POSITION\)",
+    ),
+    BadEnv(
+        "ADD_POSITION on a losing position",
+        env_with(lambda c: IgnoringMachine(c, Action.ADD_POSITION, Condition.PROFITABLE)),
+        "no-add-without-profitable-position",
+        r"ADD_POSITION executed at price [\d,.]+ with the position worth [\d,.]+ against a cost "
+        r"basis of [\d,.]+ \(not profitable\)",
+    ),
+    BadEnv(
+        "disabled action executes",
+        env_with(
+            lambda c: IgnoringMachine(c, Action.BUY_LARGE, Condition.ENABLED),
+            replace(CONFIG, disabled_actions=(Action.BUY_LARGE,)),
+        ),
+        "disabled-actions-never-execute",
+        r"BUY_LARGE executed but the configuration disables it",
+    ),
+    BadEnv(
+        "mask off by one",
+        make(MaskOffByOne),
+        "mask-matches-execution",
+        r"the mask (allowed|forbade) \w+ but (it executed|it was rejected \(\w+\))",
+    ),
+    BadEnv(
+        "fee charged twice",
+        env_with(FeeTwiceMachine),
+        "self-financing",
+        r"cash changed by -[\d,.]+ but the trade of \+\d+ units at [\d,.]+ with fee [\d,.]+ "
+        r"accounts for -[\d,.]+: value from nothing",
+    ),
+    BadEnv(
+        "fee charged on HOLD",
+        env_with(FeeOnHoldMachine),
+        "fees-only-on-trades",
+        r"fee 0\.01 charged on a step that traded nothing \(HOLD\)",
+    ),
+    BadEnv(
+        "buys more than the cash",
+        env_with(OverspendMachine),
+        "no-negative-position-or-cash",
+        r"cash is -[\d,.]+ \(negative\) after BUY_\w+",
+    ),
+    BadEnv(
+        "equity marked at the execution price, not the next one",
+        make(MarksAtTheWrongPrice),
+        "equity-identity",
+        r"equity after the step is [\d,.]+ but cash [\d,.]+ \+ \d+ units x [\d,.]+ = [\d,.]+",
+    ),
+    BadEnv(
+        "reward pays a bonus outside its components",
+        make(ExtraReward),
+        "reward-is-sum-of-components",
+        r"reward -0\.5 but its components sum to -1\.0 \(failed_action_penalty=-1\.0\)",
+    ),
+    BadEnv(
+        "NaN in a reward component",
+        env_with_shaper(NanShaper),
+        "finite-rewards",
+        r"reward is nan",
+    ),
+    BadEnv(
+        "reward claims to be PnL but counts unrealized gains twice",
+        env_with_shaper(DoubleCountShaper),
+        "reward-consistent-with-pnl",
+        r"the reward claims to be PnL but pays -?[\d.e-]+ \(penalty excluded\) for an equity change "
+        r"of -?[\d,.]+ = -?[\d.e-]+ reward units",
+    ),
+    BadEnv(
+        "non-deterministic reset",
+        make(NonDeterministicReset),
+        "replay-determinism",
+        r"seed \d+ and the same actions replayed on a second env differ: .*",
+    ),
+    BadEnv(
+        "aliased observation",
+        make(AliasedObservation),
+        "returned-data-not-reused",
+        r"the observation returned by (reset|step \d+) was changed afterwards \(was .*, now .*\): "
+        r"the env writes into an array it already returned",
+    ),
+    BadEnv(
+        "observation outside its space",
+        make(OutOfSpace),
+        "observation-in-space",
+        r"the observation from step \d+ is outside the observation space: 1 invalid entries: "
+        r"obs\[11\]=100\.0 not in \[-32\.0, 32\.0\]",
+    ),
+    BadEnv(
+        "out-of-range action silently ignored",
+        make(IgnoresBadActions),
+        "action-range-enforced",
+        r"step\(7\) \(one past the last action; valid actions are 0\.\.6\) returned normally instead "
+        r"of raising: the action was silently taken as something else; it executed as action 0",
+    ),
+    BadEnv(
+        "steps past the end of the data",
+        make(TradesPastTheEnd),
+        "step-after-end-refused",
+        r"step\(\) after the episode ended at step 11 returned normally instead of raising: an agent "
+        r"can keep trading past the end of the data",
+    ),
+    BadEnv(
+        "crashes on a valid close-out",
+        env_with(CrashingMachine),
+        "valid-steps-do-not-raise",
+        r"the env raised ZeroDivisionError: division by zero in the close-out of a position \(at "
+        r"step \d+, after \d+ valid actions\)",
+    ),
+]
+
+
+@pytest.mark.parametrize("bad", BAD_ENVS, ids=[b.invariant + ":" + b.name for b in BAD_ENVS])
+def test_gate_catches_bad_env(bad: BadEnv) -> None:
+    report = check_trading_env(bad.make_env, only=[bad.invariant], examples=100, max_steps=12, seed=1, name=bad.name)
+    (result,) = report.results
+    assert result.status == "fail", f"{bad.name}: {bad.invariant} did not fire\n{report.format()}"
+    assert result.counterexample is not None
+    assert len(result.counterexample.actions) <= 10, str(result.counterexample)
+    first = result.violations[0]
+    assert first.invariant == bad.invariant
+    assert re.fullmatch(bad.message, first.message), first.message
+    # The ledger message carries what is needed to replay it.
+    assert "[" + bad.invariant + "]" in str(first)
+
+
+def test_every_invariant_family_has_a_bad_env() -> None:
+    from tradeguard.invariants import CATALOG
+
+    caught = {b.invariant for b in BAD_ENVS} | {"metrics-match-trace"}
+    assert caught == {inv.id for inv in CATALOG}
+
+
+def test_the_healthy_env_passes_what_the_bad_ones_fail() -> None:
+    ids = sorted({b.invariant for b in BAD_ENVS})
+    report = check_trading_env(lambda: TradingEnv(config=CONFIG), only=ids, examples=30, max_steps=20, seed=1)
+    assert report.passed, report.format()
+
+
+# --------------------------------------------------------------------------- seed bug #1
+def counting_evaluator(predicted: list[int]) -> dict[str, Any]:
+    """The seed's evaluator: counts what the model *predicted*, before the env processed it."""
+    names = [a.name for a in Action]
+    counts = [predicted.count(i) for i in range(len(names))]
+    return {"action_distribution_executed": {n: c / len(predicted) for n, c in zip(names, counts, strict=True)}}
+
+
+def test_seed_bug_1_evaluator_counting_predictions_is_flagged() -> None:
+    env = TradingEnv(scenario="v10")
+    trace = run_episode(env, parse_policy("constant:SELL_PARTIAL"), seed=0)
+    reported = counting_evaluator([r.predicted for r in trace])
+    assert reported["action_distribution_executed"]["SELL_PARTIAL"] == 1.0
+    assert trace.metrics().action_distribution_executed["HOLD"] == 1.0
+    (violation,) = check_reported_metrics(trace, reported)
+    assert violation.invariant == "metrics-match-trace"
+    assert violation.message == (
+        "action_distribution_executed disagrees with the trace: HOLD reported 0.0, trace says 1.0, "
+        "SELL_PARTIAL reported 1.0, trace says 0.0"
+    )
+    # An honest evaluator (executed actions from the trace) passes.
+    honest = {"action_distribution_executed": trace.metrics().action_distribution_executed}
+    assert check_reported_metrics(trace, honest) == []
+
+
+def test_check_trace_reports_every_violation_not_only_the_first() -> None:
+    env = env_with(lambda c: IgnoringMachine(c, Action.SELL_ALL, Condition.IN_POSITION))()
+    trace = run_episode(env, parse_policy("constant:SELL_ALL"), seed=3)
+    found = [v for v in check_trace(trace) if v.invariant == "no-sell-without-position"]
+    assert [v.step for v in found] == list(range(12))
+    assert found[0].seed == 3
+    assert found[0].replay is not None and found[0].replay.endswith("--actions 5")
+    assert "  >   0" in found[0].context
