@@ -14,11 +14,10 @@ from random import Random
 from typing import Any
 
 import numpy as np
-from hypothesis import HealthCheck, Phase, find
+from hypothesis import HealthCheck, Phase, given
 from hypothesis import settings as Settings
 from hypothesis import strategies as st
 from hypothesis.database import DirectoryBasedExampleDatabase, ExampleDatabase
-from hypothesis.errors import NoSuchExample
 
 from tradeguard._validation import check_int
 from tradeguard.errors import InvalidConfig, InvariantViolation
@@ -185,7 +184,7 @@ def _examples_strategy(n_actions: int, max_steps: int, masked: bool, market_leng
     ).map(lambda a: ("plain", tuple(a)))
     sources = [plain]
     if masked:
-        sources.append(action_plans(max_size=max_steps).map(lambda p: ("masked", tuple(p))))
+        sources.append(action_plans(max_size=max_steps, n_actions=n_actions).map(lambda p: ("masked", tuple(p))))
     # Markets are drawn short and held flat after their last price, so that a shrunk
     # counterexample's prices move where its actions are, not at the end of the episode.
     market_s: st.SearchStrategy[Any] = (
@@ -199,6 +198,42 @@ def _examples_strategy(n_actions: int, max_steps: int, masked: bool, market_leng
         market_s,
         st.integers(0, 2**16),
     )
+
+
+class _Found(Exception):
+    pass
+
+
+def _find(
+    strategy: st.SearchStrategy[_Example],
+    condition: Callable[[_Example], bool],
+    *,
+    settings: Settings,
+    seed: int | None,
+    database_key: bytes,
+) -> _Example | None:
+    """``hypothesis.find`` that is seeded *and* keeps its example database.
+
+    ``find(random=...)`` applies ``@seed``, which turns the database off; a gate needs
+    both: the same search for the same seed, and failures saved to be replayed first
+    on the next run. So the seed is set the way ``@seed`` sets it, minus that.
+    """
+    last: list[_Example] = []
+
+    def test(example: _Example) -> None:
+        if condition(example):
+            last[:] = [example]
+            raise _Found
+
+    if seed is not None:
+        test._hypothesis_internal_use_seed = seed  # type: ignore[attr-defined]
+    runner = Settings(settings, report_multiple_bugs=False)(given(strategy)(test))
+    runner._hypothesis_internal_database_key = database_key  # type: ignore[attr-defined]
+    try:
+        runner()
+    except _Found:
+        return last[0]
+    return None
 
 
 def _hold_flat(market: Any, length: int) -> Any:
@@ -298,16 +333,13 @@ def check_trading_env(
     )
 
     def search(key: str, condition: Callable[[_Example], bool]) -> _Example | None:
-        try:
-            return find(
-                strategy,
-                condition,
-                settings=settings,
-                random=Random(base_seed) if base_seed is not None else None,
-                database_key=f"tradeguard:{env_name}:{key}:{max_steps}".encode(),
-            )
-        except NoSuchExample:
-            return None
+        return _find(
+            strategy,
+            condition,
+            settings=settings,
+            seed=base_seed,
+            database_key=f"tradeguard:{env_name}:{key}:{max_steps}".encode(),
+        )
 
     def trace_violations(ex: _Example, ids: Sequence[str]) -> list[Violation]:
         ep = record_episode(make_env(), plan(ex), seed=ex.seed, options=options(ex), adapter=adapter)

@@ -1,0 +1,133 @@
+"""The gate from the outside: `tradeguard check`, the pytest plugin, profiles, the database."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tradeguard._cli import main
+from tradeguard.env import Action, Condition, EnvConfig, TradingEnv
+from tradeguard.errors import InvalidConfig
+from tradeguard.invariants import check_trading_env, get_profile, invariant_ids, resolve_database
+
+pytest_plugins = ["pytester"]
+
+
+def test_check_json_lists_every_invariant_with_status_and_examples(capsys: pytest.CaptureFixture[str]) -> None:
+    status = main(["check", "--scenario", "v10", "--examples", "5", "--max-steps", "8", "--json", "--database", "none"])
+    out = json.loads(capsys.readouterr().out)
+    assert status == 0 and out["passed"] is True
+    assert [i["id"] for i in out["invariants"]] == list(invariant_ids())
+    for inv in out["invariants"]:
+        assert set(inv) >= {"id", "statement", "status", "examples", "violations"}
+        assert inv["status"] in ("pass", "not-applicable")
+    assert {i["id"]: i["status"] for i in out["invariants"]}["metrics-match-trace"] == "not-applicable"
+
+
+def test_check_exits_1_with_a_shrunk_counterexample(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A broken env plugged in through the Python API, seen through the same report.
+    from test_bad_envs import IgnoringMachine
+
+    config = EnvConfig(episode_length=8)
+
+    def make() -> TradingEnv:
+        env = TradingEnv(config=config)
+        env.machine = IgnoringMachine(config, Action.SELL_ALL, Condition.IN_POSITION)
+        return env
+
+    report = check_trading_env(make, only=["no-sell-without-position"], examples=50, max_steps=8, seed=0, database=str(tmp_path / "db"))
+    assert not report.passed
+    data = report.as_dict()
+    (inv,) = data["invariants"]
+    assert inv["status"] == "fail"
+    cx = inv["violations"][0]["counterexample"]
+    assert cx["action_names"] == ["SELL_ALL"]
+    assert inv["violations"][0]["replay"].startswith("tradeguard run --config-json")
+    text = report.format()
+    assert "FAIL no-sell-without-position" in text and "minimal counterexample: seed" in text
+
+    # The failure was saved: the next run replays it first and fails again at once,
+    # even with a budget too small to find it from scratch.
+    again = check_trading_env(make, only=["no-sell-without-position"], examples=1, max_steps=8, seed=12345, database=str(tmp_path / "db"))
+    assert not again.passed
+    assert again.results[0].examples <= 3
+
+
+def test_same_seed_same_report() -> None:
+    def run() -> dict[str, object]:
+        r = check_trading_env(lambda: TradingEnv(config=EnvConfig(episode_length=6)), examples=5, max_steps=6, seed=7)
+        return {x.invariant.id: (x.status, x.examples) for x in r.results}
+
+    assert run() == run()
+
+
+def test_bad_arguments_are_refused_clearly() -> None:
+    with pytest.raises(InvalidConfig, match=r"examples=0 is out of range: expected in \[1, 100000\]"):
+        check_trading_env(TradingEnv, examples=0)
+    with pytest.raises(InvalidConfig, match=r"profile='nightly'; expected one of fast, ci, thorough\."):
+        get_profile("nightly")
+
+
+def test_database_spec_resolution(tmp_path: Path) -> None:
+    from hypothesis.database import DirectoryBasedExampleDatabase
+
+    assert resolve_database("none") is None
+    assert isinstance(resolve_database(str(tmp_path)), DirectoryBasedExampleDatabase)
+
+
+def test_profile_defaults_to_ci_under_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TRADEGUARD_PROFILE", raising=False)
+    monkeypatch.setenv("CI", "true")
+    assert get_profile().name == "ci" and get_profile().seed == 0
+    monkeypatch.delenv("CI")
+    assert get_profile().name == "fast"
+    monkeypatch.setenv("TRADEGUARD_PROFILE", "thorough")
+    assert get_profile().examples == 1000
+
+
+PLUGIN_TEST = '''
+from tradeguard.env import EnvConfig, TradingEnv
+from tradeguard.invariants import invariant_suite
+
+test_trading_env = invariant_suite(lambda: TradingEnv(config=EnvConfig(episode_length=6)), only=["no-sell-without-position", "metrics-match-trace", "step-after-end-refused"])
+'''
+
+BROKEN_PLUGIN_TEST = '''
+from tradeguard.env import EnvConfig, TradingEnv
+from tradeguard.invariants import invariant_suite
+
+class Broken(TradingEnv):
+    def step(self, action):
+        return super().step(0 if not isinstance(action, int) or not 0 <= action < 7 else action)
+
+test_broken = invariant_suite(lambda: Broken(config=EnvConfig(episode_length=6)), only=["action-range-enforced"])
+'''
+
+
+def test_pytest_plugin_parametrizes_the_catalog_for_a_user_env(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_user=PLUGIN_TEST)
+    result = pytester.runpytest("--tradeguard-profile", "fast", "--tradeguard-seed", "1", "--tradeguard-database", "none", "-p", "no:cacheprovider", "-rs")
+    result.assert_outcomes(passed=2, skipped=1)
+    result.stdout.fnmatch_lines(["*metrics-match-trace is not applicable: needs reported metrics*"])
+
+
+def test_pytest_plugin_fails_a_broken_env_with_the_counterexample(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_user=BROKEN_PLUGIN_TEST)
+    result = pytester.runpytest("--tradeguard-profile", "fast", "--tradeguard-database", "none", "-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*InvariantViolation*", "*FAIL action-range-enforced*", "*step(7) (one past the last action; valid actions are 0..6) returned normally*"])
+
+
+def test_console_script_check_runs_in_a_subprocess(tmp_path: Path) -> None:
+    env = {**os.environ, "TRADEGUARD_DATABASE": "none"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "tradeguard", "check", "--examples", "3", "--max-steps", "5", "--only", "equity-identity,replay-determinism"],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "2 passed, 0 failed, 0 not applicable" in proc.stdout
