@@ -31,7 +31,7 @@ def test_check_json_lists_every_invariant_with_status_and_examples(capsys: pytes
 
 def test_check_exits_1_with_a_shrunk_counterexample(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # A broken env plugged in through the Python API, seen through the same report.
-    from test_bad_envs import IgnoringMachine
+    from broken_envs import IgnoringMachine
 
     config = EnvConfig(episode_length=8)
 

@@ -38,12 +38,7 @@ def test_catalog_ids_are_stable_kebab_case_and_unique() -> None:
         if inv.scope == "episode":
             assert inv.episode_check is not None
     # The issue's required ids are all present.
-    required = """no-sell-without-position executed-never-exceeds-predicted penalty-matches-rejections
-    no-add-without-profitable-position no-buy-while-in-position disabled-actions-never-execute
-    mask-matches-execution equity-identity self-financing no-negative-position-or-cash
-    fees-only-on-trades reward-is-sum-of-components finite-rewards reward-consistent-with-pnl
-    metrics-match-trace replay-determinism returned-data-not-reused observation-in-space
-    action-range-enforced step-after-end-refused""".split()
+    required = ["no-sell-without-position", "executed-never-exceeds-predicted", "penalty-matches-rejections", "no-add-without-profitable-position", "no-buy-while-in-position", "disabled-actions-never-execute", "mask-matches-execution", "equity-identity", "self-financing", "no-negative-position-or-cash", "fees-only-on-trades", "reward-is-sum-of-components", "finite-rewards", "reward-consistent-with-pnl", "metrics-match-trace", "replay-determinism", "returned-data-not-reused", "observation-in-space", "action-range-enforced", "step-after-end-refused"]
     assert set(required) <= set(ids)
 
 

@@ -7,6 +7,7 @@ import re
 
 import numpy as np
 import pytest
+from broken_envs import IgnoringMachine
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -15,8 +16,6 @@ from tradeguard.errors import InvalidConfig, InvariantViolation
 from tradeguard.invariants import CATALOG, Context, InvariantMonitor
 from tradeguard.invariants._monitor import fast_step_ok
 from tradeguard.trace import StepRecord, Trace
-
-from test_bad_envs import IgnoringMachine  # noqa: E402  (tests/ is on sys.path under pytest)
 
 SHORT = EnvConfig(episode_length=25)
 
