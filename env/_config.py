@@ -144,7 +144,11 @@ class EnvConfig(_FromMapping):
         check_int("cash", self.cash, min_value=1, max_value=MAX_CASH)
         check_int("lot_size", self.lot_size, min_value=1, max_value=10**9)
         check_number("fee_bps", self.fee_bps, min_value=0, max_value=1000)
-        _to_ppm("fee_bps / 100", self.fee_bps / 100)
+        if abs(self.fee_bps * 100 - round(self.fee_bps * 100)) > 1e-6:
+            raise InvalidConfig(
+                f"fee_bps={self.fee_bps!r} is finer than the fee grid of 0.01 bps; round it to "
+                "2 decimals (fees are exact integers of parts per million)."
+            )
         for name in ("buy_small", "buy_medium", "buy_large", "sell_partial", "add_size"):
             value = getattr(self, name)
             check_number(name, value, min_value=0.0, max_value=1.0, min_exclusive=True)
@@ -232,6 +236,7 @@ class RewardConfig(_FromMapping):
         ):
             check_number(name, getattr(self, name), min_value=-1e6, max_value=1e6)
         check_number("curriculum_min_share", self.curriculum_min_share, min_value=0, max_value=1)
+        _to_ppm("curriculum_min_share", self.curriculum_min_share)
         object.__setattr__(
             self,
             "curriculum_actions",
@@ -244,6 +249,11 @@ class RewardConfig(_FromMapping):
                 UserWarning,
                 stacklevel=3,
             )
+
+    @property
+    def curriculum_min_share_ppm(self) -> int:
+        """``curriculum_min_share`` in exact parts per million (0.05 -> 50_000)."""
+        return round(self.curriculum_min_share * PPM)
 
     @property
     def is_pnl(self) -> bool:

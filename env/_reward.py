@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from tradeguard.env._actions import Action
-from tradeguard.env._config import COMPONENT_NAMES, RewardConfig
+from tradeguard.env._config import COMPONENT_NAMES, PPM, RewardConfig
 from tradeguard.env._rules import Outcome, PortfolioState
 
 __all__ = ["RewardShaper", "ShaperState", "COMPONENT_NAMES", "POTENTIAL_BASED"]
@@ -59,7 +59,7 @@ class RewardShaper:
         -0.05
     """
 
-    __slots__ = ("_curriculum_bits", "_w", "_zero", "config", "pnl_scale")
+    __slots__ = ("_curriculum_bits", "_min_share_ppm", "_w", "config", "pnl_scale")
 
     def __init__(self, config: RewardConfig, initial_cash: int) -> None:
         self.config = config
@@ -76,6 +76,7 @@ class RewardShaper:
             for a in c.curriculum_actions:
                 bits |= 1 << a
         self._curriculum_bits = bits
+        self._min_share_ppm = c.curriculum_min_share_ppm
 
     def initial(self) -> ShaperState:
         """The shaper's state at the start of an episode."""
@@ -100,7 +101,8 @@ class RewardShaper:
         steps = hist.steps + 1
         count = hist.curriculum_count + (1 if self._curriculum_bits & bit else 0)
         curriculum = 0.0
-        if self._curriculum_bits and count < c.curriculum_min_share * steps:
+        # short of the required share, exactly: count / steps < min_share
+        if self._curriculum_bits and count * PPM < self._min_share_ppm * steps:
             curriculum = c.curriculum_weight * c.curriculum_scale
         diversity = c.diversity_bonus if c.diversity_bonus and not hist.seen & bit else 0.0
         components = (

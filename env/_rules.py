@@ -63,6 +63,7 @@ class Rule:
 
 
 _C = Condition
+_NOTHING, _OPEN, _REDUCE, _CLOSE, _ADD = Effect  # plain names: no enum look-up on the hot path
 RULES: tuple[Rule, ...] = (
     Rule(Action.HOLD, (), Effect.NOTHING),
     Rule(Action.BUY_SMALL, (_C.ENABLED, _C.FLAT, _C.AFFORDABLE), Effect.OPEN),
@@ -129,7 +130,7 @@ class Machine:
         ('HOLD', 'NO_POSITION', True)
     """
 
-    __slots__ = ("_disabled", "_fee_ppm", "_hold", "_lot", "_size_ppm", "_table", "config")
+    __slots__ = ("_disabled", "_effects", "_fee_ppm", "_hold", "_lot", "_rejected", "_size_ppm", "_table", "config")
 
     def __init__(self, config: EnvConfig) -> None:
         self.config = config
@@ -138,6 +139,8 @@ class Machine:
         self._size_ppm = tuple(config.size_ppm(a) for a in Action)
         self._disabled = frozenset(config.disabled_actions)
         self._hold = Outcome(Action.HOLD, None, 0, 0, 0)
+        self._rejected = {reason: Outcome(Action.HOLD, reason, 0, 0, 0) for reason in RejectReason}
+        self._effects = tuple(rule.effect for rule in RULES)
         self._table = self._compile()
 
     def fee(self, notional: int) -> int:
@@ -155,7 +158,7 @@ class Machine:
 
     def sell_quantity(self, state: PortfolioState, action: Action) -> int:
         """Units a REDUCE or CLOSE would sell."""
-        if RULES[action].effect is Effect.CLOSE:
+        if self._effects[action] is _CLOSE:
             return state.position
         held_lots = state.position // self._lot
         lots = min(max(held_lots * self._size_ppm[action] // PPM, 1), held_lots)
@@ -226,12 +229,12 @@ class Machine:
     ) -> tuple[PortfolioState, Outcome]:
         """Execute ``action`` whose verdict is ``reason`` (from :meth:`check` or :meth:`verdicts`)."""
         if reason is not None:
-            return state, Outcome(Action.HOLD, reason, 0, 0, 0)
-        effect = RULES[action].effect
-        if effect is Effect.NOTHING:
+            return state, self._rejected[reason]
+        effect = self._effects[action]
+        if effect is _NOTHING:
             return state, self._hold
         cash, position, basis = state
-        if effect is Effect.OPEN or effect is Effect.ADD:
+        if effect is _OPEN or effect is _ADD:
             units = self.buy_quantity(state, action, price)
             notional = units * price
             fee = self.fee(notional)

@@ -161,6 +161,7 @@ class TradingEnv(gym.Env[npt.NDArray[np.float32], np.int64]):
         }
         self._returns_cache: tuple[Market | None, npt.NDArray[np.float32]] = (None, np.zeros(0, np.float32))
         self._records: list[StepRecord] = []
+        self._rows: npt.NDArray[np.float32] = np.zeros((1, window + N_POSITION_FEATURES), np.float32)
         self._done = True
         self._started = False
         self._t = 0
@@ -196,28 +197,35 @@ class TradingEnv(gym.Env[npt.NDArray[np.float32], np.int64]):
         if market is not None:
             start = self._offset
             prices = market.prices[start : start + self._length_needed()].tolist()
-            args += f" --prices {','.join(str(p) for p in prices)} --minor-unit {market.minor_unit!r}"
+            args += f" --prices {','.join(map(str, prices))} --minor-unit {market.minor_unit!r}"
         elif seed is None:
             return None
         if seed is not None:
             args += f" --seed {seed}"
         return args
 
+    def _episode_rows(self) -> npt.NDArray[np.float32]:
+        """Every step's observation as if flat: the return window and the time remaining.
+
+        Built once per reset; a step copies its row and fills the position features.
+        """
+        w, length = self._window, self._length
+        rows = np.zeros((length + 1, w + N_POSITION_FEATURES), np.float32)
+        windows = np.lib.stride_tricks.sliding_window_view(self._padded, w)
+        rows[:, :w] = windows[self._offset : self._offset + length + 1]
+        rows[:, w + 3] = (length - np.arange(length + 1)) / length
+        return rows
+
     def _observation(self) -> npt.NDArray[np.float32]:
         t = self._t
-        w = self._window
-        obs = np.empty(w + N_POSITION_FEATURES, np.float32)
-        g = self._offset + t
-        obs[:w] = self._padded[g : g + w]
+        obs: npt.NDArray[np.float32] = self._rows[t].copy()
         cash, position, basis = self._state
         if position:
+            w = self._window
             value = position * self._prices[t]
             obs[w] = 1.0
             obs[w + 1] = value / (cash + value)
             obs[w + 2] = math.log(value / basis)
-        else:
-            obs[w] = obs[w + 1] = obs[w + 2] = 0.0
-        obs[w + 3] = (self._length - t) / self._length
         return obs
 
     # ------------------------------------------------------------------ gym API
@@ -253,6 +261,7 @@ class TradingEnv(gym.Env[npt.NDArray[np.float32], np.int64]):
             self._padded = self._returns(market)
             self._prices = market.prices[self._offset : self._offset + needed].tolist()
             replay_market = market
+        self._rows = self._episode_rows()
         self._state = initial_state(self.config)
         self._hist = self.shaper.initial()
         self._records = []
@@ -294,10 +303,10 @@ class TradingEnv(gym.Env[npt.NDArray[np.float32], np.int64]):
             t,
             price,
             next_price,
-            a.value,
-            outcome.executed.value,
+            a._value_,
+            outcome.executed._value_,
             reason is not None,
-            None if reason is None else reason.value,
+            None if reason is None else reason._value_,
             before.position,
             after.position,
             before.cash,
