@@ -11,6 +11,7 @@ sell), and pays 500 x (-0.05) = -25.0 of failed-action penalty.
 from __future__ import annotations
 
 import argparse
+from collections import Counter
 from typing import Any
 
 from tradeguard._cli._common import (
@@ -114,6 +115,10 @@ def run(args: argparse.Namespace) -> int:
         f"rejections {metrics.rejections} ({metrics.rejection_rate:.1%})"
     )
     print(f"final equity {meta.money(trace[-1].equity_after)} (started {meta.money(meta.initial_cash)})")
+    reasons = Counter(r.reason for r in trace if r.rejected)
+    if reasons:
+        shown = ", ".join(f"{reason} x{n}" for reason, n in reasons.most_common())
+        print(f"rejected because: {shown}")
     print()
     print(f"{'action':<14}{'predicted':>10}{'executed':>10}")
     for name in meta.action_names:
