@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Literal, SupportsFloat
 
 import gymnasium as gym
@@ -14,7 +14,7 @@ from tradeguard.invariants._check import format_steps, raise_violations, replay_
 from tradeguard.invariants._model import Context, Invariant, Violation
 from tradeguard.trace import StepRecord, Trace
 
-__all__ = ["InvariantMonitor", "fast_step_ok"]
+__all__ = ["InvariantMonitor", "fast_step_ok", "fast_step_check"]
 
 _SELL = frozenset({"reduce", "close"})
 
@@ -27,66 +27,90 @@ def fast_step_ok(prev: StepRecord | None, r: StepRecord, c: Context) -> bool:
     individual check accepts; it never says True on one they reject: see
     ``tests/test_monitor.py``.)
     """
-    executed = r.executed
-    predicted = r.predicted
+    return fast_step_check(c)(prev, r)
+
+
+def fast_step_check(c: Context) -> Callable[[StepRecord | None, StepRecord], bool]:
+    """:func:`fast_step_ok` compiled for one trace header: its constants bound as locals."""
     hold = c.hold
-    pos0 = r.position_before
-    pos1 = r.position_after
-    q = r.quantity
-    fee = r.fee
-    price = r.price
-    if executed != hold:
-        if executed != predicted or r.rejected or q == 0:
-            return False
-        kind = c.kinds[executed]
-        if kind in _SELL:
-            if pos0 <= 0:
+    n_actions = len(c.kinds)
+    # per action: 0 hold, 1 sell (reduce/close), 2 open, 3 add, 4 other
+    code = tuple(
+        0 if k == "hold" else 1 if k in _SELL else 2 if k == "open" else 3 if k == "add" else 4
+        for k in c.kinds
+    )
+    disabled = c.meta.disabled_actions
+    pi = c.penalty_index
+    penalty = c.meta.failed_action_penalty
+    is_pnl = c.meta.reward_is_pnl
+    scale = c.meta.pnl_scale
+    isfinite = math.isfinite
+    fsum = math.fsum
+
+    def check(prev: StepRecord | None, r: StepRecord) -> bool:
+        (
+            _t, price, next_price, predicted, executed, rejected, _reason,
+            pos0, pos1, cash0, cash1, eq0, eq1, q, fee, reward, comps, mask, basis0,
+        ) = r
+        if executed != hold:
+            if executed != predicted or rejected or q == 0 or not 0 <= executed < n_actions:
                 return False
-        elif kind == "open":
-            if pos0 != 0:
+            kind = code[executed]
+            if kind == 1:
+                if pos0 <= 0:
+                    return False
+            elif kind == 2:
+                if pos0 != 0:
+                    return False
+            elif kind == 3 and (pos0 <= 0 or pos0 * price <= basis0):
                 return False
-        elif kind == "add" and (pos0 <= 0 or pos0 * price <= r.cost_basis_before):
-            return False
-        if executed in c.meta.disabled_actions:
-            return False
-    elif q != 0 or fee != 0 or (predicted != hold) != r.rejected:
-        return False
-    if fee < 0 or r.cash_after < 0 or pos1 < 0 or r.cash_before < 0 or pos0 < 0 or pos0 + q != pos1:
-        return False
-    if r.cash_after - r.cash_before != -q * price - fee:
-        return False
-    if r.equity_before != r.cash_before + pos0 * price:
-        return False
-    if r.equity_after != r.cash_after + pos1 * r.next_price:
-        return False
-    if prev is not None and (
-        prev.cash_after != r.cash_before
-        or prev.position_after != pos0
-        or prev.next_price != price
-    ):
-        return False
-    mask = r.mask
-    if mask is not None and (len(mask) != len(c.kinds) or not mask[hold] or mask[predicted] == r.rejected):
-        return False
-    comps = r.components
-    if comps:
-        reward = r.reward
-        total = math.fsum(comps)
-        if not abs(reward - total) <= 1e-9 * max(1.0, abs(reward), abs(total)):
-            return False
-        pi = c.penalty_index
-        if pi is not None and comps[pi] != (c.meta.failed_action_penalty if r.rejected else 0.0):
-            return False
-        meta = c.meta
-        if meta.reward_is_pnl:
-            shaped = reward - (comps[pi] if pi is not None else 0.0)
-            pnl = (r.equity_after - r.equity_before) * meta.pnl_scale
-            scale = abs(r.equity_before * meta.pnl_scale)
-            if not abs(shaped - pnl) <= 1e-9 * max(1.0, abs(shaped), abs(pnl), scale):
+            if executed in disabled:
                 return False
-    elif not math.isfinite(r.reward):
-        return False
-    return math.isfinite(r.reward)
+        elif q != 0 or fee != 0 or (predicted != hold) != rejected:
+            return False
+        if (
+            fee < 0
+            or cash1 < 0
+            or pos1 < 0
+            or cash0 < 0
+            or pos0 < 0
+            or pos0 + q != pos1
+            or cash1 - cash0 != -q * price - fee
+            or eq0 != cash0 + pos0 * price
+            or eq1 != cash1 + pos1 * next_price
+        ):
+            return False
+        if prev is not None and (
+            prev[10] != cash0 or prev[8] != pos0 or prev[2] != price  # cash_after, position_after, next_price
+        ):
+            return False
+        if mask is not None and (
+            len(mask) != n_actions or not mask[hold] or not 0 <= predicted < n_actions or mask[predicted] == rejected
+        ):
+            return False
+        if not isfinite(reward):
+            return False
+        if comps:
+            # reward == sum(comps) with a finite reward implies finite components (an inf
+            # or NaN component makes the sum inf or NaN), so the exact path checks both.
+            if reward != sum(comps):
+                if not all(map(isfinite, comps)):
+                    return False
+                total = fsum(comps)
+                if not abs(reward - total) <= 1e-9 * max(1.0, abs(reward), abs(total)):
+                    return False
+            if pi is not None and comps[pi] != (penalty if rejected else 0.0):
+                return False
+            if is_pnl:
+                # A tolerance never larger than reward-consistent-with-pnl's own.
+                d = reward - (comps[pi] if pi is not None else 0.0) - (eq1 - eq0) * scale
+                e = eq0 * scale
+                tol = 1e-9 * e if e > 1.0 else 1e-9
+                if d > tol or d < -tol:
+                    return False
+        return True
+
+    return check
 
 
 class InvariantMonitor(gym.Wrapper[Any, Any, Any, Any]):
@@ -135,6 +159,7 @@ class InvariantMonitor(gym.Wrapper[Any, Any, Any, Any]):
         self.violations: list[Violation] = []
         self._records: list[StepRecord] = []
         self._ctx: Context | None = None
+        self._fast: Callable[[StepRecord | None, StepRecord], bool] = lambda prev, r: False
         self._prev: StepRecord | None = None
         self._t = 0
         self._last_info: dict[str, Any] = {}
@@ -146,6 +171,7 @@ class InvariantMonitor(gym.Wrapper[Any, Any, Any, Any]):
         self.adapter.begin(self.env, obs, info)
         meta = self.adapter.meta(self.env, seed=seed)
         self._ctx = Context.of(meta)
+        self._fast = fast_step_check(self._ctx)
         self._records = []
         self._prev = None
         self._t = 0
@@ -156,29 +182,40 @@ class InvariantMonitor(gym.Wrapper[Any, Any, Any, Any]):
         ctx = self._ctx
         if ctx is None:
             return self.env.step(action)  # let the env refuse a step before reset
-        mask = None if self._native else env_mask(self.env, self._last_info)
-        obs, reward, terminated, truncated, info = self.env.step(action)
         if self._native:
+            obs, reward, terminated, truncated, info = result = self.env.step(action)
             record: StepRecord = info["record"]
-        else:
-            record = self.adapter.record(
-                self.env, StepData(self._t, action, obs, reward, terminated, truncated, info, mask)
-            )
-            self._last_info = info
+            prev = self._prev
+            self._prev = record
+            self._records.append(record)
+            if self._use_fast and self._fast(prev, record) and not (terminated or truncated):
+                return result
+            self._t += 1
+            self._check(prev, record, ctx, terminated or truncated)
+            return result
+        mask = env_mask(self.env, self._last_info)
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        record = self.adapter.record(
+            self.env, StepData(self._t, action, obs, reward, terminated, truncated, info, mask)
+        )
+        self._last_info = info
         self._t += 1
         self._records.append(record)
         prev = self._prev
         self._prev = record
-        if not (self._use_fast and fast_step_ok(prev, record, ctx)):
+        self._check(prev, record, ctx, terminated or truncated)
+        return obs, reward, terminated, truncated, info
+
+    def _check(self, prev: StepRecord | None, record: StepRecord, ctx: Context, ended: bool) -> None:
+        if not (self._use_fast and self._fast(prev, record)):
             found = [
                 self._violation(inv, msg)
                 for inv, check in self._step_checks
                 if inv.applicable(ctx.meta) and (msg := check(prev, record, ctx)) is not None  # type: ignore[misc]
             ]
             self._report(found)
-        if terminated or truncated:
+        if ended:
             self._end_of_episode(ctx)
-        return obs, reward, terminated, truncated, info
 
     @property
     def trace(self) -> Trace:

@@ -103,16 +103,22 @@ def test_monitor_passes_a_healthy_env_through_unchanged() -> None:
 
 
 def test_monitor_checks_episode_totals_at_the_end() -> None:
-    env = TradingEnv(config=dataclasses.replace(SHORT, episode_length=3), scenario="v10")
+    from broken_envs import DoublePenaltyShaper
+
+    config = dataclasses.replace(SHORT, episode_length=3)
+    env = TradingEnv(config=config)
+    env.shaper = DoublePenaltyShaper(env.reward_config, config.cash)
     monitored = InvariantMonitor(env, mode="record")
     monitored.reset(seed=0)
-    # A meta whose penalty disagrees with what the shaper pays: per-step and total both fire.
-    monitored._ctx = Context.of(dataclasses.replace(monitored._ctx.meta, failed_action_penalty=-0.5))  # type: ignore[union-attr]
     for _ in range(3):
         monitored.step(Action.SELL_PARTIAL)
     kinds = [(v.invariant, v.step) for v in monitored.violations]
-    assert ("penalty-matches-rejections", None) in kinds
-    assert ("penalty-matches-rejections", 0) in kinds
+    assert kinds.count(("penalty-matches-rejections", None)) == 1
+    assert [s for i, s in kinds if i == "penalty-matches-rejections" and s is not None] == [0, 1, 2]
+    total = next(v for v in monitored.violations if v.step is None)
+    assert total.message == (
+        "failed-action penalty total -6.0 over 3 steps; expected 3 rejections x -1.0 = -3.0"
+    )
 
 
 def test_bad_mode_is_refused() -> None:
