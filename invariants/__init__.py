@@ -49,9 +49,33 @@ from tradeguard.invariants._gate import (
 )
 from tradeguard.invariants._model import Context, Family, Invariant, Scope, Status, Violation
 from tradeguard.invariants._monitor import InvariantMonitor
+from tradeguard.invariants._policy_audit import (
+    AUDIT_FAMILIES,
+    FINDING_KINDS,
+    FamilyReport,
+    Finding,
+    FindingKind,
+    PolicyAuditReport,
+    PolicyContract,
+    audit_markets,
+    audit_policy,
+    collapse_findings,
+    describe_policy,
+)
 from tradeguard.invariants._profiles import PROFILES, GateProfile, get_profile
 
 __all__ = [
+    "AUDIT_FAMILIES",
+    "FINDING_KINDS",
+    "FamilyReport",
+    "Finding",
+    "FindingKind",
+    "PolicyAuditReport",
+    "PolicyContract",
+    "audit_markets",
+    "audit_policy",
+    "collapse_findings",
+    "describe_policy",
     "BAD_ACTIONS",
     "CATALOG",
     "CONTRACT_CHECKS",

@@ -254,12 +254,21 @@ def _reward_is_pnl(prev: StepRecord | None, r: StepRecord, c: Context) -> str | 
     return None
 
 
+_UNQUALIFIED = {
+    "action_distribution": "action_distribution_executed",
+    "action_entropy": "action_entropy_executed",
+}
+
+
 def _metrics_match(trace: Trace, c: Context) -> Iterable[tuple[int | None, str]]:
     reported = c.reported
     if reported is None:
         return
     truth = compute_metrics(trace).as_dict()
     for key, value in reported.items():
+        # Evaluators that report one unqualified distribution or entropy (the seed's
+        # did: "action_distribution") claim what the agent *did*: the executed one.
+        key = _UNQUALIFIED.get(key, key)
         if key not in truth:
             continue
         want = truth[key]
