@@ -32,9 +32,14 @@ def _command_modules() -> list[Any]:
 
 EPILOG = """\
 examples:
-  tradeguard rules
+  tradeguard demo                                   the main job on built-in defaults
+  tradeguard rules                                  the transition table
   tradeguard run --scenario v10 --policy constant:SELL_PARTIAL --seed 0
-  tradeguard run --scenario v10 --policy masked-random --json
+  tradeguard check --scenario v10                   the invariant gate
+  tradeguard check --env anytrading-stocks          ... on someone else's env
+  tradeguard audit-reward --scenario v10.1          what the reward makes optimal
+  tradeguard audit-policy --policy constant:SELL_PARTIAL --scenario v10
+  tradeguard train --algo maskable-ppo --steps 20000 --out runs/m1
 
 exit status: 0 success, 1 a check or audit failed, 2 bad usage or input.
 """

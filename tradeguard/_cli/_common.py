@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import sys
 from typing import Any
 
 from tradeguard.errors import InvalidConfig
@@ -13,7 +14,7 @@ from tradeguard.errors import InvalidConfig
 def add_scenario_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_mutually_exclusive_group()
     group.add_argument(
-        "--scenario", metavar="NAME", help="a shipped scenario: default, v10, v10.1, v10.2 (default: default)"
+        "--scenario", metavar="NAME", help="a shipped scenario: default, v9, v10, v10.1, v10.2 (default: default)"
     )
     group.add_argument("--config", metavar="FILE", help="a scenario file (TOML or JSON), same format as the shipped ones")
     group.add_argument(
@@ -51,4 +52,7 @@ def with_episode_length(scenario: Any, steps: int | None) -> Any:
 
 
 def print_json(obj: Any) -> None:
-    print(json.dumps(obj, indent=2, sort_keys=False, default=str))
+    try:
+        print(json.dumps(obj, indent=2, sort_keys=False, default=str), flush=True)
+    except BrokenPipeError:  # `tradeguard ... --json | head`: the reader left; not an error
+        sys.stderr.close()

@@ -1,0 +1,119 @@
+"""Oracle time per horizon, and reward-audit examples per second, on the shipped scenarios.
+
+Part 1, the exact oracle: for each scenario and horizon H, ``--markets`` seeded
+markets of H steps are drawn from the scenario's own ``MarketSpec`` (seeds 0..n-1),
+and the oracle solves each one twice: the shaped-optimal and the PnL-optimal
+sequence. Prints, per scenario and horizon, the median and max wall time of one
+solve, the median and max process CPU time, and the median and max number of states
+the search expanded. Issue 5's target: a horizon of at least 12 solved exactly in
+under 1 s.
+
+Part 2, the audit: ``audit_reward(scenario)`` with the default budget and seed, as
+``tradeguard audit-reward --scenario NAME`` runs it. Prints wall and CPU time, the
+markets analysed and markets per second, and the findings. Issue 5's target: one
+audit at the default budget under 30 s on 2 cores.
+
+Run from the repository root:
+
+    python benchmarks/bench_oracle.py                       # the recorded run
+    python benchmarks/bench_oracle.py --horizons 4 8 12 14 --markets 9
+    python benchmarks/bench_oracle.py --no-audit --scenarios default v9
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import time
+
+import numpy as np
+
+from tradeguard import __version__
+from tradeguard.env import load_scenario
+from tradeguard.invariants._oracle import Oracle
+from tradeguard.invariants._reward_audit import DEFAULT_AUDIT_BUDGET, audit_reward
+
+SCENARIOS = ("default", "v10", "v10.1", "v10.2", "v9")
+
+
+def bench_oracle(names: list[str], horizons: list[int], markets: int) -> None:
+    print("part 1: exact oracle, one solve = one objective on one market")
+    print(
+        f"{'scenario':<9}{'H':>3}{'objective':>10}{'median s':>10}{'max s':>8}{'cpu s':>8}"
+        f"{'max cpu':>9}{'states':>8}{'max':>8}"
+    )
+    for name in names:
+        sc = load_scenario(name)
+        oracle = Oracle(sc.env, sc.reward)
+        for h in horizons:
+            prices = [
+                sc.market.generate(h + 1, np.random.default_rng(seed)).prices.tolist()
+                for seed in range(markets)
+            ]
+            for objective in ("shaped", "pnl"):
+                walls, cpus, nodes = [], [], []
+                for p in prices:
+                    w0, c0 = time.perf_counter(), time.process_time()
+                    plan = oracle.solve(p, objective)  # type: ignore[arg-type]
+                    walls.append(time.perf_counter() - w0)
+                    cpus.append(time.process_time() - c0)
+                    nodes.append(plan.nodes)
+                print(
+                    f"{name:<9}{h:>3}{objective:>10}{statistics.median(walls):>10.3f}{max(walls):>8.3f}"
+                    f"{statistics.median(cpus):>8.3f}{max(cpus):>9.3f}"
+                    f"{int(statistics.median(nodes)):>8}{max(nodes):>8}",
+                    flush=True,
+                )
+
+
+def bench_audit(names: list[str]) -> None:
+    print()
+    print(f"part 2: audit_reward(scenario) at the default budget ({DEFAULT_AUDIT_BUDGET:g} s) and seed 0")
+    print(f"{'scenario':<9}{'wall s':>8}{'cpu s':>8}{'markets':>9}{'markets/s':>11}  findings")
+    for name in names:
+        w0, c0 = time.perf_counter(), time.process_time()
+        report = audit_reward(name)
+        wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+        kinds = ", ".join(report.kinds) or "none"
+        cut = " (budget ran out)" if report.budget_exhausted else ""
+        print(
+            f"{name:<9}{wall:>8.2f}{cpu:>8.2f}{report.examples:>9}{report.examples / wall:>11.1f}  {kinds}{cut}",
+            flush=True,
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scenarios", nargs="+", default=list(SCENARIOS))
+    parser.add_argument("--horizons", nargs="+", type=int, default=[4, 8, 12])
+    parser.add_argument("--markets", type=int, default=7, help="markets per scenario and horizon (default 7)")
+    parser.add_argument("--no-audit", action="store_true", help="skip part 2")
+    args = parser.parse_args()
+    load = os.getloadavg() if hasattr(os, "getloadavg") else ("?",)
+    print("exact oracle and reward audit: time per horizon, markets per second")
+    print(f"python {platform.python_version()}, numpy {np.__version__}, tradeguard {__version__}")
+    print(
+        f"machine: {platform.machine()} {platform.system()}, nproc {os.cpu_count()}, load average "
+        + " ".join(f"{x:.2f}" if isinstance(x, float) else str(x) for x in load)
+        + " (shared: read medians and the cpu column)"
+    )
+    print(
+        "reproduce (repo root, venv active): python benchmarks/bench_oracle.py "
+        + " ".join(
+            [f"--scenarios {' '.join(args.scenarios)}"] * (args.scenarios != list(SCENARIOS))
+            + [f"--horizons {' '.join(map(str, args.horizons))}"] * (args.horizons != [4, 8, 12])
+            + [f"--markets {args.markets}"] * (args.markets != 7)
+            + ["--no-audit"] * args.no_audit
+        )
+    )
+    print("markets: each scenario's MarketSpec, generate(H + 1, default_rng(seed)) for seed 0..markets-1")
+    print()
+    bench_oracle(args.scenarios, args.horizons, args.markets)
+    if not args.no_audit:
+        bench_audit(args.scenarios)
+
+
+if __name__ == "__main__":
+    main()
