@@ -49,6 +49,15 @@ from tradeguard.invariants._gate import (
 )
 from tradeguard.invariants._model import Context, Family, Invariant, Scope, Status, Violation
 from tradeguard.invariants._monitor import InvariantMonitor
+from tradeguard.invariants._oracle import (
+    DEFAULT_MAX_NODES,
+    MAX_HORIZON,
+    Objective,
+    OptimalPlan,
+    Oracle,
+    Rollout,
+    rollout,
+)
 from tradeguard.invariants._policy_audit import (
     AUDIT_FAMILIES,
     FINDING_KINDS,
@@ -61,15 +70,6 @@ from tradeguard.invariants._policy_audit import (
     audit_policy,
     collapse_findings,
     describe_policy,
-)
-from tradeguard.invariants._oracle import (
-    DEFAULT_MAX_NODES,
-    MAX_HORIZON,
-    Objective,
-    OptimalPlan,
-    Oracle,
-    Rollout,
-    rollout,
 )
 from tradeguard.invariants._profiles import PROFILES, GateProfile, get_profile
 from tradeguard.invariants._reference_policies import (
