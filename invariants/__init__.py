@@ -12,7 +12,23 @@ Example:
 
 from __future__ import annotations
 
-from tradeguard.invariants._adapter import NativeAdapter, StepData, TraceAdapter, env_mask
+from tradeguard.invariants._adapter import (
+    ADAPTERS,
+    GymAdapter,
+    NativeAdapter,
+    StepData,
+    TraceAdapter,
+    action_id,
+    adapter_for,
+    env_mask,
+    get_adapter,
+)
+from tradeguard.invariants._anytrading import (
+    AnyTradingAdapter,
+    AnyTradingMarketEnv,
+    make_forex_env,
+    make_stocks_env,
+)
 from tradeguard.invariants._catalog import CATALOG, REL_TOL, get_invariant, invariant_ids
 from tradeguard.invariants._check import (
     InvariantResult,
@@ -42,10 +58,16 @@ from tradeguard.invariants._database import resolve_database
 from tradeguard.invariants._gate import (
     DEFAULT_EXAMPLES,
     DEFAULT_MAX_STEPS,
+    DEFAULT_TIMEOUT,
     CatalogReport,
     Counterexample,
     InvariantReport,
     check_trading_env,
+)
+from tradeguard.invariants._gym_trading_env import (
+    GymTradingEnvAdapter,
+    GymTradingEnvMarketEnv,
+    make_trading_env,
 )
 from tradeguard.invariants._model import Context, Family, Invariant, Scope, Status, Violation
 from tradeguard.invariants._monitor import InvariantMonitor
@@ -102,6 +124,19 @@ from tradeguard.invariants._reward_audit import (
 )
 
 __all__ = [
+    "ADAPTERS",
+    "DEFAULT_TIMEOUT",
+    "AnyTradingAdapter",
+    "AnyTradingMarketEnv",
+    "GymAdapter",
+    "GymTradingEnvAdapter",
+    "GymTradingEnvMarketEnv",
+    "action_id",
+    "adapter_for",
+    "get_adapter",
+    "make_forex_env",
+    "make_stocks_env",
+    "make_trading_env",
     "DEFAULT_AUDIT_BUDGET",
     "DEFAULT_MAX_NODES",
     "MAX_AUDIT_HORIZON",

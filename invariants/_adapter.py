@@ -15,9 +15,19 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-from tradeguard.trace import StepRecord, TraceMeta
+from tradeguard.trace import ActionKind, StepRecord, TraceMeta
 
-__all__ = ["StepData", "TraceAdapter", "NativeAdapter", "env_mask"]
+__all__ = [
+    "StepData",
+    "TraceAdapter",
+    "NativeAdapter",
+    "GymAdapter",
+    "env_mask",
+    "action_id",
+    "ADAPTERS",
+    "get_adapter",
+    "adapter_for",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,3 +118,119 @@ class NativeAdapter:
         """Prices an injected market needs: one more than the episode's steps."""
         length: int = env.unwrapped.config.episode_length + 1
         return length
+
+
+def action_id(action: Any) -> int:
+    """``action`` as an integer id: ints, numpy integers and 0-d integer arrays as they are,
+    anything else (floats, bools, ``None``, ...) as ``-1`` (no action of any table)."""
+    if isinstance(action, (bool, np.bool_)):
+        return -1
+    if isinstance(action, (int, np.integer)):
+        return int(action)
+    if isinstance(action, np.ndarray) and action.shape == () and action.dtype.kind in "iu":
+        return int(action.item())
+    return -1
+
+
+class GymAdapter:
+    """The adapter for any gymnasium env with a ``Discrete`` action space.
+
+    It knows nothing of the env's trading: it declares the step number, the predicted
+    action, the reward and (when the env has one) the mask. The env contract
+    invariants and ``finite-rewards`` apply; every invariant about positions, cash or
+    execution is reported not applicable. Action kinds are unknown and given as
+    ``hold``; no applicable invariant reads them.
+    """
+
+    name = "gym"
+
+    def meta(self, env: Any, *, seed: int | None) -> TraceMeta:
+        n = int(env.action_space.n)
+        spec = getattr(env, "spec", None)
+        supplies = {"t", "predicted", "reward"}
+        if env_mask(env) is not None:
+            supplies.add("mask")
+        return TraceMeta(
+            env_id=getattr(spec, "id", None) or type(env.unwrapped).__name__,
+            action_names=tuple(f"action {i}" for i in range(n)),
+            action_kinds=_hold_kinds(n),
+            seed=seed,
+            supplies=frozenset(supplies),
+        )
+
+    def begin(self, env: Any, observation: Any, info: dict[str, Any]) -> None:
+        return None
+
+    def record(self, env: Any, step: StepData) -> StepRecord:
+        a = action_id(step.action)
+        try:
+            reward = float(step.reward)
+        except (TypeError, ValueError):
+            reward = float("nan")
+        return StepRecord(
+            t=step.t, price=0, next_price=0, predicted=a, executed=a, rejected=False, reason=None,
+            position_before=0, position_after=0, cash_before=0, cash_after=0, equity_before=0,
+            equity_after=0, quantity=0, fee=0, reward=reward, components=(), mask=step.mask,
+            cost_basis_before=0,
+        )
+
+    def reset_options(self, market: Any) -> dict[str, Any] | None:
+        return None
+
+    def market_length(self, env: Any) -> int | None:
+        return None
+
+
+def _hold_kinds(n: int) -> tuple[ActionKind, ...]:
+    hold: ActionKind = "hold"
+    return (hold,) * n
+
+
+ADAPTERS: dict[str, str] = {
+    "tradeguard": "tradeguard.invariants._adapter:NativeAdapter",
+    "gym": "tradeguard.invariants._adapter:GymAdapter",
+    "anytrading-stocks": "tradeguard.invariants._anytrading:AnyTradingAdapter:stocks",
+    "anytrading-forex": "tradeguard.invariants._anytrading:AnyTradingAdapter:forex",
+    "gym-trading-env": "tradeguard.invariants._gym_trading_env:GymTradingEnvAdapter",
+}
+"""The built-in adapters by name, as ``module:class[:argument]`` (imported when asked for)."""
+
+
+def get_adapter(name: str) -> TraceAdapter:
+    """The built-in adapter called ``name`` (see :data:`ADAPTERS`).
+
+    Raises:
+        InvalidConfig: ``name`` is not a built-in adapter (with the closest one).
+    """
+    import importlib
+
+    from tradeguard._validation import suggest
+    from tradeguard.errors import InvalidConfig
+
+    try:
+        module, cls, *args = ADAPTERS[name].split(":")
+    except KeyError:
+        raise InvalidConfig(
+            f"adapter={name!r}; the built-in adapters are {', '.join(ADAPTERS)} "
+            f"(or give MODULE:CLASS).{suggest(name, ADAPTERS)}"
+        ) from None
+    adapter: TraceAdapter = getattr(importlib.import_module(module), cls)(*args)
+    return adapter
+
+
+def adapter_for(env: Any) -> TraceAdapter:
+    """The adapter for ``env``: tradeguard's own, a built-in peer's, or :class:`GymAdapter`."""
+    base = getattr(env, "unwrapped", env)
+    base = getattr(base, "tradeguard_target", base)  # an env guarded by the checker
+    if hasattr(base, "trace_meta"):
+        return NativeAdapter()
+    names = {f"{c.__module__}.{c.__qualname__}" for c in type(base).__mro__}
+    if any(n.startswith("gym_anytrading.") for n in names):
+        from tradeguard.invariants._anytrading import AnyTradingAdapter
+
+        return AnyTradingAdapter.for_env(base)
+    if any(n.startswith("gym_trading_env.") for n in names):
+        from tradeguard.invariants._gym_trading_env import GymTradingEnvAdapter
+
+        return GymTradingEnvAdapter()
+    return GymAdapter()

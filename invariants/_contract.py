@@ -301,6 +301,7 @@ BAD_ACTIONS: tuple[tuple[str, Callable[[int], Any]], ...] = (
     ("one past the last action", lambda n: n),
     ("-1", lambda n: -1),
     ("the float 1.5", lambda n: 1.5),
+    ("a whole-number float", lambda n: float(n - 1)),
     ("None", lambda n: None),
     ("the bool True", lambda n: True),
 )
@@ -315,7 +316,7 @@ def check_action_range_enforced(
     out = []
     for what, make in BAD_ACTIONS:
         env = make_env()
-        env.reset(seed=seed, options=options)
+        obs0, info0 = env.reset(seed=seed, options=options)
         n = int(getattr(env.action_space, "n", 0))
         bad = make(n)
         try:
@@ -325,6 +326,8 @@ def check_action_range_enforced(
         info = result[4] if isinstance(result, tuple) and len(result) == 5 else {}
         record = info.get("record") if isinstance(info, dict) else None
         taken = f"; it executed as action {record.executed}" if record is not None else ""
+        if record is None and adapter is not None:
+            taken = _taken_as(env, adapter, obs0, info0, bad, result)
         out.append(
             Violation(
                 invariant="action-range-enforced",
@@ -335,6 +338,20 @@ def check_action_range_enforced(
             )
         )
     return out
+
+
+def _taken_as(env: Any, adapter: TraceAdapter, obs: Any, info: Any, bad: Any, result: Any) -> str:
+    """``"; it executed as Buy"``: what the adapter says a coerced action did, if it can say."""
+    try:
+        adapter.begin(env, obs, info)
+        meta = adapter.meta(env, seed=None)
+        _, reward, terminated, truncated, step_info = result
+        record = adapter.record(env, StepData(0, bad, result[0], reward, terminated, truncated, step_info, None))
+    except Exception:  # the adapter cannot describe a step it never expected: say nothing
+        return ""
+    if "executed" not in meta.supplies:
+        return ""
+    return f"; it executed as {meta.action_name(record.executed)}"
 
 
 def check_step_after_end_refused(

@@ -7,9 +7,10 @@ seed) that violates it, and shrinks any it finds to a minimal one.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from random import Random
 from typing import Any
 
@@ -19,11 +20,18 @@ from hypothesis import settings as Settings
 from hypothesis import strategies as st
 from hypothesis.database import DirectoryBasedExampleDatabase, ExampleDatabase
 
-from tradeguard._validation import check_int
+from tradeguard._validation import check_int, check_number
 from tradeguard.errors import InvalidConfig, InvariantViolation
-from tradeguard.invariants._adapter import NativeAdapter, TraceAdapter
+from tradeguard.invariants._adapter import TraceAdapter, action_id, adapter_for
+from tradeguard.invariants._catalog import CATALOG
 from tradeguard.invariants._check import evaluate_trace, select
-from tradeguard.invariants._contract import CONTRACT_CHECKS, MaskedPlan, record_episode
+from tradeguard.invariants._contract import (
+    CONTRACT_CHECKS,
+    MaskedPlan,
+    RecordedEpisode,
+    record_episode,
+)
+from tradeguard.invariants._isolation import CallTimedOut, EnvCall, Isolation
 from tradeguard.invariants._model import Invariant, Status, Violation
 
 __all__ = [
@@ -33,12 +41,19 @@ __all__ = [
     "Counterexample",
     "DEFAULT_EXAMPLES",
     "DEFAULT_MAX_STEPS",
+    "DEFAULT_TIMEOUT",
 ]
 
 DEFAULT_EXAMPLES = 100
 """Examples Hypothesis tries per invariant by default."""
 DEFAULT_MAX_STEPS = 30
 """Longest generated action sequence by default."""
+DEFAULT_TIMEOUT = 10.0
+"""Seconds one example (every env call it makes) may take before the env counts as hanging."""
+MAX_TIMEOUTS = 3
+"""Timed-out examples after which the check stops (each one costs ``timeout`` seconds)."""
+END_WITHIN = 10_000
+"""Steps ``step-after-end-refused`` plays (action 0) to reach the end of an episode."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -109,6 +124,7 @@ class CatalogReport:
     examples: int
     seconds: float
     findings: tuple[str, ...] = field(default_factory=tuple)
+    adapter: str = ""
 
     @property
     def passed(self) -> bool:
@@ -122,6 +138,7 @@ class CatalogReport:
     def as_dict(self) -> dict[str, Any]:
         return {
             "env": self.env,
+            "adapter": self.adapter,
             "passed": self.passed,
             "seed": self.seed,
             "examples_per_invariant": self.examples,
@@ -132,7 +149,8 @@ class CatalogReport:
 
     def format(self) -> str:
         """The report as a table, then each failure with its shrunk counterexample."""
-        lines = [f"tradeguard check: {self.env}  ({self.seconds:.1f} s, up to {self.examples} examples per invariant)", ""]
+        via = f" via the {self.adapter} adapter" if self.adapter else ""
+        lines = [f"tradeguard check: {self.env}{via}  ({self.seconds:.1f} s, up to {self.examples} examples per invariant)", ""]
         for r in self.results:
             mark = {"pass": "pass", "fail": "FAIL", "not-applicable": "n/a "}[r.status]
             lines.append(f"  {mark}  {r.invariant.id:<36} {r.examples:>5} examples  {r.note}")
@@ -251,6 +269,10 @@ def _shown_prices(prices: Any, upto: int) -> tuple[int, ...]:
     return tuple(int(p) for p in prices[: upto + 1])
 
 
+class _Abandon(BaseException):
+    """The env timed out MAX_TIMEOUTS times: stop searching."""
+
+
 def check_trading_env(
     make_env: Callable[[], Any],
     *,
@@ -262,6 +284,7 @@ def check_trading_env(
     database: ExampleDatabase | str | None = None,
     name: str | None = None,
     raise_on_failure: bool = False,
+    timeout: float = DEFAULT_TIMEOUT,
 ) -> CatalogReport:
     """Run the invariant catalog on Hypothesis-generated episodes of ``make_env()``'s env.
 
@@ -270,9 +293,19 @@ def check_trading_env(
     mask's valid actions; markets where the env takes one; seeds) for one that
     violates it, and shrinks what it finds to a minimal counterexample.
 
+    Any gymnasium env with a ``Discrete`` action space can be checked; its mask is read
+    from ``action_masks()`` or ``info["action_mask"]``. The env is isolated: every call
+    into it (``make_env()``, ``reset``, ``step``, ``action_masks``) runs with its own
+    warning filters, global random generators, numpy error handling, root logger and
+    stdout, and each change it makes to them is reported in ``findings`` (the host
+    program's state is put back after every call). Every episode is bounded by
+    ``max_steps`` actions and every example by ``timeout`` seconds: an env that raises
+    or hangs fails ``valid-steps-do-not-raise`` with the call and its reproduction.
+
     Args:
         make_env: Zero-argument factory returning a fresh env each call.
-        adapter: Turns the env's steps into trace records (default: tradeguard's own).
+        adapter: Turns the env's steps into trace records (default: chosen for the env:
+            tradeguard's own, a built-in peer's, else :class:`GymAdapter`).
         examples: Episodes to try per invariant, in [1, 100000].
         max_steps: Longest action sequence, in [1, 10000].
         seed: Makes the search reproducible; ``None`` draws a fresh one.
@@ -281,9 +314,16 @@ def check_trading_env(
             a directory, or a Hypothesis ``ExampleDatabase`` (e.g. Redis, shared by a team).
         name: The env's name in the report.
         raise_on_failure: Raise :class:`InvariantViolation` with the report if any fails.
+        timeout: Seconds one example may take, > 0; after MAX_TIMEOUTS timed-out
+            examples the check stops and reports the rest as not checked.
 
     Returns:
         A :class:`CatalogReport`: ``pass``/``fail``/``not-applicable`` per invariant.
+
+    Raises:
+        InvalidConfig: an argument out of range, an action space that is not
+            ``Discrete`` from 0, or an adapter that fails on the env's first step.
+        InvariantViolation: with ``raise_on_failure``, when an invariant fails.
 
     Example:
         >>> from tradeguard.env import EnvConfig, TradingEnv
@@ -293,44 +333,154 @@ def check_trading_env(
     """
     check_int("examples", examples, min_value=1, max_value=100_000)
     check_int("max_steps", max_steps, min_value=1, max_value=10_000)
-    adapter = adapter or NativeAdapter()
+    check_number("timeout", timeout, min_value=0.0, min_exclusive=True)
     invariants = select(only)
     db = _database(database)
     started = time.perf_counter()
-    probe = make_env()
-    n_actions = int(getattr(probe.action_space, "n", 0))
-    if n_actions <= 0:
-        raise InvalidConfig(
-            f"the env's action_space is {probe.action_space!r}; check_trading_env drives discrete "
-            "action spaces (gymnasium.spaces.Discrete)."
+    with Isolation(seed=seed, timeout=timeout) as iso:
+        results, env_name, adapter_name = _run(
+            iso, iso.guard(make_env), adapter, invariants, examples, max_steps, seed, db, name
         )
+    report = CatalogReport(
+        env=env_name,
+        results=tuple(results),
+        seed=seed,
+        examples=examples,
+        seconds=time.perf_counter() - started,
+        findings=tuple(iso.findings),
+        adapter=adapter_name,
+    )
+    if raise_on_failure:
+        report.raise_for_failures()
+    return report
+
+
+def _env_error(iso: Isolation, exc: BaseException) -> EnvCall | None:
+    """The env call that raised ``exc``, or ``None`` when the env did not raise it (the adapter did)."""
+    last = iso.last_error
+    return last[0] if last is not None and last[1] is exc else None
+
+
+def _run(
+    iso: Isolation,
+    make_env: Callable[[], Any],
+    adapter: TraceAdapter | None,
+    invariants: Sequence[Invariant],
+    examples: int,
+    max_steps: int,
+    seed: int | None,
+    db: ExampleDatabase | None,
+    name: str | None,
+) -> tuple[list[InvariantReport], str, str]:
+    timeout = iso.timeout
+    by_id = {inv.id: inv for inv in CATALOG}
+    crashes = by_id["valid-steps-do-not-raise"]
+
+    # The probe: one env, one reset, one step, to learn the action space and what the
+    # adapter supplies. An env that cannot get that far fails valid-steps-do-not-raise.
+    probe: Any = None
+    first: RecordedEpisode | None = None
+    failed: Violation | None = None
+    with iso.example():
+        try:
+            probe = make_env()
+            _check_action_space(probe.action_space)
+            adapter = adapter or adapter_for(probe)
+            first = record_episode(make_env(), [0], seed=0, adapter=adapter)
+        except InvalidConfig:
+            raise
+        except Exception as exc:
+            call = _env_error(iso, exc)
+            if call is None:
+                raise InvalidConfig(
+                    f"the {getattr(adapter, 'name', 'given')} adapter failed on the env's first episode: "
+                    f"{type(exc).__name__}: {exc}. Check that the adapter fits this env."
+                ) from exc
+            failed = Violation(invariant=crashes.id, step=None, seed=0,
+                               message=f"{call.what} raised {type(exc).__name__}: {exc}")
+    if iso.timed_out is not None:
+        failed = _timeout_violation(iso.timed_out, timeout)
+    adapter_name = getattr(adapter, "name", "") if adapter is not None else ""
+    if failed is not None or first is None or adapter is None:
+        assert failed is not None
+        base = getattr(getattr(probe, "unwrapped", None), "tradeguard_target", None)
+        env_name = name or (type(base).__name__ if base is not None else "the env")
+        note = "not checked: the env could not reset and step once (see valid-steps-do-not-raise)"
+        unprobed = [InvariantReport(invariant=inv, status="not-applicable", examples=0, note=note) for inv in invariants]
+        cx = Counterexample(actions=(), action_names=(), masked=False, market=None, seed=0)
+        return _with_env_failures(unprobed, crashes, [(failed, cx)]), env_name, adapter_name
+    if first.error is not None and _env_error(iso, first.error) is None:
+        raise InvalidConfig(
+            f"the {adapter_name} adapter failed on the env's first step: {type(first.error).__name__}: "
+            f"{first.error}. Check that the adapter fits this env."
+        ) from first.error
+
+    n_actions = int(probe.action_space.n)
     length_of = getattr(adapter, "market_length", None)
     market_length = length_of(probe) if callable(length_of) else None
-    if market_length is not None and adapter.reset_options(None) is None:
-        market_length = None
-    has_mask = callable(getattr(probe.unwrapped, "action_masks", None))
-    env_name = name or getattr(getattr(probe, "spec", None), "id", None) or type(probe.unwrapped).__name__
+    offset = max(0, market_length - (max_steps + 1)) if market_length is not None else 0
+    has_mask = callable(getattr(probe.unwrapped, "action_masks", None)) or "action_mask" in (first.infos[0] or {})
+    base = probe.unwrapped.tradeguard_target
+    env_name = name or getattr(getattr(probe, "spec", None), "id", None) or type(base).__name__
     strategy = _examples_strategy(n_actions, max_steps, has_mask, market_length)
     base_seed = Random(seed).getrandbits(64) if seed is not None else None
+    meta = first.trace.meta
+    chosen: TraceAdapter = adapter
 
     def options(ex: _Example) -> dict[str, Any] | None:
-        return None if ex.market is None else adapter.reset_options(ex.market)
+        return None if ex.market is None else chosen.reset_options(ex.market)
 
     def plan(ex: _Example) -> list[int] | MaskedPlan:
         return MaskedPlan(ex.actions, n_actions) if ex.kind == "masked" else list(ex.actions)
-
-    # Learn what the adapter supplies from one short episode.
-    first = record_episode(make_env(), [0], seed=0, adapter=adapter)
-    meta = first.trace.meta
 
     settings = Settings(
         max_examples=examples,
         database=db,
         derandomize=False,  # reproducibility comes from `seed`, not from Hypothesis' ci profile
         deadline=None,
-        phases=tuple(Phase),
+        # No explain phase: the gate reports the shrunk example, never Hypothesis' comments on
+        # it, and explaining re-runs the env hundreds of times per failing invariant.
+        phases=tuple(p for p in Phase if p.name != "explain"),
         suppress_health_check=list(HealthCheck),
     )
+
+    # The env's own failures outside a recorded episode (a hang anywhere, a crash in a
+    # replay or a fast-forward), each with the call that failed and its episode.
+    env_failures: list[tuple[Violation, Counterexample]] = []
+    abandoned = [False]
+
+    def failure(v: Violation, call: EnvCall) -> None:
+        actions = tuple(action_id(a) for a in call.actions)
+        market = (call.options or {}).get("market")
+        prices = getattr(market, "prices", None)
+        cx = Counterexample(
+            actions=actions,
+            action_names=tuple(meta.action_name(a) for a in actions),
+            masked=False,
+            market=None if prices is None else _shown_prices(prices, offset + len(actions)),
+            seed=call.seed if call.seed is not None else 0,
+        )
+        env_failures.append((v, cx))
+
+    def evaluate(ex: _Example, f: Callable[[_Example], list[Violation]]) -> list[Violation]:
+        if abandoned[0]:
+            raise _Abandon
+        found: list[Violation] = []
+        with iso.example():
+            try:
+                found = f(ex)
+            except Exception as exc:
+                call = _env_error(iso, exc)
+                if call is None:
+                    raise
+                failure(Violation(invariant=crashes.id, step=len(call.actions) - 1 if call.actions else None,
+                                  message=f"{call.what} raised {type(exc).__name__}: {exc}", seed=call.seed), call)
+        if iso.timed_out is not None:
+            failure(_timeout_violation(iso.timed_out, timeout), iso.timed_out.call)
+            found = []
+            if len(iso.timeouts) >= MAX_TIMEOUTS:
+                abandoned[0] = True
+        return found
 
     def search(key: str, condition: Callable[[_Example], bool]) -> _Example | None:
         return _find(
@@ -342,25 +492,29 @@ def check_trading_env(
         )
 
     def trace_violations(ex: _Example, ids: Sequence[str]) -> list[Violation]:
-        ep = record_episode(make_env(), plan(ex), seed=ex.seed, options=options(ex), adapter=adapter)
+        ep = record_episode(make_env(), plan(ex), seed=ex.seed, options=options(ex), adapter=chosen)
+        if ep.error is not None and _env_error(iso, ep.error) is None:
+            raise ep.error  # the adapter's, not the env's
         return [v for res in evaluate_trace(ep.trace, only=ids) for v in res.violations]
 
     def env_violations(ex: _Example, inv: Invariant) -> list[Violation]:
         if inv.id == "valid-steps-do-not-raise":
-            ep = record_episode(make_env(), plan(ex), seed=ex.seed, options=options(ex), adapter=adapter)
+            ep = record_episode(make_env(), plan(ex), seed=ex.seed, options=options(ex), adapter=chosen)
             if ep.error is None:
                 return []
             steps = len(ep.trace)
+            who = "the env" if _env_error(iso, ep.error) is not None else f"the {chosen.name} adapter"
             return [
                 Violation(
                     invariant=inv.id,
                     step=steps,
-                    message=f"the env raised {type(ep.error).__name__}: {ep.error} (at step {steps}, "
+                    message=f"{who} raised {type(ep.error).__name__}: {ep.error} (at step {steps}, "
                     f"after {steps} valid actions)",
                     seed=ex.seed,
                 )
             ]
-        return CONTRACT_CHECKS[inv.id](make_env, plan(ex), seed=ex.seed, options=options(ex), adapter=adapter)
+        extra = {"max_steps": END_WITHIN} if inv.id == "step-after-end-refused" else {}
+        return CONTRACT_CHECKS[inv.id](make_env, plan(ex), seed=ex.seed, options=options(ex), adapter=chosen, **extra)
 
     # One shared search over the trace invariants: each example is checked against all of
     # them. Only the ones it shows failing get a search of their own, which shrinks.
@@ -370,48 +524,64 @@ def check_trading_env(
 
     def any_trace_failure(ex: _Example) -> bool:
         shared[0] += 1
-        failing.update(v.invariant for v in trace_violations(ex, [i.id for i in applicable]))
+        found = evaluate(ex, lambda e: trace_violations(e, [i.id for i in applicable]))
+        failing.update(v.invariant for v in found)
         return False
 
-    if applicable:
-        search("catalog", any_trace_failure)
+    def not_checked(inv: Invariant) -> InvariantReport:
+        return InvariantReport(invariant=inv, status="not-applicable", examples=0,
+                               note=f"not checked: the env timed out {len(iso.timeouts)} times (see valid-steps-do-not-raise)")
+
+    with contextlib.suppress(_Abandon):
+        if applicable:
+            search("catalog", any_trace_failure)
 
     results: list[InvariantReport] = []
     for inv in invariants:
         if inv.scope != "env" and inv not in applicable:
+            missing = ", ".join(sorted(set(inv.needs) - meta.supplies))
             note = "needs reported metrics" if "reported_metrics" in inv.needs else (
-                f"the env does not supply {', '.join(sorted(set(inv.needs) - meta.supplies))}"
+                f"the {chosen.name} adapter does not supply {missing}"
             )
             results.append(InvariantReport(invariant=inv, status="not-applicable", examples=0, note=note))
+            continue
+        if abandoned[0]:
+            results.append(not_checked(inv))
             continue
         counter = [0]
 
         def violations_of(ex: _Example, inv: Invariant = inv, counter: list[int] = counter) -> list[Violation]:
             counter[0] += 1
-            return env_violations(ex, inv) if inv.scope == "env" else trace_violations(ex, [inv.id])
+            if inv.scope == "env":
+                return evaluate(ex, lambda e: env_violations(e, inv))
+            return evaluate(ex, lambda e: trace_violations(e, [inv.id]))
 
         def violated(ex: _Example, f: Callable[[_Example], list[Violation]] = violations_of) -> bool:
             return bool(f(ex))
 
-        if inv.scope != "env" and inv.id not in failing:
-            # Not seen failing in the shared search; give it its own search only when the
-            # database may hold a failure saved by an earlier run (replayed first, cheaply).
-            minimal = search(inv.id, violated) if db is not None else None
-            if minimal is None:
-                results.append(InvariantReport(invariant=inv, status="pass", examples=max(shared[0], counter[0])))
-                continue
-        else:
-            minimal = search(inv.id, violated)
-            if minimal is None:
-                results.append(InvariantReport(invariant=inv, status="pass", examples=counter[0]))
-                continue
-        found = violations_of(minimal)
-        actions = _taken(minimal, n_actions, make_env, adapter, options(minimal))
+        try:
+            if inv.scope != "env" and inv.id not in failing:
+                # Not seen failing in the shared search; give it its own search only when the
+                # database may hold a failure saved by an earlier run (replayed first, cheaply).
+                minimal = search(inv.id, violated) if db is not None else None
+                if minimal is None:
+                    results.append(InvariantReport(invariant=inv, status="pass", examples=max(shared[0], counter[0])))
+                    continue
+            else:
+                minimal = search(inv.id, violated)
+                if minimal is None:
+                    results.append(_passed(inv, counter[0], iso, make_env))
+                    continue
+            found = violations_of(minimal)
+            actions = _taken(minimal, n_actions, make_env, chosen, options(minimal), iso)
+        except _Abandon:
+            results.append(not_checked(inv))
+            continue
         cx = Counterexample(
             actions=actions,
             action_names=tuple(meta.action_name(a) for a in actions),
             masked=minimal.kind == "masked",
-            market=None if minimal.market is None else _shown_prices(minimal.market.prices, len(actions)),
+            market=None if minimal.market is None else _shown_prices(minimal.market.prices, offset + len(actions)),
             seed=minimal.seed,
         )
         results.append(
@@ -419,22 +589,87 @@ def check_trading_env(
                 invariant=inv, status="fail", examples=counter[0], violations=tuple(found), counterexample=cx
             )
         )
-    report = CatalogReport(
-        env=env_name,
-        results=tuple(results),
-        seed=seed,
-        examples=examples,
-        seconds=time.perf_counter() - started,
+    if env_failures:
+        results = _with_env_failures(results, crashes, env_failures)
+    if abandoned[0]:
+        iso.findings.append(
+            f"the check stopped early: {len(iso.timeouts)} examples ran out of their {timeout:g} s budget"
+        )
+    return results, env_name, chosen.name
+
+
+def _check_action_space(space: Any) -> None:
+    n = getattr(space, "n", None)
+    if not isinstance(n, (int, np.integer)) or n <= 0 or int(getattr(space, "start", 0)) != 0:
+        raise InvalidConfig(
+            f"the env's action_space is {space!r}; check_trading_env drives discrete action spaces "
+            "numbered from 0 (gymnasium.spaces.Discrete(n))."
+        )
+
+
+def _timeout_violation(exc: CallTimedOut, timeout: float) -> Violation:
+    call = exc.call
+    return Violation(
+        invariant="valid-steps-do-not-raise",
+        step=len(call.actions) - 1 if call.actions else None,
+        message=f"the example's {timeout:g} s budget ran out during {call.what} (which had run "
+        f"{exc.elapsed:.1f} s of it): the env hangs, or is too slow for timeout={timeout:g}",
+        seed=call.seed,
     )
-    if raise_on_failure:
-        report.raise_for_failures()
-    return report
 
 
-def _taken(ex: _Example, n_actions: int, make_env: Callable[[], Any], adapter: TraceAdapter, options: dict[str, Any] | None) -> tuple[int, ...]:
+def _with_env_failures(
+    results: list[InvariantReport], crashes: Invariant, failures: list[tuple[Violation, Counterexample]]
+) -> list[InvariantReport]:
+    """Fail valid-steps-do-not-raise with the env's failures outside recorded episodes (shortest first)."""
+    failures = sorted(failures, key=lambda f: len(f[1].actions))
+    extra = tuple(v for v, _ in failures)
+    for i, r in enumerate(results):
+        if r.invariant is crashes:
+            if r.status == "fail":
+                results[i] = replace(r, violations=r.violations + extra)
+            else:
+                results[i] = InvariantReport(invariant=crashes, status="fail", examples=max(r.examples, len(extra)),
+                                             violations=extra, counterexample=failures[0][1])
+            return results
+    # Not among the selected invariants: reported anyway, since a crash or a hang must never
+    # leave the gate green.
+    return [*results, InvariantReport(invariant=crashes, status="fail", examples=len(extra), violations=extra,
+                                      counterexample=failures[0][1])]
+
+
+def _passed(inv: Invariant, examples: int, iso: Isolation, make_env: Callable[[], Any]) -> InvariantReport:
+    """A pass, unless the invariant could not be exercised (no episode ever ended)."""
+    if inv.id == "step-after-end-refused" and examples and not _ends(iso, make_env):
+        return InvariantReport(invariant=inv, status="not-applicable", examples=examples,
+                               note=f"not checked: an episode of action 0 did not end within {END_WITHIN} steps")
+    return InvariantReport(invariant=inv, status="pass", examples=examples)
+
+
+def _ends(iso: Isolation, make_env: Callable[[], Any]) -> bool:
+    ended = True
+    with iso.example():
+        try:
+            env = make_env()
+            env.reset(seed=0)
+            for _ in range(END_WITHIN):
+                _, _, terminated, truncated, _ = env.step(0)
+                if terminated or truncated:
+                    break
+            else:
+                ended = False
+        except Exception:
+            pass  # a crash is valid-steps-do-not-raise's finding; the episode ended either way
+    return ended and iso.timed_out is None
+
+
+def _taken(
+    ex: _Example, n_actions: int, make_env: Callable[[], Any], adapter: TraceAdapter,
+    options: dict[str, Any] | None, iso: Isolation,
+) -> tuple[int, ...]:
     if ex.kind != "masked":
         return ex.actions
     plan = MaskedPlan(ex.actions, n_actions)
-    record_episode(make_env(), plan, seed=ex.seed, options=options, adapter=adapter)
+    with iso.example():
+        record_episode(make_env(), plan, seed=ex.seed, options=options, adapter=adapter)
     return tuple(plan.taken)
-

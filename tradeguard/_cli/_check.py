@@ -7,12 +7,25 @@ counterexample, printed with the ledger lines around it and a replay command.
 
 The search is deterministic for a given --seed (default 0); failing examples are
 saved in the example database (--database) and replayed first on the next run.
+
+Other envs: --env anytrading-stocks, anytrading-forex or gym-trading-env (the
+packages of the `peers` extra), or --env MODULE:FACTORY for any gymnasium env with
+a Discrete action space (FACTORY is called with no arguments). Invariants whose
+fields the env's adapter cannot supply are reported "not-applicable". Changes the
+env makes to process-wide state (warning filters, global RNGs, logging, stdout)
+are reported as findings; a crash or a hang fails valid-steps-do-not-raise.
+
+examples:
+  tradeguard check --env anytrading-stocks
+  tradeguard check --env gym-trading-env --json
+  tradeguard check --env mypackage.envs:make_env --adapter mypackage.envs:MyAdapter
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 from typing import Any
 
 from tradeguard._cli._common import add_scenario_arguments, load_scenario_from_args, print_json
@@ -20,14 +33,34 @@ from tradeguard._cli._common import add_scenario_arguments, load_scenario_from_a
 COMMAND = "check"
 ORDER = 30
 
+PEERS: dict[str, tuple[str, str, str]] = {
+    "anytrading-stocks": ("tradeguard.invariants._anytrading:make_stocks_env", "anytrading-stocks", "gym-anytrading StocksEnv"),
+    "anytrading-forex": ("tradeguard.invariants._anytrading:make_forex_env", "anytrading-forex", "gym-anytrading ForexEnv"),
+    "gym-trading-env": ("tradeguard.invariants._gym_trading_env:make_trading_env", "gym-trading-env", "gym-trading-env TradingEnv"),
+}
+"""``--env`` shortcuts: name -> (factory taking ``steps=``, adapter name, report name)."""
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_scenario_arguments(parser)
+    parser.add_argument(
+        "--env",
+        metavar="NAME|MODULE:FACTORY",
+        help=f"check another env: {', '.join(PEERS)}, or MODULE:FACTORY, a zero-argument callable "
+        "returning a gymnasium env (default: tradeguard's own, from --scenario/--config)",
+    )
+    parser.add_argument(
+        "--adapter",
+        metavar="NAME|MODULE:CLASS",
+        help="how the env's steps become trace records: tradeguard, gym, anytrading-stocks, anytrading-forex, "
+        "gym-trading-env, or MODULE:CLASS (default: chosen from the env's class)",
+    )
     parser.add_argument("--examples", type=int, metavar="N", help="episodes per invariant (default: the profile's; ci: 100)")
     parser.add_argument("--max-steps", type=int, metavar="N", help="longest generated episode (default: the profile's; ci: 30)")
     parser.add_argument("--seed", default=None, metavar="S", help="search seed, or 'random' to explore anew (default: the profile's; ci: 0)")
     parser.add_argument("--profile", choices=("fast", "ci", "thorough"), help="search budget: fast (25 examples, random seed), ci (100, seed 0), thorough (1000); default: $TRADEGUARD_PROFILE, else ci")
     parser.add_argument("--only", metavar="ID,ID", help="check only these invariant ids")
+    parser.add_argument("--timeout", type=float, metavar="S", help="seconds one example may take before the env counts as hanging (default: 10)")
     parser.add_argument(
         "--database",
         metavar="DIR|URL|none",
@@ -40,16 +73,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import os
 
-    from tradeguard.env import TradingEnv
     from tradeguard.errors import InvalidConfig
     from tradeguard.invariants._database import resolve_database
-    from tradeguard.invariants._gate import check_trading_env
+    from tradeguard.invariants._gate import DEFAULT_TIMEOUT, check_trading_env
     from tradeguard.invariants._profiles import get_profile
 
     # The command is a gate: deterministic (profile ci) unless asked otherwise.
     profile = get_profile(args.profile or os.environ.get("TRADEGUARD_PROFILE") or "ci")
     examples = args.examples if args.examples is not None else profile.examples
     max_steps = args.max_steps if args.max_steps is not None else profile.max_steps
+    timeout = args.timeout if args.timeout is not None else DEFAULT_TIMEOUT
     if args.seed is None:
         seed: int | None = profile.seed
     elif args.seed == "random":
@@ -62,23 +95,109 @@ def run(args: argparse.Namespace) -> int:
     only = [s.strip() for s in args.only.split(",")] if args.only else None
     database = resolve_database(args.database or os.environ.get("TRADEGUARD_DATABASE"))
 
-    scenario = load_scenario_from_args(args)
-    scenario = dataclasses.replace(scenario, env=dataclasses.replace(scenario.env, episode_length=max_steps))
+    found: tuple[str, ...] = ()
+    adapter: Any = None
+    if args.env:
+        if args.scenario or args.config or args.config_json:
+            raise InvalidConfig(
+                f"--env {args.env!r} checks another env; --scenario, --config and --config-json configure "
+                "tradeguard's own. Give one or the other."
+            )
+        make_env, default_adapter, name, found = _other_env(args.env, max_steps, timeout)
+        adapter_spec = args.adapter or default_adapter
+        adapter = _adapter(adapter_spec, timeout) if adapter_spec else None
+    else:
+        from tradeguard.env import TradingEnv
 
-    def make_env() -> Any:
-        return TradingEnv(scenario=scenario)
+        scenario = load_scenario_from_args(args)
+        scenario = dataclasses.replace(scenario, env=dataclasses.replace(scenario.env, episode_length=max_steps))
+
+        def make_env() -> Any:
+            return TradingEnv(scenario=scenario)
+
+        name = f"tradeguard/Trading-v0 ({scenario.name})"
+        adapter = _adapter(args.adapter, timeout) if args.adapter else None
 
     report = check_trading_env(
         make_env,
+        adapter=adapter,
         examples=examples,
         max_steps=max_steps,
         seed=seed,
         only=only,
         database=database,
-        name=f"tradeguard/Trading-v0 ({scenario.name})",
+        name=name,
+        timeout=timeout,
     )
+    if found:
+        report = dataclasses.replace(report, findings=(*found, *report.findings))
     if args.json:
         print_json(report.as_dict())
     else:
         print(report.format())
     return 0 if report.passed else 1
+
+
+def _other_env(spec: str, max_steps: int, timeout: float) -> tuple[Any, str | None, str, tuple[str, ...]]:
+    """(factory, default adapter, report name, findings of the import) for ``--env spec``."""
+    from tradeguard._validation import suggest
+    from tradeguard.errors import InvalidConfig
+
+    if spec in PEERS:
+        target, adapter, name = PEERS[spec]
+        factory, found = _load(target, "--env", timeout)
+        return functools.partial(factory, steps=max_steps), adapter, name, found
+    if ":" not in spec:
+        raise InvalidConfig(
+            f"--env {spec!r}; expected one of {', '.join(PEERS)} or MODULE:FACTORY "
+            f"(e.g. mypackage.envs:make_env).{suggest(spec, PEERS)}"
+        )
+    factory, found = _load(spec, "--env", timeout)
+    if not callable(factory):
+        raise InvalidConfig(f"--env {spec!r} is a {type(factory).__name__}, not a callable returning an env.")
+    return factory, None, spec, found
+
+
+def _adapter(spec: str, timeout: float) -> Any:
+    from tradeguard.errors import InvalidConfig
+    from tradeguard.invariants._adapter import TraceAdapter, get_adapter
+
+    if ":" not in spec:
+        return get_adapter(spec)
+    obj, _ = _load(spec, "--adapter", timeout)
+    adapter = obj() if isinstance(obj, type) else obj
+    if not isinstance(adapter, TraceAdapter):
+        raise InvalidConfig(
+            f"--adapter {spec!r} is a {type(adapter).__name__}, not a trace adapter: it needs name, meta, "
+            "begin, record, reset_options and market_length (see docs/adapters.md)."
+        )
+    return adapter
+
+
+def _load(spec: str, option: str, timeout: float) -> tuple[Any, tuple[str, ...]]:
+    """Import ``MODULE:ATTR`` isolated (its import-time changes to process state are findings)."""
+    import importlib
+
+    from tradeguard._validation import suggest
+    from tradeguard.errors import InvalidConfig
+    from tradeguard.invariants._isolation import CallTimedOut, EnvCall, Isolation
+
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise InvalidConfig(f"{option} {spec!r}; expected MODULE:NAME, e.g. mypackage.envs:make_env.")
+    with Isolation(seed=0, timeout=timeout) as iso:
+        try:
+            module = iso.call(EnvCall(f"import {module_name}"), importlib.import_module, module_name)
+        except CallTimedOut:
+            raise InvalidConfig(f"{option} {spec!r}: importing {module_name} took more than {timeout:g} s.") from None
+        except Exception as exc:  # ImportError, or anything the module's own code raised
+            raise InvalidConfig(
+                f"{option} {spec!r}: cannot import {module_name!r}: {type(exc).__name__}: {exc}."
+            ) from None
+    try:
+        return getattr(module, attr), tuple(iso.findings)
+    except AttributeError:
+        names = [n for n in dir(module) if not n.startswith("_")]
+        raise InvalidConfig(
+            f"{option} {spec!r}: module {module_name} has no {attr!r}.{suggest(attr, names)}"
+        ) from None

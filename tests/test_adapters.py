@@ -1,0 +1,382 @@
+"""Adapters, `check_trading_env` on other envs, isolation, bounds, and `tradeguard check --env`.
+
+The example adapter of docs/adapters.md is executed from the document itself, then
+driven with deliberately broken versions of its env: an adapter is only worth
+something if the invariants it feeds still catch bugs. Toy envs below hang, crash and
+touch process-wide state on purpose; the real gym-anytrading and gym-trading-env
+packages (the `peers` extra) are checked through their built-in adapters.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import re
+import subprocess
+import sys
+import threading
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from tradeguard._cli import main
+from tradeguard.env import Market
+from tradeguard.errors import InvalidConfig, InvalidMarket
+from tradeguard.invariants import NativeAdapter, record_episode
+from tradeguard.invariants._adapter import ADAPTERS, GymAdapter, adapter_for, get_adapter
+from tradeguard.invariants._anytrading import AnyTradingAdapter, make_forex_env, make_stocks_env
+from tradeguard.invariants._gate import check_trading_env
+from tradeguard.invariants._gym_trading_env import GymTradingEnvAdapter, make_trading_env
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "adapters.md"
+_BLOCKS = re.findall(r"```python\n(.*?)```", DOC.read_text(), re.S)
+_DOC: dict[str, Any] = {"__name__": "adapters_md"}
+exec(compile(_BLOCKS[0], str(DOC), "exec"), _DOC)  # the env and adapter (the check is block 2)
+CoinEnv: Any = _DOC["CoinEnv"]
+CoinAdapter: Any = _DOC["CoinAdapter"]
+
+
+def statuses(report: Any) -> dict[str, str]:
+    return {r.invariant.id: r.status for r in report.results}
+
+
+# --------------------------------------------------------------------------- the documented example
+def test_the_documented_adapter_example_runs_and_passes(capsys: pytest.CaptureFixture[str]) -> None:
+    ns = dict(_DOC)
+    exec(compile(_BLOCKS[1], str(DOC), "exec"), ns)
+    report = ns["report"]
+    assert report.passed
+    assert "19 passed, 0 failed, 2 not applicable" in capsys.readouterr().out
+    na = {i for i, s in statuses(report).items() if s == "not-applicable"}
+    assert na == {"no-add-without-profitable-position", "metrics-match-trace"}
+    assert report.adapter == "coin"
+
+
+def test_the_documented_example_is_at_most_a_page() -> None:
+    adapter = _BLOCKS[0][_BLOCKS[0].index("class CoinAdapter") :]
+    assert len(adapter.splitlines()) <= 40
+
+
+class FeeTwice(CoinEnv):  # type: ignore[misc, valid-type]
+    def step(self, action: Any) -> Any:
+        obs, reward, term, trunc, info = super().step(action)
+        if info["fee"]:
+            self.cash -= self.fee
+            info["cash"] -= self.fee
+        return obs, reward, term, trunc, info
+
+
+class SellsWithoutCoins(CoinEnv):  # type: ignore[misc, valid-type]
+    def step(self, action: Any) -> Any:
+        if action == 2 and not self.coins:
+            self.coins = 1  # the rule "SELL needs a coin" forgotten: sells a coin it never had
+        return super().step(action)
+
+
+class LyingMask(CoinEnv):  # type: ignore[misc, valid-type]
+    def _out(self, price: Any, fee: Any, reason: Any) -> Any:
+        obs, info = super()._out(price, fee, reason)
+        info["action_mask"] = [True, True, True]
+        return obs, info
+
+
+@pytest.mark.parametrize(
+    ("env", "invariant", "message"),
+    [
+        (FeeTwice, "self-financing", r"cash changed by -[\d,.]+ but the trade of [+-]1 units at [\d,.]+ with fee 0\.05 accounts for -?[\d,.]+: value from nothing"),
+        (SellsWithoutCoins, "no-sell-without-position", r"SELL executed with position 0 units \(no position to sell\); predicted SELL"),
+        (LyingMask, "mask-matches-execution", r"the mask allowed (BUY|SELL) but it was rejected \(\w+\)"),
+    ],
+    ids=["fee-twice", "sell-without-coins", "lying-mask"],
+)
+def test_the_documented_adapter_catches_broken_envs(env: Any, invariant: str, message: str) -> None:
+    report = check_trading_env(env, adapter=CoinAdapter(), only=[invariant], examples=60, max_steps=3, seed=0)
+    (result,) = report.results
+    assert result.status == "fail", report.format()
+    assert re.fullmatch(message, result.violations[0].message), result.violations[0].message
+    assert result.counterexample is not None and len(result.counterexample.actions) <= 3
+
+
+# --------------------------------------------------------------------------- adapters by name and by env
+def test_adapters_are_found_by_name_with_a_suggestion_for_typos() -> None:
+    assert {get_adapter(n).name for n in ADAPTERS} == set(ADAPTERS)
+    with pytest.raises(InvalidConfig, match=r"adapter='anytrading-stock'.*Did you mean 'anytrading-stocks'\?"):
+        get_adapter("anytrading-stock")
+
+
+def test_the_adapter_is_chosen_from_the_env_class() -> None:
+    from tradeguard.env import TradingEnv
+
+    assert isinstance(adapter_for(TradingEnv()), NativeAdapter)
+    assert adapter_for(make_stocks_env(steps=3)).name == "anytrading-stocks"
+    assert adapter_for(make_forex_env(steps=3)).name == "anytrading-forex"
+    with warnings.catch_warnings():  # importing gym_trading_env.environments sets filterwarnings("error")
+        assert adapter_for(make_trading_env(steps=3)).name == "gym-trading-env"
+    assert isinstance(adapter_for(CoinEnv()), GymAdapter)
+
+
+def test_a_plain_gym_env_gets_the_contract_and_not_applicable_for_the_rest() -> None:
+    report = check_trading_env(CoinEnv, examples=10, max_steps=3, seed=0)
+    s = statuses(report)
+    assert report.adapter == "gym" and report.passed
+    assert {i for i, v in s.items() if v == "pass"} == {
+        "finite-rewards", "replay-determinism", "returned-data-not-reused", "observation-in-space",
+        "action-range-enforced", "valid-steps-do-not-raise", "step-after-end-refused",
+    }
+    note = next(r.note for r in report.results if r.invariant.id == "self-financing")
+    assert note == "the gym adapter does not supply cash_after, cash_before, equity_after, equity_before, fee, quantity"
+
+
+# --------------------------------------------------------------------------- the built-in adapters, on the real packages
+def test_anytrading_stocks_records_what_executed_not_what_was_asked() -> None:
+    env = make_stocks_env(steps=6)
+    ep = record_episode(env, [0, 1, 1, 0, 0], seed=0, adapter=AnyTradingAdapter("stocks"))
+    names = ep.trace.meta.action_names
+    assert [names[r.executed] for r in ep.trace] == ["(no trade)", "Buy", "(no trade)", "Sell", "(no trade)"]
+    assert [r.reason for r in ep.trace] == ["NO_POSITION", None, "ALREADY_IN_POSITION", None, "NO_POSITION"]
+    assert [(r.position_before, r.position_after) for r in ep.trace] == [(0, 0), (0, 1), (1, 1), (1, 0), (0, 0)]
+    assert "cash_after" not in ep.trace.meta.supplies and "position_before" in ep.trace.meta.supplies
+
+
+def test_anytrading_forex_flips_between_short_and_long_and_declares_no_positions() -> None:
+    ep = record_episode(make_forex_env(steps=4), [1, 0, 0], seed=0, adapter=AnyTradingAdapter("forex"))
+    assert [(r.position_before, r.position_after) for r in ep.trace] == [(-1, 1), (1, -1), (-1, -1)]
+    assert [r.reason for r in ep.trace] == [None, None, "ALREADY_SHORT"]
+    assert "position_before" not in ep.trace.meta.supplies
+
+
+def test_gym_trading_env_records_the_target_reached() -> None:
+    with warnings.catch_warnings():
+        env = make_trading_env(steps=5, initial_position=0)
+    ep = record_episode(env, [1, 1, 0], seed=0, adapter=GymTradingEnvAdapter())
+    names = ep.trace.meta.action_names
+    assert names == ("position 0", "position 1", "(no trade)")
+    assert [names[r.executed] for r in ep.trace] == ["position 1", "(no trade)", "position 0"]
+    assert [r.reason for r in ep.trace] == [None, "ALREADY_AT_TARGET", None]
+
+
+def test_peer_envs_trade_the_market_given_to_reset() -> None:
+    market = Market(np.array([100, 120, 90, 150, 80, 110, 130, 70], dtype=np.int64), 0.01, "test")
+    env = make_stocks_env(steps=3)
+    obs, _ = env.reset(seed=0, options={"market": market})
+    assert env.unwrapped.prices.tolist() == pytest.approx([1.0, 1.2, 0.9, 1.5, 0.8, 1.1, 1.3, 0.7])
+    assert obs[:, 0].tolist() == pytest.approx([1.2, 0.9, 1.5, 0.8])  # the window before the first step
+    with warnings.catch_warnings():
+        gte = make_trading_env(steps=7)
+    gte.reset(seed=0, options={"market": market})
+    assert gte.unwrapped.df["close"].tolist() == pytest.approx([1.0, 1.2, 0.9, 1.5, 0.8, 1.1, 1.3, 0.7])
+    with pytest.raises(InvalidMarket, match=r"a market of 3 prices cannot feed StocksEnv with window_size=4; it needs at least 6"):
+        env.reset(options={"market": Market(np.array([1, 2, 3], dtype=np.int64))})
+
+
+# --------------------------------------------------------------------------- isolation
+class Messy(CoinEnv):  # type: ignore[misc, valid-type]
+    """Touches every kind of process-wide state a careless env can touch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        warnings.simplefilter("ignore")
+        logging.getLogger().setLevel(logging.DEBUG)
+        np.seterr(all="ignore")
+
+    def reset(self, *, seed: Any = None, options: Any = None) -> Any:
+        np.random.rand()
+        random.random()
+        print("new episode")
+        return super().reset(seed=seed, options=options)
+
+
+def test_changes_to_process_state_are_findings_and_the_host_keeps_its_own() -> None:
+    filters, err, level = warnings.filters[:], np.geterr(), logging.getLogger().level
+    np.random.seed(7)
+    random.seed(7)
+    report = check_trading_env(Messy, examples=5, max_steps=3, seed=0, only=["finite-rewards"])
+    assert warnings.filters == filters and np.geterr() == err and logging.getLogger().level == level
+    assert np.random.rand() == np.random.RandomState(7).rand()
+    assert random.random() == random.Random(7).random()
+    found = "\n".join(report.findings)
+    assert "make_env() changed the process-wide warning filters: added warnings.filterwarnings('ignore', category=Warning): every warning anywhere in the program is now hidden" in found
+    assert "make_env() changed the root logger: level WARNING -> DEBUG" in found
+    assert "make_env() changed numpy's floating-point error handling" in found
+    assert "reset(seed=0) draws from numpy's global random generator (np.random.*)" in found
+    assert "the env draws from Python's global random module" in found
+    assert "reset(seed=0) wrote to stdout (1 line, first: 'new episode')" in found
+    assert len(report.findings) == 6  # each reported once, not once per call
+
+
+class DrawsItsInitialPositionGlobally(CoinEnv):  # type: ignore[misc, valid-type]
+    def reset(self, *, seed: Any = None, options: Any = None) -> Any:
+        super().reset(seed=seed, options=options)
+        self.coins = int(np.random.randint(2))  # gym-trading-env's pattern
+        return self._out(self.prices[0], 0, None)
+
+
+def test_an_env_seeded_from_the_global_rng_fails_replay_determinism_under_isolation() -> None:
+    # The env's private stream continues from call to call: a restored-per-call RNG would
+    # hand every reset the same draw and hide the bug.
+    report = check_trading_env(DrawsItsInitialPositionGlobally, examples=20, max_steps=3, seed=0, only=["replay-determinism"])
+    assert statuses(report) == {"replay-determinism": "fail"}
+
+
+# --------------------------------------------------------------------------- bounds: hangs and crashes
+RELEASE = threading.Event()
+
+
+class Hangs(CoinEnv):  # type: ignore[misc, valid-type]
+    """SELL after a BUY spins forever, swallowing every ordinary exception."""
+
+    def step(self, action: Any) -> Any:
+        if action == 2 and self.coins:
+            while not RELEASE.is_set():
+                try:  # noqa: SIM105 - the point: an env that swallows every ordinary exception
+                    time.sleep(0.005)
+                except Exception:
+                    pass
+        return super().step(action)
+
+
+def test_a_hanging_env_is_a_finding_with_its_reproduction_not_a_hang_of_the_checker() -> None:
+    started = time.monotonic()
+    report = check_trading_env(Hangs, examples=30, max_steps=3, seed=0, timeout=0.3)
+    assert time.monotonic() - started < 20
+    crash = next(r for r in report.results if r.invariant.id == "valid-steps-do-not-raise")
+    assert crash.status == "fail" and not report.passed
+    assert re.fullmatch(
+        r"the example's 0\.3 s budget ran out during step\(2\) \(which had run 0\.\d s of it\): the env "
+        r"hangs, or is too slow for timeout=0\.3",
+        crash.violations[0].message,
+    )
+    cx = crash.counterexample
+    assert cx is not None and cx.actions[-1] == 2 and 1 in cx.actions  # SELL after a BUY
+    assert cx.action_names[-1] == "action 2"  # the gym adapter knows ids, not names
+    notes = {r.note for r in report.results if r.status == "not-applicable"}
+    assert "not checked: the env timed out 3 times (see valid-steps-do-not-raise)" in notes
+    assert report.findings[-1] == "the check stopped early: 3 examples ran out of their 0.3 s budget"
+
+
+def test_a_hang_is_bounded_off_the_main_thread_too() -> None:
+    out: dict[str, Any] = {}
+
+    def run() -> None:
+        out["report"] = check_trading_env(Hangs, examples=30, max_steps=3, seed=0, timeout=0.2, only=["valid-steps-do-not-raise"])
+
+    worker = threading.Thread(target=run)
+    try:
+        worker.start()
+        worker.join(30)
+        assert not worker.is_alive()
+        (result,) = out["report"].results
+        assert result.status == "fail" and "budget ran out during step(2)" in result.violations[0].message
+    finally:
+        RELEASE.set()  # let the abandoned daemon threads finish
+        time.sleep(0.05)
+        RELEASE.clear()
+
+
+class CrashesLate(CoinEnv):  # type: ignore[misc, valid-type]
+    """Raises on the last step of the data: beyond the generated episodes, inside the fast-forward."""
+
+    def __init__(self) -> None:
+        super().__init__(prices=tuple(range(10_000, 10_012)))
+
+    def step(self, action: Any) -> Any:
+        if self.t == len(self.prices) - 2:
+            raise ZeroDivisionError("division by zero in the final mark-to-market")
+        return super().step(action)
+
+
+def test_a_crash_outside_the_generated_episodes_fails_valid_steps_with_its_call() -> None:
+    report = check_trading_env(CrashesLate, examples=10, max_steps=3, seed=0, only=["step-after-end-refused"])
+    crash = next(r for r in report.results if r.invariant.id == "valid-steps-do-not-raise")
+    assert crash.status == "fail"
+    assert crash.violations[0].message == "step(0) raised ZeroDivisionError: division by zero in the final mark-to-market"
+    assert crash.counterexample is not None and len(crash.counterexample.actions) == 11
+
+
+def test_an_env_that_cannot_be_built_is_reported_not_raised() -> None:
+    def broken() -> Any:
+        raise FileNotFoundError("prices.csv")
+
+    report = check_trading_env(broken, examples=5, seed=0)
+    assert not report.passed
+    crash = next(r for r in report.results if r.status == "fail")
+    assert crash.invariant.id == "valid-steps-do-not-raise"
+    assert crash.violations[0].message == "make_env() raised FileNotFoundError: prices.csv"
+    assert {r.note for r in report.results if r.status == "not-applicable"} == {
+        "not checked: the env could not reset and step once (see valid-steps-do-not-raise)"
+    }
+
+
+def test_an_adapter_that_does_not_fit_the_env_is_a_clear_error() -> None:
+    with pytest.raises(InvalidConfig, match=r"the anytrading-stocks adapter failed on the env's first episode: KeyError: 'position'"):
+        check_trading_env(CoinEnv, adapter=AnyTradingAdapter("stocks"), examples=5, seed=0)
+
+
+def test_non_discrete_action_spaces_are_refused() -> None:
+    class Continuous(CoinEnv):  # type: ignore[misc, valid-type]
+        def __init__(self) -> None:
+            super().__init__()
+            self.action_space = gym.spaces.Box(-1.0, 1.0, (1,))
+
+    with pytest.raises(InvalidConfig, match=r"check_trading_env drives discrete action spaces numbered from 0"):
+        check_trading_env(Continuous, examples=5, seed=0)
+
+
+# --------------------------------------------------------------------------- the command line
+def test_check_env_shortcut_prints_the_same_json_shape_with_three_statuses(capsys: pytest.CaptureFixture[str]) -> None:
+    status = main(["check", "--env", "anytrading-stocks", "--examples", "5", "--max-steps", "6", "--json", "--database", "none"])
+    out = json.loads(capsys.readouterr().out)
+    assert status == 1 and out["passed"] is False
+    assert out["env"] == "gym-anytrading StocksEnv" and out["adapter"] == "anytrading-stocks"
+    assert {i["status"] for i in out["invariants"]} == {"pass", "fail", "not-applicable"}
+    for inv in out["invariants"]:
+        assert set(inv) >= {"id", "statement", "family", "scope", "status", "examples", "violations"}
+    failed = {i["id"] for i in out["invariants"] if i["status"] == "fail"}
+    assert failed == {"returned-data-not-reused", "action-range-enforced", "step-after-end-refused"}
+
+
+def test_check_env_module_factory_with_an_adapter_class(capsys: pytest.CaptureFixture[str]) -> None:
+    status = main(["check", "--env", "test_adapters:CoinEnv", "--adapter", "test_adapters:CoinAdapter",
+                   "--examples", "5", "--max-steps", "3", "--database", "none"])
+    out = capsys.readouterr().out
+    assert status == 0, out
+    assert out.startswith("tradeguard check: test_adapters:CoinEnv via the coin adapter")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--env", "anytrading-stock"], r"--env 'anytrading-stock'; expected one of anytrading-stocks, anytrading-forex, gym-trading-env or MODULE:FACTORY .*Did you mean 'anytrading-stocks'\?"),
+        (["--env", "no_such_module_xyz:make"], r"--env 'no_such_module_xyz:make': cannot import 'no_such_module_xyz': ModuleNotFoundError"),
+        (["--env", "test_adapters:CoinEnvv"], r"--env 'test_adapters:CoinEnvv': module test_adapters has no 'CoinEnvv'\. Did you mean 'CoinEnv'\?"),
+        (["--env", "test_adapters:CoinEnv", "--adapter", "test_adapters:statuses"], r"--adapter 'test_adapters:statuses' is a function, not a trace adapter"),
+        (["--env", "anytrading-stocks", "--scenario", "v10"], r"--env 'anytrading-stocks' checks another env; --scenario"),
+    ],
+    ids=["typo", "no-module", "no-attribute", "not-an-adapter", "env-and-scenario"],
+)
+def test_check_env_usage_errors_exit_2_with_a_clear_message(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", *argv, "--examples", "2", "--database", "none"]) == 2
+    assert re.search(message, capsys.readouterr().err)
+
+
+def test_gym_trading_env_changes_warning_filters_at_import_found_by_the_cli() -> None:
+    # A fresh interpreter: in this one the package may already be imported (import-time
+    # changes happen once per process).
+    proc = subprocess.run(
+        [sys.executable, "-m", "tradeguard", "check", "--env", "gym-trading-env", "--only", "finite-rewards",
+         "--examples", "3", "--max-steps", "5", "--json", "--database", "none"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)  # stdout is JSON only: nothing the env printed leaked into it
+    assert out["findings"][0].startswith(
+        "make_env() changed the process-wide warning filters: added warnings.filterwarnings('error', "
+        "category=Warning): every warning anywhere in the program now raises an exception"
+    )
+    assert any(f.startswith("reset(seed=0) draws from numpy's global random generator") for f in out["findings"])

@@ -1,0 +1,184 @@
+"""What `check_trading_env` finds in gym-anytrading 2.0.0 and gym-trading-env 0.3.5, pinned.
+
+Each finding of docs/findings.md is pinned twice: by its minimal reproduction, using
+the package directly (no tradeguard), and by the check that found it. Both *expect the
+defect*: when a release fixes one, its test fails here, and the finding (and the test)
+should be updated. Source lines cited in docs/findings.md were read in the installed
+packages.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tradeguard.invariants._anytrading import make_forex_env, make_stocks_env
+from tradeguard.invariants._gate import check_trading_env
+from tradeguard.invariants._gym_trading_env import make_trading_env
+
+pytestmark = pytest.mark.filterwarnings("default")
+
+
+def stocks() -> Any:
+    from gym_anytrading.envs import StocksEnv
+
+    return StocksEnv(df=pd.DataFrame({"Close": np.arange(1.0, 41.0)}), window_size=4, frame_bound=(4, 40))
+
+
+def trading_env(**kwargs: Any) -> Any:
+    with warnings.catch_warnings():  # the import runs warnings.filterwarnings("error")
+        from gym_trading_env.environments import TradingEnv
+    df = pd.DataFrame({"close": np.arange(1.0, 41.0), "feature_x": 0.0})
+    return TradingEnv(df=df, verbose=0, **kwargs)
+
+
+def violations(make_env: Any, invariant: str, **kw: Any) -> list[str]:
+    report = check_trading_env(make_env, only=[invariant], examples=10, max_steps=6, seed=0, **kw)
+    (result,) = report.results
+    assert result.status == "fail", report.format()
+    return [v.message for v in result.violations]
+
+
+# --------------------------------------------------------------------------- gym-anytrading
+def test_anytrading_observation_is_a_view_of_the_envs_feature_array() -> None:
+    env = stocks()
+    obs, _ = env.reset(seed=0)
+    obs[:] = 0.0
+    assert env.step(0)[0][:, 0].tolist() == [0.0, 0.0, 0.0, 6.0]
+    assert env.reset(seed=0)[0][:, 0].tolist() == [0.0, 0.0, 0.0, 0.0]  # corrupted for good
+
+
+def test_check_finds_the_anytrading_observation_view() -> None:
+    for make in (lambda: make_stocks_env(steps=6), lambda: make_forex_env(steps=6)):
+        assert violations(make, "returned-data-not-reused") == [
+            "observation from step 0 shares memory with observation from reset: a caller keeping one sees it change"
+        ]
+
+
+def test_anytrading_takes_actions_outside_its_space_silently() -> None:
+    env = stocks()
+    taken = {}
+    for action in (2, -1, 1.5, None, 1.0):
+        assert not env.action_space.contains(action)
+        env.reset(seed=0)
+        env.step(action)  # no error
+        taken[repr(action)] = env._position.name
+    assert taken == {"2": "Short", "-1": "Short", "1.5": "Short", "None": "Short", "1.0": "Long"}
+
+
+def test_check_finds_anytrading_silent_coercions() -> None:
+    found = violations(lambda: make_stocks_env(steps=6), "action-range-enforced")
+    assert [m.split(" (")[0] for m in found] == ["step(2)", "step(-1)", "step(1.5)", "step(1.0)", "step(None)", "step(True)"]
+    assert found[0].endswith("the action was silently taken as something else; it executed as (no trade)")
+    assert found[3].endswith("it executed as Buy")
+
+
+def test_anytrading_steps_on_after_the_end_of_its_data() -> None:
+    env = stocks()
+    env.reset(seed=0)
+    truncated = False
+    while not truncated:
+        *_, truncated, _ = env.step(0)
+    obs, _, terminated, truncated, _ = env.step(0)  # no error
+    assert (terminated, truncated) == (False, False)
+    assert obs.shape == (3, 2) and env.observation_space.shape == (4, 2)
+
+
+def test_check_finds_anytrading_stepping_past_the_end() -> None:
+    (message,) = violations(lambda: make_stocks_env(steps=6), "step-after-end-refused")
+    assert message == (
+        "step() after the episode ended at step 5 returned normally instead of raising: an agent can keep "
+        "trading past the end of the data"
+    )
+
+
+def test_anytrading_unseeded_reset_reseeds_the_action_space_with_zero() -> None:
+    # Found reading the source (trading_env.py:60), not by a catalog invariant.
+    env = stocks()
+    episodes = []
+    for _ in range(3):
+        env.reset()
+        episodes.append([int(env.action_space.sample()) for _ in range(16)])
+    assert episodes[0] == episodes[1] == episodes[2]
+
+
+# --------------------------------------------------------------------------- gym-trading-env
+def test_gym_trading_env_import_turns_every_warning_into_an_error() -> None:
+    code = (
+        "import warnings\n"
+        "import gym_trading_env.environments\n"
+        "print(warnings.filters[0][:3])\n"
+        "try:\n"
+        "    warnings.warn('old API', DeprecationWarning)\n"
+        "except DeprecationWarning:\n"
+        "    print('raised')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True).stdout
+    assert out.splitlines() == ["('error', None, <class 'Warning'>)", "raised"]
+
+
+def test_gym_trading_env_reset_draws_from_the_global_rng() -> None:
+    env = trading_env()
+    assert {int(env.reset(seed=0)[1]["position"]) for _ in range(30)} == {0, 1}
+    np.random.seed(1)
+    env.reset(seed=0)
+    after = np.random.rand()
+    np.random.seed(1)
+    assert after != np.random.rand()
+
+
+def test_check_finds_gym_trading_env_irreproducible_reset() -> None:
+    report = check_trading_env(lambda: make_trading_env(steps=6), only=["replay-determinism"], examples=10, max_steps=6, seed=0)
+    assert report.results[0].status == "fail"
+    assert any(f.startswith("reset(seed=0) draws from numpy's global random generator (np.random.*)") for f in report.findings)
+
+
+def test_gym_trading_env_observation_is_a_view_of_the_envs_feature_array() -> None:
+    env = trading_env(initial_position=0)
+    obs, _ = env.reset(seed=0)
+    obs[0] = 123.0
+    obs2, _ = env.reset(seed=0)
+    assert obs2[0] == 123.0 and np.shares_memory(obs, obs2)
+
+
+def test_check_finds_the_gym_trading_env_observation_view() -> None:
+    found = violations(lambda: make_trading_env(steps=6, initial_position=0), "returned-data-not-reused")
+    assert found == [
+        "observation from the second reset shares memory with observation from reset: a caller keeping one sees it change"
+    ]
+
+
+def test_gym_trading_env_takes_minus_one_as_the_last_position() -> None:
+    env = trading_env(positions=[-1, 0, 1], initial_position=0)
+    env.reset(seed=0)
+    *_, info = env.step(-1)
+    assert not env.action_space.contains(-1)
+    assert (info["position"], info["position_index"]) == (1, -1)
+
+
+def test_check_finds_gym_trading_env_silent_coercions() -> None:
+    found = violations(lambda: make_trading_env(steps=6, initial_position=0), "action-range-enforced")
+    assert [m.split(" (")[0] for m in found] == ["step(-1)", "step(None)", "step(True)"]
+    assert found[0].endswith("it executed as position 1")
+
+
+def test_gym_trading_env_trades_on_after_max_episode_duration() -> None:
+    env = trading_env(initial_position=0, max_episode_duration=10)
+    env.reset(seed=0)
+    truncated, steps = False, 0
+    while not truncated:
+        *_, truncated, _ = env.step(1)
+        steps += 1
+    *_, info = env.step(0)  # no error: trades on
+    assert (steps, info["step"], info["position"]) == (9, 10, 0)
+
+
+def test_check_finds_gym_trading_env_stepping_past_max_episode_duration() -> None:
+    (message,) = violations(lambda: make_trading_env(steps=12, max_episode_duration=5), "step-after-end-refused")
+    assert message.startswith("step() after the episode ended at step 3 returned normally instead of raising")
