@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+import unittest
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from random import Random
@@ -251,6 +252,8 @@ def _find(
         runner()
     except _Found:
         return last[0]
+    except unittest.SkipTest:  # replay-only with nothing saved: nothing to run
+        return None
     return None
 
 
@@ -285,6 +288,7 @@ def check_trading_env(
     name: str | None = None,
     raise_on_failure: bool = False,
     timeout: float = DEFAULT_TIMEOUT,
+    progress: Callable[[int, int, str], None] | None = None,
 ) -> CatalogReport:
     """Run the invariant catalog on Hypothesis-generated episodes of ``make_env()``'s env.
 
@@ -316,6 +320,7 @@ def check_trading_env(
         raise_on_failure: Raise :class:`InvariantViolation` with the report if any fails.
         timeout: Seconds one example may take, > 0; after MAX_TIMEOUTS timed-out
             examples the check stops and reports the rest as not checked.
+        progress: Called as ``progress(done, total, invariant_id)`` before each invariant.
 
     Returns:
         A :class:`CatalogReport`: ``pass``/``fail``/``not-applicable`` per invariant.
@@ -339,7 +344,7 @@ def check_trading_env(
     started = time.perf_counter()
     with Isolation(seed=seed, timeout=timeout) as iso:
         results, env_name, adapter_name = _run(
-            iso, iso.guard(make_env), adapter, invariants, examples, max_steps, seed, db, name
+            iso, iso.guard(make_env), adapter, invariants, examples, max_steps, seed, db, name, progress
         )
     report = CatalogReport(
         env=env_name,
@@ -371,6 +376,7 @@ def _run(
     seed: int | None,
     db: ExampleDatabase | None,
     name: str | None,
+    progress: Callable[[int, int, str], None] | None = None,
 ) -> tuple[list[InvariantReport], str, str]:
     timeout = iso.timeout
     by_id = {inv.id: inv for inv in CATALOG}
@@ -482,11 +488,14 @@ def _run(
                 abandoned[0] = True
         return found
 
-    def search(key: str, condition: Callable[[_Example], bool]) -> _Example | None:
+    # Replaying saved failures only: the database's examples, shrunk if one still fails.
+    replay_settings = Settings(settings, phases=(Phase.reuse, Phase.shrink))
+
+    def search(key: str, condition: Callable[[_Example], bool], replay_only: bool = False) -> _Example | None:
         return _find(
             strategy,
             condition,
-            settings=settings,
+            settings=replay_settings if replay_only else settings,
             seed=base_seed,
             database_key=f"tradeguard:{env_name}:{key}:{max_steps}".encode(),
         )
@@ -537,7 +546,9 @@ def _run(
             search("catalog", any_trace_failure)
 
     results: list[InvariantReport] = []
-    for inv in invariants:
+    for done, inv in enumerate(invariants):
+        if progress is not None:
+            progress(done, len(invariants), inv.id)
         if inv.scope != "env" and inv not in applicable:
             missing = ", ".join(sorted(set(inv.needs) - meta.supplies))
             note = "needs reported metrics" if "reported_metrics" in inv.needs else (
@@ -563,7 +574,7 @@ def _run(
             if inv.scope != "env" and inv.id not in failing:
                 # Not seen failing in the shared search; give it its own search only when the
                 # database may hold a failure saved by an earlier run (replayed first, cheaply).
-                minimal = search(inv.id, violated) if db is not None else None
+                minimal = search(inv.id, violated, replay_only=True) if db is not None else None
                 if minimal is None:
                     results.append(InvariantReport(invariant=inv, status="pass", examples=max(shared[0], counter[0])))
                     continue

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, get_args
 
@@ -623,6 +623,7 @@ def audit_policy(
     mask_aware: bool | None = None,
     episode_length: int | None = None,
     contract: PolicyContract | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
 ) -> PolicyAuditReport:
     """Play ``policy`` over generated markets and judge what it does against a contract.
 
@@ -639,6 +640,8 @@ def audit_policy(
             ``adapter.reset_options(market)``, or the env's own markets are used.
         adapter: Turns the env's steps into trace records (default: tradeguard's own).
         episodes: Episodes per market family, >= 1.
+        progress: Called as ``progress(done, total, label)`` before each episode (the CLI
+            draws it on stderr when attached to a terminal).
         families: Market families to trade (see :func:`audit_markets`).
         markets: Your own markets per family instead (``{"crash": [Market, ...]}``), for
             example drawn from ``tradeguard.strategies.markets()``.
@@ -696,9 +699,14 @@ def audit_policy(
     tallies: list[_Tally] = []
     violations: list[tuple[str, Violation]] = []
     traces: list[Trace] = []
+    n_episodes = sum(len(list(m)) for m in chosen.values())
+    started = 0
     for fi, (family, family_markets) in enumerate(chosen.items()):
         tally: _Tally | None = None
         for ei, market in enumerate(family_markets):
+            if progress is not None:
+                progress(started, n_episodes, f"{family} episode {ei + 1}")
+                started += 1
             options = adapter.reset_options(market)
             episode_seed = seed * 1_000_003 + fi * 10_007 + ei
             rng = np.random.default_rng([seed, fi, ei, 0x9A])

@@ -9,7 +9,8 @@ In your own test module, five lines or fewer::
 
 pytest then collects one test per invariant (``test_my_env[no-sell-without-position]``
 ...). Options: ``--tradeguard-profile fast|ci|thorough`` (or ``TRADEGUARD_PROFILE``),
-``--tradeguard-seed N``, ``--tradeguard-database DIR`` (or ``TRADEGUARD_DATABASE``).
+``--tradeguard-seed N``, ``--tradeguard-database DIR|none|redis://host:port/db`` (or
+``TRADEGUARD_DATABASE``; a Redis shares failures across a team's machines, see docs/ci.md).
 """
 
 from __future__ import annotations
@@ -40,8 +41,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--tradeguard-database",
         default=None,
-        help="example database directory, or redis://host:port/db (default: $TRADEGUARD_DATABASE, "
-        "else .hypothesis/tradeguard)",
+        help="where failing examples are saved and replayed first: a directory, none, or a shared "
+        "redis://[:password@]host:port/db (add ?readonly=true to read it without writing; see docs/ci.md). "
+        "Default: $TRADEGUARD_DATABASE, else .hypothesis/tradeguard",
     )
 
 

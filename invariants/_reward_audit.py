@@ -166,7 +166,7 @@ class RewardCounterexample:
         """Steps in the market."""
         return len(self.prices) - 1
 
-    def to_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, Any]:
         """Plain JSON values: prices, both sequences by name, their shaped returns and PnL."""
         return {
             "prices": list(self.prices),
@@ -206,16 +206,16 @@ class RewardFinding:
     details: Mapping[str, Any] = field(default_factory=dict)
     worst: RewardCounterexample | None = None
 
-    def to_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, Any]:
         """Plain JSON values: ``kind``, ``severity``, ``message``, ``counterexample``, ``details``,
         ``worst`` (the worst case seen, unshrunk)."""
         return {
             "kind": self.kind,
             "severity": self.severity,
             "message": self.message,
-            "counterexample": None if self.counterexample is None else self.counterexample.to_dict(),
+            "counterexample": None if self.counterexample is None else self.counterexample.as_dict(),
             "details": _plain(self.details),
-            "worst": None if self.worst is None else self.worst.to_dict(),
+            "worst": None if self.worst is None else self.worst.as_dict(),
         }
 
     def format(self) -> str:
@@ -260,7 +260,7 @@ class RewardComponent:
     can_change_optimum: bool
     why: str
 
-    def to_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, Any]:
         """Plain JSON values."""
         return dataclasses.asdict(self)
 
@@ -290,14 +290,14 @@ class BaselineComparison:
     resolved_findings: tuple[str, ...]
     baseline_kinds: tuple[str, ...]
 
-    def to_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, Any]:
         """Plain JSON values."""
         return {
             "baseline": self.baseline,
             "baseline_reward": _reward_changes(self.baseline_reward),
             "markets_compared": self.markets_compared,
             "markets_changed": self.markets_changed,
-            "changed": None if self.changed is None else self.changed.to_dict(),
+            "changed": None if self.changed is None else self.changed.as_dict(),
             "new_findings": list(self.new_findings),
             "resolved_findings": list(self.resolved_findings),
             "baseline_kinds": list(self.baseline_kinds),
@@ -355,7 +355,7 @@ class RewardAuditReport:
         return tuple(f for f in self.findings if f.severity == "warning")
 
     @property
-    def ok(self) -> bool:
+    def passed(self) -> bool:
         """True when there is no error-severity finding (the CLI then exits 0)."""
         return not self.errors
 
@@ -368,13 +368,13 @@ class RewardAuditReport:
         """The finding of ``kind``, or ``None``."""
         return next((f for f in self.findings if f.kind == kind), None)
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON values; ``findings`` is a list of :meth:`RewardFinding.to_dict`."""
+    def as_dict(self) -> dict[str, Any]:
+        """Plain JSON values; ``findings`` is a list of :meth:`RewardFinding.as_dict`."""
         return {
             "scenario": self.scenario,
-            "ok": self.ok,
-            "findings": [f.to_dict() for f in self.findings],
-            "components": [c.to_dict() for c in self.components],
+            "passed": self.passed,
+            "findings": [f.as_dict() for f in self.findings],
+            "components": [c.as_dict() for c in self.components],
             "reward": _reward_changes(self.reward),
             "penalty_ratio": self.penalty_ratio,
             "examples": self.examples,
@@ -385,7 +385,7 @@ class RewardAuditReport:
             "seed": self.seed,
             "horizon": list(self.horizon),
             "fuzz": None if self.fuzz is None else {k: list(v) for k, v in self.fuzz.items()},
-            "baseline": None if self.baseline is None else self.baseline.to_dict(),
+            "baseline": None if self.baseline is None else self.baseline.as_dict(),
         }
 
     def format(self) -> str:
@@ -412,7 +412,7 @@ class RewardAuditReport:
             )
         lines.append("")
         n_err, n_warn = len(self.errors), len(self.warnings)
-        verdict = "PASS" if self.ok else "FAIL"
+        verdict = "PASS" if self.passed else "FAIL"
         lines.append(f"{verdict}: {n_err} error(s), {n_warn} warning(s)")
         for f in self.findings:
             lines += ["", f.format()]
@@ -1041,7 +1041,7 @@ def audit_reward(
 
     Example:
         >>> report = audit_reward("v10.1", budget=5, max_examples=30)
-        >>> "rejection-in-optimum" in report.kinds, report.ok
+        >>> "rejection-in-optimum" in report.kinds, report.passed
         (True, False)
     """
     t0 = time.perf_counter()
@@ -1303,7 +1303,7 @@ def assert_reward_sound(
             the report, with each counterexample. It is an ``AssertionError``.
 
     Example:
-        >>> assert_reward_sound("default", budget=5, max_examples=20).ok
+        >>> assert_reward_sound("default", budget=5, max_examples=20).passed
         True
     """
     allowed = set(allow)

@@ -15,7 +15,7 @@ FAST = ["--budget", "60", "--max-examples", "30", "--horizon", "2:4", "--seed", 
 def test_v10_1_fails_with_exit_1_and_json_findings(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["audit-reward", "--scenario", "v10.1", *FAST, "--json"]) == 1
     out = json.loads(capsys.readouterr().out)
-    assert out["ok"] is False
+    assert out["passed"] is False
     kinds = [f["kind"] for f in out["findings"]]
     assert "rejection-in-optimum" in kinds
     for f in out["findings"]:

@@ -159,7 +159,7 @@ def test_docstring_examples_run() -> None:
 def test_v10_gives_weak_penalty_and_nothing_else() -> None:
     report = audit("v10")
     assert report.kinds == ("weak-penalty",)
-    assert report.ok  # a warning does not fail the audit
+    assert report.passed  # a warning does not fail the audit
     f = report.finding("weak-penalty")
     assert f is not None and 0 < f.details["ratio"] < 0.5
     assert "-0.05" in f.message
@@ -167,7 +167,7 @@ def test_v10_gives_weak_penalty_and_nothing_else() -> None:
 
 def test_v10_1_rejection_in_optimum_counterexample_is_readable() -> None:
     report = audit("v10.1")
-    assert not report.ok
+    assert not report.passed
     f = report.finding("rejection-in-optimum")
     assert f is not None and f.counterexample is not None
     cex = f.counterexample
@@ -186,7 +186,7 @@ def test_v10_1_rejection_in_optimum_counterexample_is_readable() -> None:
 def test_v9_pays_for_never_closing() -> None:
     report = audit("v9")
     assert {"never-close-optimum", "pnl-regret"} & set(report.kinds)
-    assert not report.ok
+    assert not report.passed
     levels = {c.name: c for c in report.components}
     assert levels["unrealized_pnl_level"].can_change_optimum
     assert not levels["unrealized_pnl_level"].potential_based
@@ -196,12 +196,12 @@ def test_default_and_v10_2_pass() -> None:
     for name in ("default", "v10.2"):
         report = audit(name)
         assert report.findings == (), report.format()
-        assert report.ok and "PASS" in report.format()
+        assert report.passed and "PASS" in report.format()
 
 
 def test_same_seed_same_findings() -> None:
-    a = audit_reward("v10.1", **FAST).to_dict()
-    b = audit("v10.1").to_dict()
+    a = audit_reward("v10.1", **FAST).as_dict()
+    b = audit("v10.1").as_dict()
     for d in (a, b):
         d.pop("seconds")
     assert a == b
@@ -235,7 +235,7 @@ def test_fuzz_mode_finds_the_bad_corner_of_a_range() -> None:
     assert f.counterexample.reward.failed_action_penalty >= 0.0
     assert "weak-penalty" in report.kinds  # the range's weakest end
     safe = audit_reward("default", fuzz={"failed_action_penalty": (-2.0, -1.0)}, **{**FAST, "max_examples": 25})
-    assert safe.ok and safe.findings == ()
+    assert safe.passed and safe.findings == ()
 
 
 def test_bad_arguments_are_refused_with_the_fix() -> None:
@@ -265,7 +265,7 @@ def test_assert_reward_sound_raises_an_assertion_with_the_report() -> None:
         assert_reward_sound("v10.1", **FAST)
     assert isinstance(info.value, AssertionError)
     assert "rejection-in-optimum" in str(info.value) and "shaped-optimal" in str(info.value)
-    assert assert_reward_sound("default", **FAST).ok
+    assert assert_reward_sound("default", **FAST).passed
     allowed = assert_reward_sound(
         CONFIGS["zero-penalty"], allow=("invalid-not-worse-than-hold",), **FAST
     )
@@ -299,8 +299,8 @@ def test_penalty_strength_orders_the_seed_versions() -> None:
 
 
 def test_report_json_has_the_documented_shape() -> None:
-    d = audit("v10.1").to_dict()
-    assert d["ok"] is False
+    d = audit("v10.1").as_dict()
+    assert d["passed"] is False
     for f in d["findings"]:
         assert set(f) >= {"kind", "severity", "message", "counterexample"}
         assert f["kind"] in REWARD_FINDING_KINDS

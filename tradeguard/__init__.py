@@ -10,5 +10,11 @@ Subpackages:
 
 from __future__ import annotations
 
+from tradeguard._report import (
+    write_check_report,
+    write_policy_audit_report,
+    write_reward_audit_report,
+)
+
 __version__ = "0.1.0"
-__all__ = ["__version__"]
+__all__ = ["__version__", "write_check_report", "write_policy_audit_report", "write_reward_audit_report"]

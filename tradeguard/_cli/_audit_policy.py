@@ -22,7 +22,14 @@ import argparse
 import sys
 from typing import Any
 
-from tradeguard._cli._common import add_scenario_arguments, load_scenario_from_args, print_json
+from tradeguard._cli._common import (
+    add_output_arguments,
+    add_scenario_arguments,
+    load_scenario_from_args,
+    print_json,
+    progress_printer,
+    write_report,
+)
 
 COMMAND = "audit-policy"
 ORDER = 45
@@ -69,7 +76,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="KIND",
         help="report this finding kind but do not fail on it (repeatable)",
     )
-    parser.add_argument("--json", action="store_true", help="print a JSON object instead of text")
+    add_output_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -110,6 +117,7 @@ def run(args: argparse.Namespace) -> int:
         use_masks=not args.no_masks,
         episode_length=args.episode_length,
         contract=contract,
+        progress=progress_printer(args),
     )
     if args.json:
         out = report.as_dict()
@@ -118,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
         print_json(out)
     else:
         print(report.format())
+    write_report("policy", report, args.report)
     return 0 if report.passed else 1
 
 

@@ -18,7 +18,13 @@ from __future__ import annotations
 
 import argparse
 
-from tradeguard._cli._common import add_scenario_arguments, load_scenario_from_args, print_json
+from tradeguard._cli._common import (
+    add_output_arguments,
+    add_scenario_arguments,
+    load_scenario_from_args,
+    print_json,
+    write_report,
+)
 from tradeguard.errors import InvalidConfig
 
 COMMAND = "audit-reward"
@@ -77,7 +83,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="PCT",
         help="PnL shortfall, in percent of starting cash, that counts as regret (default: 0.01)",
     )
-    parser.add_argument("--json", action="store_true", help="print a JSON object instead of text")
+    add_output_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -102,7 +108,8 @@ def run(args: argparse.Namespace) -> int:
         pnl_tolerance=args.pnl_tolerance,
     )
     if args.json:
-        print_json(report.to_dict())
+        print_json(report.as_dict())
     else:
         print(report.format())
-    return 0 if report.ok else 1
+    write_report("reward", report, args.report)
+    return 0 if report.passed else 1

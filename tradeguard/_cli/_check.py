@@ -28,7 +28,14 @@ import dataclasses
 import functools
 from typing import Any
 
-from tradeguard._cli._common import add_scenario_arguments, load_scenario_from_args, print_json
+from tradeguard._cli._common import (
+    add_output_arguments,
+    add_scenario_arguments,
+    load_scenario_from_args,
+    print_json,
+    progress_printer,
+    write_report,
+)
 
 COMMAND = "check"
 ORDER = 30
@@ -67,7 +74,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="example database: a directory, redis://host:port/db, or none (default: $TRADEGUARD_DATABASE, else .hypothesis/tradeguard)",
     )
-    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    add_output_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -128,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
         database=database,
         name=name,
         timeout=timeout,
+        progress=progress_printer(args),
     )
     if found:
         report = dataclasses.replace(report, findings=(*found, *report.findings))
@@ -135,6 +143,7 @@ def run(args: argparse.Namespace) -> int:
         print_json(report.as_dict())
     else:
         print(report.format())
+    write_report("check", report, args.report, make_env=make_env)
     return 0 if report.passed else 1
 
 

@@ -51,6 +51,51 @@ def with_episode_length(scenario: Any, steps: int | None) -> Any:
     return dataclasses.replace(scenario, env=env)
 
 
+def add_output_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--json``, ``--report DIR`` and ``--quiet``: what every checking command offers."""
+    parser.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
+    parser.add_argument(
+        "--report",
+        metavar="DIR",
+        help="also write an HTML report (index.html, PNG charts, report.json) into DIR; "
+        "needs tradeguard[report]",
+    )
+    parser.add_argument(
+        "--quiet", action="store_true", help="no progress on stderr (it is off anyway when stderr is not a terminal)"
+    )
+
+
+def progress_printer(args: argparse.Namespace) -> Any:
+    """A ``(done, total, label)`` callback drawing progress on stderr, or ``None`` when quiet.
+
+    Progress shows only when stderr is a terminal and ``--quiet`` is not given, so CI
+    logs and pipes stay clean.
+    """
+    if getattr(args, "quiet", False) or not sys.stderr.isatty():
+        return None
+
+    def show(done: int, total: int, label: str) -> None:
+        end = "\n" if done >= total else ""
+        sys.stderr.write(f"\r\033[K[{done}/{total}] {label}{end}")
+        sys.stderr.flush()
+
+    return show
+
+
+def write_report(kind: str, report: Any, directory: str | None, **kwargs: Any) -> None:
+    """Write the HTML report of ``kind`` (check, reward, policy) when ``--report`` was given."""
+    if not directory:
+        return
+    from tradeguard import _report
+
+    writer = {
+        "check": _report.write_check_report,
+        "reward": _report.write_reward_audit_report,
+        "policy": _report.write_policy_audit_report,
+    }[kind]
+    print(f"report: {writer(report, directory, **kwargs)}", file=sys.stderr)
+
+
 def print_json(obj: Any) -> None:
     try:
         print(json.dumps(obj, indent=2, sort_keys=False, default=str), flush=True)

@@ -25,10 +25,10 @@ def _section(title: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tradeguard._cli import build_parser, main
+    from tradeguard._cli import _command_modules, main
     from tradeguard.env import scenario_names
 
-    commands = set(build_parser()._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
+    commands = {m.COMMAND for m in _command_modules()}
     status = 0
     _section("tradeguard rules: the transition table (execution, mask and this text come from it)")
     main(["rules"])
