@@ -14,6 +14,7 @@ from __future__ import annotations
 import gymnasium
 
 from tradeguard.env._actions import ACTION_NAMES, N_ACTIONS, Action, RejectReason
+from tradeguard.env._batch import MAX_EQUITY, MAX_POSITION, BatchEngine, EnvView, exactness_problem
 from tradeguard.env._config import COMPONENT_NAMES, EnvConfig, RewardConfig
 from tradeguard.env._market import MARKET_KINDS, Market, MarketKind, MarketSpec
 from tradeguard.env._policies import (
@@ -42,6 +43,12 @@ from tradeguard.env._scenarios import Scenario, load_scenario, scenario_names
 from tradeguard.env._trading_env import TradingEnv, validate_action
 
 __all__ = [
+    "MAX_EQUITY",
+    "MAX_POSITION",
+    "BatchEngine",
+    "EnvView",
+    "TradingVecEnv",
+    "exactness_problem",
     "ACTION_NAMES",
     "COMPONENT_NAMES",
     "MARKET_KINDS",
@@ -83,3 +90,12 @@ __all__ = [
 ENV_ID = "tradeguard/Trading-v0"
 if ENV_ID not in gymnasium.registry:
     gymnasium.register(id=ENV_ID, entry_point="tradeguard.env._trading_env:TradingEnv")
+
+
+def __getattr__(name: str) -> object:
+    # TradingVecEnv subclasses stable-baselines3's VecEnv (which imports torch): load on demand.
+    if name == "TradingVecEnv":
+        from tradeguard.env._vec_env import TradingVecEnv
+
+        return TradingVecEnv
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -234,7 +234,9 @@ class RewardConfig(_FromMapping):
             "curriculum_scale",
             "diversity_bonus",
         ):
-            check_number(name, getattr(self, name), min_value=-1e6, max_value=1e6)
+            # Held as float: a TOML "-1" must give the same reward components as "-1.0".
+            value = check_number(name, getattr(self, name), min_value=-1e6, max_value=1e6)
+            object.__setattr__(self, name, value)
         check_number("curriculum_min_share", self.curriculum_min_share, min_value=0, max_value=1)
         _to_ppm("curriculum_min_share", self.curriculum_min_share)
         object.__setattr__(

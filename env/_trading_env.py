@@ -297,7 +297,10 @@ class TradingEnv(gym.Env[npt.NDArray[np.float32], np.int64]):
         components, self._hist = self.shaper.shape(
             self._hist, a, outcome, before, after, price, next_price
         )
-        reward = sum(components)
+        # Left to right from 0.0, spelled out: sum() compensates from Python 3.12 on,
+        # and rewards must be the same bits on every interpreter.
+        c0, c1, c2, c3, c4, c5, c6 = components
+        reward = 0.0 + c0 + c1 + c2 + c3 + c4 + c5 + c6
         reason = outcome.reason
         record = StepRecord(
             t,
