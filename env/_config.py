@@ -87,7 +87,12 @@ class _FromMapping:
                     f"{', '.join(names)}.{suggest(key, names)}"
                 )
         kwargs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items()}
-        return cls(**kwargs)
+        if not where:
+            return cls(**kwargs)
+        try:
+            return cls(**kwargs)
+        except InvalidConfig as exc:
+            raise InvalidConfig(f"{where}: {exc}") from None
 
     def to_dict(self) -> dict[str, Any]:
         """The fields as plain JSON/TOML values."""

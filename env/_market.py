@@ -174,7 +174,7 @@ def _refuse(name: str, values: npt.NDArray[np.float64], bad: npt.NDArray[np.bool
     if rows.size:
         i = int(rows[0])
         raise InvalidMarket(
-            f"{name}: price at row {i} is {values[i]!r}, which {what}; {fix}. "
+            f"{name}: price at row {i} is {float(values[i])!r}, which {what}; {fix}. "
             f"{rows.size} such rows, first {rows[:5].tolist()}."
         )
 

@@ -9,6 +9,7 @@ same format; copy a shipped file to start your own.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import tomllib
@@ -62,9 +63,16 @@ class Scenario:
         if training:
             raise InvalidConfig(f"{where}: unknown [training] keys {sorted(training)}; expected exploration.")
         market = dict(data.get("market", {}))
+        fields = [f.name for f in dataclasses.fields(MarketSpec)]
+        for key in market:
+            if key not in fields:
+                raise InvalidConfig(
+                    f"unknown MarketSpec field {key!r} in {where} [market]; expected one of "
+                    f"{', '.join(fields)}.{suggest(key, fields)}"
+                )
         try:
             market_spec = MarketSpec(**market)
-        except TypeError as exc:
+        except InvalidConfig as exc:
             raise InvalidConfig(f"{where} [market]: {exc}") from None
         return cls(
             name=str(data.get("name", where)),
