@@ -160,6 +160,8 @@ class InvariantMonitor(gym.Wrapper[Any, Any, Any, Any]):
         self._records: list[StepRecord] = []
         self._ctx: Context | None = None
         self._fast: Callable[[StepRecord | None, StepRecord], bool] = lambda prev, r: False
+        # tradeguard's own env, whole catalog: the hot path (see step)
+        self._native_fast: Callable[[StepRecord | None, StepRecord], bool] | None = None
         self._prev: StepRecord | None = None
         self._t = 0
         self._last_info: dict[str, Any] = {}
@@ -172,6 +174,7 @@ class InvariantMonitor(gym.Wrapper[Any, Any, Any, Any]):
         meta = self.adapter.meta(self.env, seed=seed)
         self._ctx = Context.of(meta)
         self._fast = fast_step_check(self._ctx)
+        self._native_fast = self._fast if self._native and self._use_fast else None
         self._records = []
         self._prev = None
         self._t = 0
@@ -179,19 +182,30 @@ class InvariantMonitor(gym.Wrapper[Any, Any, Any, Any]):
         return obs, info
 
     def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
+        fast = self._native_fast
+        if fast is not None:
+            # The env keeps its own records (the monitor reads them back only to report),
+            # so a healthy step costs one fused check.
+            result = self.env.step(action)
+            record: StepRecord = result[4]["record"]
+            prev = self._prev
+            self._prev = record
+            if fast(prev, record) and not (result[2] or result[3]):
+                return result
+            self._records = list(self.env.unwrapped.trace.records)
+            assert self._ctx is not None
+            self._check(prev, record, self._ctx, bool(result[2] or result[3]))
+            return result
         ctx = self._ctx
         if ctx is None:
             return self.env.step(action)  # let the env refuse a step before reset
         if self._native:
-            obs, reward, terminated, truncated, info = result = self.env.step(action)
-            record: StepRecord = info["record"]
+            result = self.env.step(action)
+            record = result[4]["record"]
             prev = self._prev
             self._prev = record
             self._records.append(record)
-            if self._use_fast and self._fast(prev, record) and not (terminated or truncated):
-                return result
-            self._t += 1
-            self._check(prev, record, ctx, terminated or truncated)
+            self._check(prev, record, ctx, bool(result[2] or result[3]))
             return result
         mask = env_mask(self.env, self._last_info)
         obs, reward, terminated, truncated, info = self.env.step(action)
@@ -220,6 +234,8 @@ class InvariantMonitor(gym.Wrapper[Any, Any, Any, Any]):
     @property
     def trace(self) -> Trace:
         """The records seen since the last reset."""
+        if self._native_fast is not None:
+            return Trace(tuple(self.env.unwrapped.trace.records), self._ctx.meta)  # type: ignore[union-attr]
         meta = self._ctx.meta if self._ctx is not None else self.adapter.meta(self.env, seed=None)
         return Trace(tuple(self._records), meta)
 
