@@ -26,7 +26,7 @@ from tradeguard.env._policies import (
     parse_policy,
     run_episode,
 )
-from tradeguard.env._reward import POTENTIAL_BASED, RewardShaper, ShaperState
+from tradeguard.env._reward import POTENTIAL_BASED, RewardShaper, ShaperState, total_reward
 from tradeguard.env._rules import (
     RULES,
     Condition,
@@ -83,6 +83,7 @@ __all__ = [
     "parse_policy",
     "run_episode",
     "scenario_names",
+    "total_reward",
     "transition",
     "validate_action",
 ]

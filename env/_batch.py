@@ -79,9 +79,8 @@ _BITS = np.array([1 << a for a in range(N_ACTIONS)], dtype=np.int64)
 def _sum_semantics() -> tuple[bool, bool]:
     """How the scalar env adds its reward components: (compensated floats, compensated ints).
 
-    TradingEnv adds them left to right from 0.0, spelled out (not ``sum()``, which
-    compensates from CPython 3.12 on), so that rewards are the same bits on every
-    interpreter: never compensated.
+    TradingEnv adds them with :func:`~tradeguard.env.total_reward`, left to right from
+    0.0 (not ``sum()``, which compensates from CPython 3.12 on): never compensated.
     """
     return False, False
 

@@ -13,7 +13,7 @@ import numpy.typing as npt
 from tradeguard.env._actions import ACTION_NAMES, N_ACTIONS, Action
 from tradeguard.env._config import COMPONENT_NAMES, EnvConfig, RewardConfig
 from tradeguard.env._market import Market, MarketSpec
-from tradeguard.env._reward import RewardShaper, ShaperState
+from tradeguard.env._reward import RewardShaper, ShaperState, total_reward
 from tradeguard.env._rules import Machine, PortfolioState, initial_state
 from tradeguard.env._scenarios import Scenario, load_scenario, scenario_names
 from tradeguard.errors import EpisodeEnded, InvalidAction, InvalidConfig, InvalidMarket
@@ -297,10 +297,7 @@ class TradingEnv(gym.Env[npt.NDArray[np.float32], np.int64]):
         components, self._hist = self.shaper.shape(
             self._hist, a, outcome, before, after, price, next_price
         )
-        # Left to right from 0.0, spelled out: sum() compensates from Python 3.12 on,
-        # and rewards must be the same bits on every interpreter.
-        c0, c1, c2, c3, c4, c5, c6 = components
-        reward = 0.0 + c0 + c1 + c2 + c3 + c4 + c5 + c6
+        reward = total_reward(components)
         reason = outcome.reason
         record = StepRecord(
             t,

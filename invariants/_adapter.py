@@ -234,3 +234,31 @@ def adapter_for(env: Any) -> TraceAdapter:
 
         return GymTradingEnvAdapter()
     return GymAdapter()
+
+
+class MarketWrapperAdapter:
+    """Shared by the adapters of envs that tradeguard wraps to inject markets: the wrapper
+    publishes ``tradeguard_market_length`` and ``tradeguard_minor_unit``, and takes
+    ``reset(options={"market": Market})``."""
+
+    def reset_options(self, market: Any) -> dict[str, Any] | None:
+        return {"market": market}
+
+    def market_length(self, env: Any) -> int | None:
+        length = wrapper_attr(env, "tradeguard_market_length")
+        return None if length is None else int(length)
+
+
+def wrapper_attr(env: Any, name: str) -> Any:
+    """``env``'s attribute ``name`` looked up through gymnasium wrappers, or ``None``."""
+    getter = getattr(env, "get_wrapper_attr", None)
+    try:
+        return getter(name) if callable(getter) else getattr(env, name)
+    except AttributeError:
+        return None
+
+
+def minor_unit_of(env: Any) -> float:
+    """The currency value of one minor unit of the market a wrapper fed ``env`` (0.01 by default)."""
+    unit = wrapper_attr(env, "tradeguard_minor_unit")
+    return float(unit) if unit else 0.01

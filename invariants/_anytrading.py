@@ -36,7 +36,7 @@ from typing import Any, Literal
 
 import gymnasium as gym
 
-from tradeguard.invariants._adapter import StepData, action_id
+from tradeguard.invariants._adapter import MarketWrapperAdapter, StepData, action_id, minor_unit_of
 from tradeguard.trace import ActionKind, StepRecord, TraceMeta
 
 __all__ = ["AnyTradingAdapter", "AnyTradingMarketEnv", "make_stocks_env", "make_forex_env", "market_frame"]
@@ -73,7 +73,7 @@ def _side(position: Any) -> int:
     return int(getattr(position, "value", position))
 
 
-class AnyTradingAdapter:
+class AnyTradingAdapter(MarketWrapperAdapter):
     """Turns gym-anytrading ``StocksEnv``/``ForexEnv`` steps into trace records.
 
     Args:
@@ -111,7 +111,7 @@ class AnyTradingAdapter:
             env_id=f"gym-anytrading {_CLASSES[self.kind]}",
             action_names=_ACTION_NAMES,
             action_kinds=_ACTION_KINDS,
-            minor_unit=_minor_unit(env),
+            minor_unit=minor_unit_of(env),
             seed=seed,
             supplies=_SUPPLIES[self.kind],
         )
@@ -134,7 +134,7 @@ class AnyTradingAdapter:
         tick = getattr(base, "_current_tick", None)
         price = 0
         if prices is not None and tick is not None and 0 <= tick < len(prices):
-            price = round(float(prices[tick]) / _minor_unit(env))
+            price = round(float(prices[tick]) / minor_unit_of(env))
         return StepRecord(
             t=step.t,
             price=price,
@@ -169,25 +169,6 @@ class AnyTradingAdapter:
             return "NO_POSITION" if predicted == 0 else "ALREADY_IN_POSITION"
         return "ALREADY_SHORT" if predicted == 0 else "ALREADY_LONG"
 
-    def reset_options(self, market: Any) -> dict[str, Any] | None:
-        return {"market": market}
-
-    def market_length(self, env: Any) -> int | None:
-        length = _wrapper_attr(env, "tradeguard_market_length")
-        return None if length is None else int(length)
-
-
-def _wrapper_attr(env: Any, name: str) -> Any:
-    getter = getattr(env, "get_wrapper_attr", None)
-    try:
-        return getter(name) if callable(getter) else getattr(env, name)
-    except AttributeError:
-        return None
-
-
-def _minor_unit(env: Any) -> float:
-    unit = _wrapper_attr(env, "tradeguard_minor_unit")
-    return float(unit) if unit else 0.01
 
 
 def market_frame(market: Any, *, columns: tuple[str, ...] = ("Close",)) -> Any:

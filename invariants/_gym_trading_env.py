@@ -28,7 +28,7 @@ from typing import Any
 
 import gymnasium as gym
 
-from tradeguard.invariants._adapter import StepData, action_id
+from tradeguard.invariants._adapter import MarketWrapperAdapter, StepData, action_id, minor_unit_of
 from tradeguard.trace import ActionKind, StepRecord, TraceMeta
 
 __all__ = ["GymTradingEnvAdapter", "GymTradingEnvMarketEnv", "make_trading_env", "trading_frame"]
@@ -54,7 +54,7 @@ def _kind(position: float) -> ActionKind:
     return "close" if position == 0 else "open"
 
 
-class GymTradingEnvAdapter:
+class GymTradingEnvAdapter(MarketWrapperAdapter):
     """Turns gym-trading-env ``TradingEnv`` steps into trace records.
 
     Action ``i`` is named ``position p`` for ``p = env.positions[i]``; action
@@ -74,7 +74,7 @@ class GymTradingEnvAdapter:
             env_id=f"gym-trading-env TradingEnv ({getattr(env.unwrapped, 'name', 'Stock')})",
             action_names=(*(f"position {p:g}" for p in positions), "(no trade)"),
             action_kinds=(*(_kind(p) for p in positions), "hold"),
-            minor_unit=_minor_unit(env),
+            minor_unit=minor_unit_of(env),
             initial_cash=0,
             seed=seed,
             supplies=_SUPPLIES,
@@ -101,7 +101,7 @@ class GymTradingEnvAdapter:
             else:
                 reason = "TARGET_NOT_REACHED"
         close = step.info.get("data_close")
-        price = round(float(close) / _minor_unit(env)) if close is not None else 0
+        price = round(float(close) / minor_unit_of(env)) if close is not None else 0
         return StepRecord(
             t=step.t,
             price=price,
@@ -124,25 +124,6 @@ class GymTradingEnvAdapter:
             cost_basis_before=0,
         )
 
-    def reset_options(self, market: Any) -> dict[str, Any] | None:
-        return {"market": market}
-
-    def market_length(self, env: Any) -> int | None:
-        length = _wrapper_attr(env, "tradeguard_market_length")
-        return None if length is None else int(length)
-
-
-def _wrapper_attr(env: Any, name: str) -> Any:
-    getter = getattr(env, "get_wrapper_attr", None)
-    try:
-        return getter(name) if callable(getter) else getattr(env, name)
-    except AttributeError:
-        return None
-
-
-def _minor_unit(env: Any) -> float:
-    unit = _wrapper_attr(env, "tradeguard_minor_unit")
-    return float(unit) if unit else 0.01
 
 
 def trading_frame(market: Any) -> Any:

@@ -192,7 +192,7 @@ class InvariantMonitor(gym.Wrapper[Any, Any, Any, Any]):
             self._prev = record
             if fast(prev, record) and not (result[2] or result[3]):
                 return result
-            self._records = list(self.env.unwrapped.trace.records)
+            self._records = self._env_records()
             assert self._ctx is not None
             self._check(prev, record, self._ctx, bool(result[2] or result[3]))
             return result
@@ -231,11 +231,16 @@ class InvariantMonitor(gym.Wrapper[Any, Any, Any, Any]):
         if ended:
             self._end_of_episode(ctx)
 
+    def _env_records(self) -> list[StepRecord]:
+        """The records tradeguard's env kept itself (the fast path does not copy them)."""
+        trace: Trace = getattr(self.env.unwrapped, "trace")  # noqa: B009  (TradingEnv's, not Env's)
+        return list(trace.records)
+
     @property
     def trace(self) -> Trace:
         """The records seen since the last reset."""
         if self._native_fast is not None:
-            return Trace(tuple(self.env.unwrapped.trace.records), self._ctx.meta)  # type: ignore[union-attr]
+            return Trace(tuple(self._env_records()), self._ctx.meta)  # type: ignore[union-attr]
         meta = self._ctx.meta if self._ctx is not None else self.adapter.meta(self.env, seed=None)
         return Trace(tuple(self._records), meta)
 

@@ -59,6 +59,7 @@ from tradeguard.env import (
     RewardShaper,
     ShaperState,
     initial_state,
+    total_reward,
 )
 from tradeguard.errors import InvalidConfig
 
@@ -289,7 +290,7 @@ def _replay(
         c, hist = shaper.shape(hist, a, outcome, state, after, price, next_price)
         executed.append(outcome.executed)
         reasons.append(outcome.reason)
-        rewards.append(sum(c))
+        rewards.append(total_reward(c))
         comps.append(c)
         state = after
         states.append(state)
@@ -610,14 +611,14 @@ class Oracle:
                     seen_keys.add(k2)
                     out.append((a, float(s2.cash + s2.position * nxt - e0), s2, _NO_HIST, k2))
                 return out
-            for a in actions:
-                reason = verdicts[a]
-                if reason is not None:
-                    rejected.append(a)
-                    continue
-                s2, outcome = apply(s, a, price, None)
+            # Executable actions first, then (if allowed) rejected ones: the order is the
+            # tie-break, so a rejection-free sequence wins any tie.
+            executable = [a for a in actions if verdicts[a] is None]
+            rejected.extend(a for a in actions if verdicts[a] is not None)
+            for a in executable + (rejected if allow_rejections else []):
+                s2, outcome = apply(s, a, price, verdicts[a])
                 comps, h2 = shape(h, a, outcome, s, s2, price, nxt)
-                r = sum(comps)
+                r = total_reward(comps)
                 k2 = (
                     t1,
                     s2,
@@ -628,21 +629,6 @@ class Oracle:
                     continue
                 seen_keys.add((k2, r))
                 out.append((a, r, s2, h2, k2))
-            if allow_rejections:
-                for a in rejected:
-                    s2, outcome = apply(s, a, price, verdicts[a])
-                    comps, h2 = shape(h, a, outcome, s, s2, price, nxt)
-                    r = sum(comps)
-                    k2 = (
-                        t1,
-                        s2,
-                        min(h2.curriculum_count, cap) if curriculum else 0,
-                        h2.seen if diversity else 0,
-                    )
-                    if (k2, r) in seen_keys:
-                        continue
-                    seen_keys.add((k2, r))
-                    out.append((a, r, s2, h2, k2))
             return out
 
         return children

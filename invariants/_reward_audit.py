@@ -57,6 +57,7 @@ from tradeguard.env import (
     Scenario,
     ShaperState,
     load_scenario,
+    total_reward,
 )
 from tradeguard.errors import InvalidConfig, InvariantViolation
 from tradeguard.invariants._oracle import Oracle, Rollout
@@ -552,7 +553,7 @@ def penalty_strength(
             a = Action(int(rng.integers(len(Action))))
             after, outcome = machine.step(state, a, prices[t])
             comps, hist = shaper.shape(hist, a, outcome, state, after, prices[t], prices[t + 1])
-            signal.append(sum(comps) - comps[pen_index])
+            signal.append(total_reward(comps) - comps[pen_index])
             state = after
     spread = float(np.std(signal))
     penalty = reward.failed_action_penalty
