@@ -185,9 +185,15 @@ def test_check_report_from_json_of_a_passing_run_has_no_charts_and_says_why(tmp_
 
 
 def test_every_failure_gets_its_chart_and_rewriting_removes_the_earlier_charts(tmp_path: Path) -> None:
-    from broken_envs import OverspendMachine, env_with
+    from broken_envs import CONFIG, OutOfSpace, OverspendMachine
 
-    make = env_with(OverspendMachine)
+    def make() -> OutOfSpace:
+        # Two bugs that show on any episode with a buy: overspending (negative cash) and
+        # an observation out of its space once in a position.
+        env = OutOfSpace(config=CONFIG)
+        env.machine = OverspendMachine(CONFIG)
+        return env
+
     report = check_trading_env(make, only=["no-negative-position-or-cash", "self-financing", "observation-in-space"],
                                examples=20, max_steps=6, seed=0, database=None)
     failed = [r.invariant.id for r in report.failures]
