@@ -102,11 +102,10 @@ def fast_step_check(c: Context) -> Callable[[StepRecord | None, StepRecord], boo
             if pi is not None and comps[pi] != (penalty if rejected else 0.0):
                 return False
             if is_pnl:
-                # A tolerance never larger than reward-consistent-with-pnl's own.
+                # 1e-9 is the smallest tolerance reward-consistent-with-pnl ever uses
+                # (REL_TOL x max(1, ...)), so this can only be stricter than it.
                 d = reward - (comps[pi] if pi is not None else 0.0) - (eq1 - eq0) * scale
-                e = eq0 * scale
-                tol = 1e-9 * e if e > 1.0 else 1e-9
-                if d > tol or d < -tol:
+                if d > 1e-9 or d < -1e-9:
                     return False
         return True
 
