@@ -22,6 +22,7 @@ from tradeguard.invariants._adapter import (
     adapter_for,
     env_mask,
     get_adapter,
+    partial_record,
 )
 from tradeguard.invariants._anytrading import (
     AnyTradingAdapter,
@@ -134,6 +135,7 @@ __all__ = [
     "action_id",
     "adapter_for",
     "get_adapter",
+    "partial_record",
     "make_forex_env",
     "make_stocks_env",
     "make_trading_env",

@@ -167,18 +167,28 @@ class GymAdapter:
             reward = float(step.reward)
         except (TypeError, ValueError):
             reward = float("nan")
-        return StepRecord(
-            t=step.t, price=0, next_price=0, predicted=a, executed=a, rejected=False, reason=None,
-            position_before=0, position_after=0, cash_before=0, cash_after=0, equity_before=0,
-            equity_after=0, quantity=0, fee=0, reward=reward, components=(), mask=step.mask,
-            cost_basis_before=0,
-        )
+        return partial_record(t=step.t, predicted=a, executed=a, reward=reward, mask=step.mask)
 
     def reset_options(self, market: Any) -> dict[str, Any] | None:
         return None
 
     def market_length(self, env: Any) -> int | None:
         return None
+
+
+_PLACEHOLDERS: dict[str, Any] = {
+    "price": 0, "next_price": 0, "rejected": False, "reason": None,
+    "position_before": 0, "position_after": 0, "cash_before": 0, "cash_after": 0,
+    "equity_before": 0, "equity_after": 0, "quantity": 0, "fee": 0, "reward": 0.0,
+    "components": (), "mask": None, "cost_basis_before": 0,
+}  # fmt: skip
+
+
+def partial_record(**supplied: Any) -> StepRecord:
+    """A record with the fields an adapter can supply; every other field is a placeholder
+    (0, ``()``, ``None``) that the adapter's ``TraceMeta.supplies`` must leave out, so
+    that the invariants reading it report "not applicable" instead of checking zeros."""
+    return StepRecord(**{**_PLACEHOLDERS, **supplied})
 
 
 def _hold_kinds(n: int) -> tuple[ActionKind, ...]:

@@ -36,7 +36,13 @@ from typing import Any, Literal
 
 import gymnasium as gym
 
-from tradeguard.invariants._adapter import MarketWrapperAdapter, StepData, action_id, minor_unit_of
+from tradeguard.invariants._adapter import (
+    MarketWrapperAdapter,
+    StepData,
+    action_id,
+    minor_unit_of,
+    partial_record,
+)
 from tradeguard.trace import ActionKind, StepRecord, TraceMeta
 
 __all__ = ["AnyTradingAdapter", "AnyTradingMarketEnv", "make_stocks_env", "make_forex_env", "market_frame"]
@@ -135,7 +141,7 @@ class AnyTradingAdapter(MarketWrapperAdapter):
         price = 0
         if prices is not None and tick is not None and 0 <= tick < len(prices):
             price = round(float(prices[tick]) / minor_unit_of(env))
-        return StepRecord(
+        return partial_record(
             t=step.t,
             price=price,
             next_price=price,
@@ -145,16 +151,9 @@ class AnyTradingAdapter(MarketWrapperAdapter):
             reason=reason,
             position_before=pos_before,
             position_after=pos_after,
-            cash_before=0,
-            cash_after=0,
-            equity_before=0,
-            equity_after=0,
             quantity=pos_after - pos_before,
-            fee=0,
             reward=float(step.reward),
-            components=(),
             mask=step.mask,
-            cost_basis_before=0,
         )
 
     def _units(self, side: int) -> int:

@@ -28,7 +28,13 @@ from typing import Any
 
 import gymnasium as gym
 
-from tradeguard.invariants._adapter import MarketWrapperAdapter, StepData, action_id, minor_unit_of
+from tradeguard.invariants._adapter import (
+    MarketWrapperAdapter,
+    StepData,
+    action_id,
+    minor_unit_of,
+    partial_record,
+)
 from tradeguard.trace import ActionKind, StepRecord, TraceMeta
 
 __all__ = ["GymTradingEnvAdapter", "GymTradingEnvMarketEnv", "make_trading_env", "trading_frame"]
@@ -102,7 +108,7 @@ class GymTradingEnvAdapter(MarketWrapperAdapter):
                 reason = "TARGET_NOT_REACHED"
         close = step.info.get("data_close")
         price = round(float(close) / minor_unit_of(env)) if close is not None else 0
-        return StepRecord(
+        return partial_record(
             t=step.t,
             price=price,
             next_price=price,
@@ -110,18 +116,8 @@ class GymTradingEnvAdapter(MarketWrapperAdapter):
             executed=executed,
             rejected=rejected,
             reason=reason,
-            position_before=0,
-            position_after=0,
-            cash_before=0,
-            cash_after=0,
-            equity_before=0,
-            equity_after=0,
-            quantity=0,
-            fee=0,
             reward=float(step.reward),
-            components=(),
             mask=step.mask,
-            cost_basis_before=0,
         )
 
 
