@@ -17,10 +17,13 @@ by trades, and at most four distinct portfolios follow any state (HOLD and three
 buy sizes when flat; HOLD, SELL_PARTIAL, SELL_ALL, ADD_POSITION in a position).
 Identical successors (same state, same reward) are searched once. That still
 leaves millions of distinct portfolios at H = 12, so a sound upper bound on what
-any continuation can still earn (equity can grow at most by the invested fraction
-of each rise; each component is bounded from the position, the prices and the
-weights) prunes branches that cannot beat the best found: a few thousand states
-remain.
+any continuation can still earn prunes branches that cannot beat the best found.
+The bound counts units, not steps: the PnL components are exactly a sum over the
+units traded of what each earns between its buy and its sell, so each slot of
+position earns at most the best sequence of round trips on the market (computed
+once per market), and the slots are capped by the largest position any
+continuation can reach (equity grows at most by the invested fraction of each
+rise). A few hundred states remain at H = 12 on the shipped scenarios.
 
 Ties. Two returns within ``tie_tolerance`` x max(1, |optimum|) are equal. Among
 optimal sequences the oracle returns, deterministically: a sequence *without*
@@ -640,15 +643,25 @@ class Oracle:
     ) -> Callable[[int, PortfolioState, ShaperState], float]:
         """A sound upper bound on what the rest of the episode can still earn from a state.
 
-        The shaped reward of step ``k`` is, exactly,
-        ``b*pos'*dp + (a-b)*realized + c*u' - d*fee + extras`` with ``a, b, c, d`` the
-        scaled weights of realized PnL, unrealized change, unrealized level and cost,
-        ``pos'`` the position after the trade, ``dp`` the price move and ``u'`` the
-        unrealized PnL after it. Each term is bounded from above by the largest
-        position any continuation can hold (equity grows at most by the invested
-        fraction of each rise, and the invested fraction grows at most by a buy or an
-        add per step) and the range of average entry prices. The history terms
-        (penalty, curriculum, diversity) are bounded separately.
+        Units, not steps. With ``a, b, c, d`` the scaled weights of realized PnL,
+        unrealized change, unrealized level and cost, the PnL part of the return is a
+        sum over the units traded: sells take the same fraction of every lot (average
+        cost), so a unit bought at step ``i`` (at ``p[i]``) and sold at step ``m`` earns
+        exactly ``g(i, m) = a*(p[m] - p[i]) + c*sum(p[i+1..m] - p[i])`` (its realized
+        PnL, and its unrealized PnL on each step it was held; the change terms cancel),
+        and ``b*(p[H] - p[i]) + c*sum(p[i+1..H] - p[i])`` if never sold; a unit held now
+        at the average cost ``q`` likewise. Fees cost at least ``fee rate x notional`` on
+        each side. A *slot* of position can hold a sequence of such round trips, and
+        ``best[j]``, the most one slot free from step ``j`` on can earn, is a small dynamic
+        program over the market, computed once. Position is capped by the largest
+        invested fraction any continuation can reach (equity grows at most by the
+        invested fraction of each rise, the fraction at most by a buy or an add per
+        step), and the cap never shrinks, so every continuation fits in the slots:
+        the units held now (each sold at its best step, then its slot reused) plus, for
+        each step ``k``, the slots the cap gains at ``k`` times ``best[k]``. Rounding of
+        the removed cost basis on partial sells (under one minor unit per sell) is
+        added as a margin, a fee-paying cost weight as its largest fee per step, and
+        the history terms (penalty, curriculum, diversity) separately.
         """
         H = len(p) - 1
         if objective == "pnl":
@@ -665,15 +678,60 @@ class Oracle:
         amb = a_w - b_w
         neg_d = -d_w
         fee_rate = self._fee_rate
+        # Per unit of notional, what a trade surely costs (fees round up, never down).
+        cost = d_w * fee_rate if d_w > 0.0 else 0.0
         lot = self.env.lot_size
         can_open, can_add = self._can_open, self._can_add
         buy_frac, add_frac = self._buy_frac, self._add_frac
         prices = [float(x) for x in p]
-        moves = [prices[k + 1] - prices[k] for k in range(H)]
-        rates = [moves[k] / prices[k] for k in range(H)]
-        lot_costs = [2.0 * lot * prices[k] + 2.0 for k in range(H)]
+        cum = [0.0] * (H + 1)  # cum[k] = p[0] + ... + p[k]
+        acc = 0.0
+        for k in range(H + 1):
+            acc += prices[k]
+            cum[k] = acc
         last = prices[H]
-        inf = math.inf
+        # best[j]: the most one free slot can earn from step j on (round trips bought at i >= j,
+        # a re-buy at the earliest one step after a sell); best[H] = 0, never negative.
+        best = [0.0] * (H + 2)
+        for j in range(H - 1, -1, -1):
+            pj = prices[j]
+            buy = cost * pj
+            v = best[j + 1]
+            g = b_w * (last - pj) + c_w * (cum[H] - cum[j] - (H - j) * pj) - buy
+            if g > v:
+                v = g
+            for m in range(j + 1, H):
+                pm = prices[m]
+                g = a_w * (pm - pj) + c_w * (cum[m] - cum[j] - (m - j) * pj) - buy - cost * pm + best[m + 1]
+                if g > v:
+                    v = g
+            best[j] = v
+        # exits[t]: for the units held at step t, one line per exit step m (t..H-1, or H for
+        # never): the units earn position * alpha - beta * cost_basis, then reuse the slot.
+        exits: list[list[tuple[float, float]]] = []
+        for t in range(H + 1):
+            pt = prices[t]
+            lines = [(b_w * (last - pt) + c_w * (cum[H] - cum[t]), c_w * (H - t))]
+            for m in range(t, H):
+                pm = prices[m]
+                lines.append(
+                    (
+                        a_w * pm - b_w * pt + c_w * (cum[m] - cum[t]) - cost * pm + best[m + 1],
+                        amb + c_w * (m - t),
+                    )
+                )
+            exits.append(lines)
+        # Rounding margin from step t on: each partial sell removes up to one minor unit less
+        # cost basis than the exact share (realized PnL up to 1 more; the excess stays in the
+        # basis, at most one unit per sell so far, and lowers what is held).
+        pos_amb = amb if amb > 0.0 else 0.0
+        neg_amb = -amb if amb < 0.0 else 0.0
+        neg_c = -c_w if c_w < 0.0 else 0.0
+        margin = [0.0] * (H + 1)
+        for t in range(H):
+            margin[t] = sum(pos_amb + neg_amb * (k - t) + neg_c * (k - t + 1) for k in range(t, H))
+        lot_costs = [2.0 * lot * prices[k] + 2.0 for k in range(H)]
+        rates = [(prices[k + 1] - prices[k]) / prices[k] for k in range(H)]
         cache: dict[tuple[int, PortfolioState], float] = {}
 
         def port(t: int, s: PortfolioState) -> float:
@@ -685,28 +743,21 @@ class Oracle:
             if equity <= 0:
                 cache[(t, s)] = 0.0
                 return 0.0
+            total = margin[t]
+            if position > 0:
+                basis = float(s.cost_basis)
+                units_now = float(position)
+                held = -math.inf
+                for alpha, beta in exits[t]:
+                    v = units_now * alpha - beta * basis
+                    if v > held:
+                        held = v
+                total += held
             e_max = e_lo = float(equity)
             units = float(position)
             f = position * prices[t] / e_max
-            if position > 0:
-                lo_cost = hi_cost = s.cost_basis / position
-            else:
-                lo_cost, hi_cost = inf, -inf
-            u_now = float(position * p[t] - s.cost_basis)
-            incs = [units]
-            floors = [lo_cost]
-            total = drift = 0.0
-            real_up = real_dn = gain_up = gain_dn = 0.0
             for k in range(t, H):
                 price = prices[k]
-                dp = moves[k]
-                if units > 0.0 and amb != 0.0:
-                    if price > lo_cost:
-                        real_up += units * (price - lo_cost)
-                    if hi_cost + drift > price:
-                        real_dn += units * (hi_cost + drift - price)
-                    real_up += 1.0
-                    real_dn += 1.0
                 if neg_d > 0.0:
                     total += neg_d * (fee_rate * e_max + 1.0)
                 # The largest invested fraction after this step's trade.
@@ -729,54 +780,18 @@ class Oracle:
                     if fa > 1.0:
                         fa = 1.0
                 after = fa * e_max / price
-                if units > after:
+                if after > units:
+                    total += (after - units) * best[k]
+                else:
                     after = units
-                if can_open or can_add:
-                    if price < lo_cost:
-                        lo_cost = price
-                    if price > hi_cost:
-                        hi_cost = price
-                if dp > 0.0:
-                    gain_up += after * dp
-                    if b_w > 0.0:
-                        total += b_w * after * dp
-                elif dp < 0.0:
-                    gain_dn -= after * dp
-                    if b_w < 0.0:
-                        total += b_w * after * dp
-                nxt = price + dp
-                if c_w > 0.0:
-                    # Units of capacity added at step j cost at least the lowest price since
-                    # j (a sell and a re-buy can lower the cost; nothing else can).
-                    incs.append(after - units)
-                    floors.append(price)
-                    level = 0.0
-                    for i, fl in enumerate(floors):
-                        if fl > price:
-                            floors[i] = fl = price
-                        if nxt > fl:
-                            level += incs[i] * (nxt - fl)
-                    total += c_w * level
-                elif c_w < 0.0 and after > 0.0 and hi_cost + drift + 1.0 > nxt:
-                    total -= c_w * after * (hi_cost + drift + 1.0 - nxt)
                 rate = rates[k]
-                if dp > 0.0:
-                    e_max += after * dp
+                if rate > 0.0:
+                    e_max += after * (prices[k + 1] - price)
                     e_lo = e_lo * (1.0 - fee_rate) - 1.0
                 else:
                     e_lo = (e_lo * (1.0 - fee_rate) - 1.0) * (1.0 + rate)
                 f = fa * (1.0 + rate) / (1.0 + fa * rate)
                 units = after
-                drift += 1.0
-            if amb != 0.0:
-                # Realized PnL telescopes: sum(realized) = u_now + sum(pos' * dp) - u_end, and
-                # each unit is sold once; take the tighter of that and the per-step bound.
-                if amb > 0.0:
-                    tele = u_now + gain_up + (units * (hi_cost + drift - last) if hi_cost + drift > last else 0.0)
-                    total += amb * (real_up if real_up < tele else tele)
-                else:
-                    tele = -u_now + gain_dn + (units * (last - lo_cost) if last > lo_cost else 0.0)
-                    total -= amb * (real_dn if real_dn < tele else tele)
             cache[(t, s)] = total
             return total
 

@@ -14,10 +14,16 @@ import pytest
 from tradeguard.env import (
     Action,
     EnvConfig,
+    Machine,
     Market,
+    PortfolioState,
     RewardConfig,
+    RewardShaper,
+    ShaperState,
     TradingEnv,
+    initial_state,
     load_scenario,
+    total_reward,
 )
 from tradeguard.errors import InvalidConfig, InvalidMarket
 from tradeguard.invariants._oracle import MAX_HORIZON, Oracle, rollout
@@ -197,6 +203,82 @@ def test_horizon_twelve_is_solved_exactly_on_the_default_reward() -> None:
     # The default reward is PnL: both optima make the same money, without rejections.
     assert shaped.rollout.pnl == pnl.rollout.pnl > 0
     assert shaped.rollout.rejections == 0
+
+
+# Issue 5's slowest benchmark market: scenario v9 (the level of unrealized PnL paid every
+# step), generate(13, default_rng(3)) of its MarketSpec. A looser bound expanded 30,474
+# states here (1.1 s); the oracle must stay fast on it, and exact.
+SLOW_V9 = [10_000, 10_206, 9_949, 9_990, 9_934, 9_889, 9_868, 9_670, 9_648, 9_565, 9_888, 9_910, 9_875]
+
+
+def _exact_values(
+    env: EnvConfig, reward: RewardConfig, prices: list[int], objective: str
+) -> list[dict[PortfolioState, float]]:
+    """Every reachable state's best continuation, by an unpruned DP over distinct portfolios.
+
+    Independent of the oracle's search and bound; only for rewards without history terms.
+    """
+    assert reward.curriculum_min_share == 0.0 and reward.diversity_bonus == 0.0
+    machine, shaper = Machine(env), RewardShaper(reward, env.cash)
+    h = len(prices) - 1
+    layers = [{initial_state(env)}]
+    for t in range(h - 1):
+        layers.append({machine.step(s, a, prices[t])[0] for s in layers[-1] for a in ACTIONS})
+    values: list[dict[PortfolioState, float]] = [{} for _ in range(h)]
+    for t in range(h - 1, -1, -1):
+        price, nxt = prices[t], prices[t + 1]
+        for s in layers[t]:
+            best = -float("inf")
+            for a in ACTIONS:
+                s2, out = machine.step(s, a, price)
+                if objective == "shaped":
+                    r = total_reward(shaper.shape(shaper.initial(), a, out, s, s2, price, nxt)[0])
+                elif out.reason is None:
+                    r = float(s2.cash + s2.position * nxt - (s.cash + s.position * price))
+                else:
+                    continue
+                best = max(best, r + (values[t + 1][s2] if t + 1 < h else 0.0))
+            values[t][s] = best
+    return values
+
+
+def _bound_below_exact(oracle: Oracle, prices: list[int], objective: str, values: list[dict[PortfolioState, float]]) -> int:
+    bound = oracle._bound_fn(tuple(prices), objective)  # type: ignore[arg-type]
+    return sum(
+        bound(t, s, ShaperState(t, 0, 0)) < v - 1e-9 * max(1.0, abs(v))
+        for t, layer in enumerate(values)
+        for s, v in layer.items()
+    )
+
+
+@pytest.mark.parametrize("window", [(0, 9), (4, 13)])
+def test_bound_and_optimum_match_an_unpruned_dp_on_the_slow_v9_market(window: tuple[int, int]) -> None:
+    sc = load_scenario("v9")
+    oracle = Oracle(sc.env, sc.reward)
+    prices = SLOW_V9[window[0] : window[1]]
+    for objective in ("shaped", "pnl"):
+        values = _exact_values(sc.env, sc.reward, prices, objective)
+        assert sum(len(layer) for layer in values) > 1000  # every reachable state, not a sample
+        assert _bound_below_exact(oracle, prices, objective, values) == 0
+        plan = oracle.solve(prices, objective)  # type: ignore[arg-type]
+        got = plan.rollout.shaped_return if objective == "shaped" else plan.rollout.pnl
+        assert got == pytest.approx(values[0][initial_state(sc.env)], rel=1e-9, abs=1e-9)
+    # The same check catches a bound that forgets the level term the v9 reward pays.
+    values = _exact_values(sc.env, sc.reward, prices, "shaped")
+    blind = Oracle(sc.env, dataclasses.replace(sc.reward, unrealized_pnl_level=0.0))
+    assert _bound_below_exact(blind, prices, "shaped", values) > 0
+
+
+def test_slow_v9_market_is_solved_at_horizon_twelve_within_a_small_state_budget() -> None:
+    sc = load_scenario("v9")
+    # max_nodes makes the oracle stop with InvalidConfig: a looser bound fails here.
+    oracle = Oracle(sc.env, sc.reward, max_nodes=4_000)
+    plan = oracle.solve(SLOW_V9)
+    assert plan.rollout.horizon == 12 and plan.nodes <= 4_000
+    assert plan.rollout.shaped_return == pytest.approx(plan.value, abs=1e-9)
+    runs = play_references(SLOW_V9, env=sc.env, reward=sc.reward)
+    assert plan.value >= max(r.shaped_return for r in runs.values()) - 1e-9
+    assert oracle.solve(SLOW_V9, "pnl").nodes <= 4_000
 
 
 def test_limits_raise_invalid_config_naming_the_limit() -> None:
