@@ -73,6 +73,8 @@ _EFFECTS = np.array([_EFFECT_CODE[rule.effect] for rule in RULES], dtype=np.int6
 _REASONS: tuple[RejectReason, ...] = tuple(RejectReason)
 _REASON_CODE = {reason: i + 1 for i, reason in enumerate(_REASONS)}
 _REASON_TEXT: tuple[str | None, ...] = (None, *(reason.value for reason in _REASONS))
+_BUYS = _EFFECTS == 1
+"""Whether each action, executed, buys (opens or adds)."""
 _BITS = np.array([1 << a for a in range(N_ACTIONS)], dtype=np.int64)
 
 
@@ -232,7 +234,7 @@ class _Last(NamedTuple):
     t: I64
     price: I64
     next_price: I64
-    predicted: I64
+    predicted: npt.NDArray[np.integer[Any]]
     executed: npt.NDArray[np.int8]
     code: npt.NDArray[np.int8]
     sig: I64
@@ -363,9 +365,17 @@ class BatchEngine(VectorEnv[F32, npt.NDArray[np.int64], npt.NDArray[Any]]):
         self._exec_tab = np.where(
             self._reason_tab == 0, np.tile(np.arange(N_ACTIONS), len(kinds) * 8), 0
         ).astype(np.int8)
-        self._effect_tab = _EFFECTS.take(self._exec_tab)
+        self._effect_tab = _EFFECTS.take(self._exec_tab).astype(np.int8)
         self._mask_tab = np.array([k.masks for k in kinds], dtype=np.bool_).reshape(-1, N_ACTIONS)
-        self._size_tab = np.array([k.size_ppm for k in kinds], dtype=np.int64).reshape(-1)
+        # Sizes by executed action, with CLOSE's (0 in the config) as the whole position,
+        # PPM: then one formula, min(max(held * size // PPM, 1), held), sizes every sell.
+        self._size_tab = np.array(
+            [
+                [PPM if _EFFECTS[a] == 3 else size for a, size in enumerate(k.size_ppm)]
+                for k in kinds
+            ],
+            dtype=np.int64,
+        ).reshape(-1)
         self._curr_tab = np.array(
             [[(k.curriculum_bits >> a) & 1 for a in range(N_ACTIONS)] for k in kinds],
             dtype=np.int64,
@@ -425,6 +435,8 @@ class BatchEngine(VectorEnv[F32, npt.NDArray[np.int64], npt.NDArray[Any]]):
             if int(self._lengths.min()) == lmax
             else None
         )
+        # As float32 (the observation's rounding of the float64 quotient), taken into place.
+        self._remaining32 = None if self._remaining is None else self._remaining.astype(np.float32)
         self._prewindow = w <= _PREWINDOW_MAX
         self._shared: dict[int, tuple[Market, int, int]] = {}  # id -> (market, base, rbase)
         self._checked = set[tuple[int, int]]()
@@ -476,6 +488,7 @@ class BatchEngine(VectorEnv[F32, npt.NDArray[np.int64], npt.NDArray[Any]]):
         self._episodes: list[_Episode | None] = [None] * n
         self._previous: list[_Episode | None] = [None] * n
         self._k = 0
+        self._left = 0  # steps until the first episode end (set by _restart)
         self._last: _Last | None = None
         self._started = False
         # The record: a ring of 2 x longest episode rows, one row per step() call.
@@ -515,7 +528,7 @@ class BatchEngine(VectorEnv[F32, npt.NDArray[np.int64], npt.NDArray[Any]]):
                 "config with the scalar TradingEnv (Python integers, no limit)."
             )
 
-    def _actions(self, actions: Any) -> I64:
+    def _actions(self, actions: Any, *, copy: bool = True) -> I64:
         a = np.asarray(actions)
         n = self.num_envs
         if a.shape != (n,):
@@ -526,7 +539,9 @@ class BatchEngine(VectorEnv[F32, npt.NDArray[np.int64], npt.NDArray[Any]]):
                     f"actions of shape {a.shape}: expected one action per env, shape ({n},)."
                 )
         if a.dtype == np.int64 and not (a.view(np.uint64) >= N_ACTIONS).any():
-            return a.copy()  # the caller may reuse its array; the last step's records keep this one
+            # The caller may reuse its array: the last step's records keep a copy (with
+            # records on, the record's row, so step() asks for no copy).
+            return a.copy() if copy else a
         if a.dtype.kind not in "iu":
             hint = ""
             if a.dtype.kind == "f":
@@ -554,8 +569,14 @@ class BatchEngine(VectorEnv[F32, npt.NDArray[np.int64], npt.NDArray[Any]]):
         extra_p = [np.zeros(rows * slots, dtype=np.int64)] if with_slots else []
         self._flat_prices = np.concatenate([*parts_p, *extra_p, np.zeros(0, dtype=np.int64)])
         if self._prewindow:
-            extra_w = [np.zeros((rows * slots, w), dtype=np.float32)] if with_slots else []
-            self._windows = np.concatenate([*parts_w, *extra_w, np.zeros((0, w), dtype=np.float32)])
+            # Rows as wide as an observation (the position features left 0): a step's
+            # observations are then one gather of whole rows.
+            total = sum(len(part) for part in parts_w) + (rows * slots if with_slots else 0)
+            self._windows = np.zeros((total, w + N_POSITION_FEATURES), dtype=np.float32)
+            start = 0
+            for part in parts_w:
+                self._windows[start : start + len(part), :w] = part
+                start += len(part)
             self._returns = np.zeros(0, dtype=np.float32)
         else:
             extra_r = [np.zeros((self._lmax + w) * slots, dtype=np.float32)] if with_slots else []
@@ -649,9 +670,9 @@ class BatchEngine(VectorEnv[F32, npt.NDArray[np.int64], npt.NDArray[Any]]):
                 t2[:needed, slot] = thresholds
             padded = np.stack([f.padded for f in group])
             if self._prewindow:
-                w3 = self._windows[self._slot_base :].reshape(lmax + 1, slots, w)
+                w3 = self._windows[self._slot_base :].reshape(lmax + 1, slots, w + N_POSITION_FEATURES)
                 view = np.lib.stride_tricks.sliding_window_view(padded, w, axis=1)
-                w3[:needed, slot] = view.transpose(1, 0, 2)
+                w3[:needed, slot, :w] = view.transpose(1, 0, 2)
             else:
                 r2 = self._returns[self._slot_rbase :].reshape(lmax + w, slots)
                 r2[: needed + w - 1, slot] = padded.T
@@ -708,6 +729,7 @@ class BatchEngine(VectorEnv[F32, npt.NDArray[np.int64], npt.NDArray[Any]]):
         self._value = self._value.copy()
         self._value[idx] = 0
         self._sig = None
+        self._left = int((self._lengths - self._t).min())
 
     def reset(
         self,
@@ -829,7 +851,8 @@ class BatchEngine(VectorEnv[F32, npt.NDArray[np.int64], npt.NDArray[Any]]):
                 (every offender named by env index and value).
             EpisodeEnded: :meth:`reset` was never called.
         """
-        a = self._actions(actions)
+        rec = self.record
+        a = self._actions(actions, copy=not rec)
         if not self._started:
             raise EpisodeEnded("step() called before reset(); call reset(seed=...) first.")
         t = self._t
@@ -845,7 +868,6 @@ class BatchEngine(VectorEnv[F32, npt.NDArray[np.int64], npt.NDArray[Any]]):
         if self._kind8 is not None:
             row += self._kind8 * N_ACTIONS
         n = self.num_envs
-        rec = self.record
         k = self._k % self._rows if rec else 0
         if rec:  # straight into this step's record row
             code = self._reason_tab.take(row, out=self._log_code[k], mode="clip")
@@ -890,21 +912,23 @@ class BatchEngine(VectorEnv[F32, npt.NDArray[np.int64], npt.NDArray[Any]]):
             comp[5] = np.where(short, self._curriculum, 0.0)
         if self._any_diversity:
             comp[6] = np.where((self._seen & bit) == 0, self._diversity, 0.0)
-        if not self._any_curriculum and not self._any_diversity:
-            comp[5:] = 0.0
-        elif not self._any_curriculum:
-            comp[5] = 0.0
-        elif not self._any_diversity:
-            comp[6] = 0.0
+        # Components that no env pays stay 0.0; the record's rows are zeros from the start.
+        if not rec:
+            if not self._any_curriculum:
+                comp[5] = 0.0
+            if not self._any_diversity:
+                comp[6] = 0.0
         if self._track_seen:
             self._seen = self._seen | bit
         reward = self._sum(comp)
+        predicted = a
         if rec:
-            self._log_pred[k] = a
+            predicted = self._log_pred[k]
+            predicted[...] = a
             self._log_sig[k] = sig
             self._log_reward[k] = reward
         self._last = _Last(
-            t, price, next_price, a, executed, code, sig, pos, pos_after, cash, cash_after,
+            t, price, next_price, predicted, executed, code, sig, pos, pos_after, cash, cash_after,
             quantity, fee, reward, comp, basis,
         )
         self._state, self._value = state_after, value_after
@@ -915,10 +939,12 @@ class BatchEngine(VectorEnv[F32, npt.NDArray[np.int64], npt.NDArray[Any]]):
         self._price_now = next_price
         self._sig = None
         self._k += 1
-        done = steps >= self._lengths
+        # Steps until the first env's episode ends: no comparison before then.
+        self._left -= 1
+        done = np.zeros(n, dtype=np.bool_) if self._left > 0 else steps >= self._lengths
         obs = self._observe()
         info: dict[str, Any] = {}
-        if done.any():
+        if self._left <= 0 and done.any():
             idx = np.flatnonzero(done)
             envs = idx.tolist()
             final = np.full(n, None, dtype=object)
@@ -932,54 +958,80 @@ class BatchEngine(VectorEnv[F32, npt.NDArray[np.int64], npt.NDArray[Any]]):
         return obs, reward, done, np.zeros(n, dtype=np.bool_), info
 
     def _trade(
-        self, traded: I64, effect: I64, executed: npt.NDArray[np.int8], price: I64, after: I64, realized: I64
+        self,
+        traded: I64,
+        effect: npt.NDArray[np.int8],
+        executed: npt.NDArray[np.int8],
+        price: I64,
+        after: I64,
+        realized: I64,
     ) -> None:
         """Machine.apply for the envs ``traded``: both effects' formulas, then the right one.
 
         Writes cash, position, basis, quantity and fee of those envs into ``after`` (5 x N)
         and their realized PnL into ``realized``.
         """
-        eff = effect.take(traded)
         c, q0, b0 = self._state.take(traded, axis=1)
         p = price.take(traded)
         ex = executed.take(traded)
         size = self._size_tab.take(ex if self._kind7 is None else self._kind7[traded] + ex)
-        buy = eff == 1
+        buy = _BUYS.take(ex)
         # Machine.buy_quantity. Its while-loop never runs: budget * PPM //
         # (lot_cost * (PPM + fee)) lots cost n with n * (PPM + fee) <= budget * PPM,
         # so n + ceil(n * fee / PPM) <= budget (tests/test_batch_engine.py checks it).
         budget = c * size // PPM
+        budget *= PPM
+        # Machine.sell_quantity; CLOSE's size is PPM in the table, so it sells the whole position.
         if self._unit_lot:  # lot_size 1 everywhere: units are lots
-            lots = budget * PPM // (p * self._sub(self._lot_divisor, traded))
-            bought = np.maximum(lots, 1)
-            # Machine.sell_quantity: CLOSE sells the whole position.
-            lots = np.minimum(np.maximum(q0 * size // PPM, 1), q0)
-            units = np.where(buy, bought, np.where(eff == 3, q0, lots))
+            lots = budget // (p * self._sub(self._lot_divisor, traded))
+            np.maximum(lots, 1, out=lots)
+            sold = q0 * size // PPM
+            np.maximum(sold, 1, out=sold)
+            np.minimum(sold, q0, out=sold)
+            units = np.where(buy, lots, sold)
         else:
             lot = self._sub(self._lot, traded)
-            lots = budget * PPM // (lot * p * self._sub(self._lot_divisor, traded))
-            bought = np.maximum(lots, 1) * lot
+            lots = budget // (lot * p * self._sub(self._lot_divisor, traded))
+            np.maximum(lots, 1, out=lots)
             held = q0 // lot
-            lots = np.minimum(np.maximum(held * size // PPM, 1), held)
-            units = np.where(buy, bought, np.where(eff == 3, q0, lots * lot))
+            sold = held * size // PPM
+            np.maximum(sold, 1, out=sold)
+            np.minimum(sold, held, out=sold)
+            units = np.where(buy, lots, sold)
+            units *= lot
+            np.copyto(units, q0, where=effect.take(traded) == 3)  # CLOSE: the whole position, not whole lots
         notional = units * p
-        f = -(-notional * self._sub(self._fee_ppm, traded) // PPM)  # Machine.fee: rounded up
+        f = notional * -self._sub(self._fee_ppm, traded)
+        f //= PPM
+        np.negative(f, out=f)  # Machine.fee: rounded up
         # The share of the cost basis a sell removes, basis * units // position (which is
         # the whole basis when units == position, the scalar machine's shortcut), formed
         # without the product: basis = whole * position + rest.
         divisor = np.maximum(q0, 1)
         whole, rest = np.divmod(b0, divisor)
-        removed = whole * units + rest * units // divisor
-        signed = np.where(buy, units, -units)
-        after[0, traded] = c - signed * p - f
-        after[1, traded] = q0 + signed
-        after[2, traded] = np.where(buy, b0 + notional, b0 - removed)
-        after[3, traded] = signed
-        after[4, traded] = f
-        realized[traded] = np.where(buy, 0, notional - removed)
+        rest *= units
+        rest //= divisor
+        whole *= units
+        removed = whole
+        removed += rest
+        # Scatter row by row (1-D views: numpy's fastest fancy assignment).
+        cash_after, pos_after, basis_after, quantity, fee = after
+        signed = np.negative(units)
+        np.copyto(signed, units, where=buy)
+        quantity[traded] = signed
+        fee[traded] = f
+        f += signed * p
+        cash_after[traded] = c - f
+        pos_after[traded] = q0 + signed
+        b = b0 - removed
+        np.add(b0, notional, out=b, where=buy)
+        basis_after[traded] = b
+        notional -= removed
+        notional[buy] = 0
+        realized[traded] = notional
 
-    def _sum(self, comp: F64) -> F64:
-        return _vector_sum(comp, self._summed, self._compensated, self._plain)
+    def _sum(self, comp: F64, out: F64 | None = None) -> F64:
+        return _vector_sum(comp, self._summed, self._compensated, self._plain, out)
 
     def _observe(self, idx: I64 | None = None) -> F32:
         """Observations of envs ``idx`` (default all): TradingEnv._observation, vectorized."""
@@ -991,10 +1043,10 @@ class BatchEngine(VectorEnv[F32, npt.NDArray[np.int64], npt.NDArray[Any]]):
             cash, pos, basis = self._cash[idx], self._pos[idx], self._basis[idx]
             length = self._lengths[idx]
         w = self._w
-        obs = np.empty((len(t), w + N_POSITION_FEATURES), dtype=np.float32)
         if self._prewindow:
-            obs[:, :w] = self._windows.take(pidx, axis=0)
+            obs: F32 = self._windows.take(pidx, axis=0)
         else:
+            obs = np.empty((len(t), w + N_POSITION_FEATURES), dtype=np.float32)
             ridx = self._ridx if idx is None else self._ridx[idx]
             stride = self._stride if idx is None else self._stride[idx]
             obs[:, :w] = self._returns.take(ridx[:, None] + self._offsets * stride[:, None])
@@ -1003,8 +1055,8 @@ class BatchEngine(VectorEnv[F32, npt.NDArray[np.int64], npt.NDArray[Any]]):
         np.divide(value, np.maximum(cash + value, 1), out=obs[:, w + 1])
         # value / basis in position (value >= 1 there), 1 when flat (log 0.0, as TradingEnv's 0.0)
         obs[:, w + 2] = _log_like_math(np.maximum(value, 1) / np.maximum(basis, 1))
-        if self._remaining is not None:
-            obs[:, w + 3] = self._remaining.take(t)
+        if self._remaining32 is not None:
+            np.take(self._remaining32, t, out=obs[:, w + 3], mode="clip")  # t <= L: valid indices
         else:
             np.divide(length - t, length, out=obs[:, w + 3])
         return obs
@@ -1221,7 +1273,9 @@ class BatchEngine(VectorEnv[F32, npt.NDArray[np.int64], npt.NDArray[Any]]):
         )
 
 
-def _vector_sum(comp: F64, summed: Sequence[int], compensated: bool, plain: Sequence[Any]) -> F64:
+def _vector_sum(
+    comp: F64, summed: Sequence[int], compensated: bool, plain: Sequence[Any], out: F64 | None = None
+) -> F64:
     """``sum(components)`` as this interpreter computes it, for every env (column) at once.
 
     ``sum`` starts from int 0, so the first component becomes ``0 + c``; components
@@ -1238,18 +1292,22 @@ def _vector_sum(comp: F64, summed: Sequence[int], compensated: bool, plain: Sequ
         summed: Indices of the components to add, in order.
         compensated: Whether ``sum`` compensates float additions.
         plain: Per component: added without compensation (bool or bool array).
+        out: Where to write the rewards (default: a new array).
 
     Returns:
-        The rewards, shape ``(num_envs,)``.
+        The rewards, shape ``(num_envs,)`` (``out`` when given).
     """
     n = comp.shape[1]
     if not compensated:
         # 0.0 + c0 + c1 + ... in row order (an axis-0 reduction adds rows one by one);
         # the zero components add nothing, so all seven rows give the same result.
-        plain_total: F64 = np.add.reduce(comp, axis=0, initial=0.0)
+        plain_total: F64 = np.add.reduce(comp, axis=0, initial=0.0, out=out)
         return plain_total
     if not summed:
-        return np.zeros(n, dtype=np.float64)
+        if out is None:
+            return np.zeros(n, dtype=np.float64)
+        out[...] = 0.0
+        return out
     total: F64 = comp[summed[0]] + 0.0
     carry = np.zeros(n, dtype=np.float64)
     for j in summed[1:]:
@@ -1263,7 +1321,7 @@ def _vector_sum(comp: F64, summed: Sequence[int], compensated: bool, plain: Sequ
         elif flag is not True:
             carry += np.where(flag, 0.0, err)
         total = s
-    return total + carry
+    return np.add(total, carry, out=out)
 
 
 def _log_like_math(ratio: F64) -> F64:

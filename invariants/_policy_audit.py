@@ -608,6 +608,86 @@ def _play(
     return Trace(tuple(records), meta), invalid
 
 
+def _predicts_batches(policy: Any) -> bool:
+    """Whether ``policy`` is a stable-baselines3 model (its ``predict`` takes a batch of observations)."""
+    import sys
+
+    sb3 = sys.modules.get("stable_baselines3")  # a model of it exists only once it is imported
+    return sb3 is not None and isinstance(policy, sb3.common.base_class.BaseAlgorithm)
+
+
+def _batch_engine(env: Any, markets: Sequence[Any], seeds: Sequence[int]) -> tuple[Any, Any] | None:
+    """A BatchEngine of ``env``'s configuration, one env per market, reset as ``_play`` resets.
+
+    Returns ``(engine, first observations)``, or
+    ``None`` when the batch engine refuses the markets (int64 might not be exact, or
+    not a :class:`~tradeguard.env.Market`): the caller then plays them one by one.
+    """
+    from tradeguard.env import BatchEngine
+    from tradeguard.errors import InvalidMarket
+
+    base = env.unwrapped
+    try:
+        engine = BatchEngine(
+            len(markets), base.config, base.reward_config, base.market, scenario=base.scenario
+        )
+        obs, _ = engine.reset(seed=list(seeds), options={"market": list(markets)})
+    except (InvalidConfig, InvalidMarket):
+        return None
+    return engine, obs
+
+
+def _play_batch(engine: Any, obs: Any, player: _Player, length: int) -> list[tuple[Trace, int]]:
+    """Every env of ``engine`` for one episode of ``length`` steps, the model predicting for all.
+
+    The same traces (and counts of mask-forbidden predictions) as :func:`_play` env by
+    env: the observations, masks and records are bit-identical to the scalar env's, and a
+    deterministic model maps each observation to its action whether or not it is batched.
+    """
+    import sys
+
+    torch = sys.modules.get("torch")
+    threads = torch.get_num_threads() if torch is not None else 0
+    try:
+        # Small batches on several intra-op threads are slower than one observation at a
+        # time (the per-episode loop's batches of one run on one thread anyway): the
+        # predictions run on one thread, and the setting is restored afterwards.
+        if torch is not None and threads > 1:
+            torch.set_num_threads(1)
+        return _step_batch(engine, obs, player, length)
+    finally:
+        if torch is not None and threads > 1:
+            torch.set_num_threads(threads)
+
+
+def _step_batch(engine: Any, obs: Any, player: _Player, length: int) -> list[tuple[Trace, int]]:
+    n = engine.num_envs
+    invalid = np.zeros(n, dtype=np.int64)
+    rows = np.arange(n)
+    state: Any = None
+    start = np.ones(n, dtype=np.bool_)
+    for _ in range(length):
+        masks = engine.action_masks()
+        kwargs: dict[str, Any] = {"deterministic": player.deterministic}
+        if player.info.takes_state:
+            kwargs["state"] = state
+            kwargs["episode_start"] = start
+        if player.pass_masks:
+            kwargs["action_masks"] = masks
+        action, state = player.policy.predict(obs, **kwargs)
+        start = np.zeros(n, dtype=np.bool_)
+        actions = np.asarray(action)
+        if actions.shape != (n,) or actions.dtype.kind not in "iu":
+            raise InvalidConfig(
+                f"the policy returned {actions.shape} {actions.dtype} actions for {n} observations; "
+                "expected one integer action per observation."
+            )
+        inside = (actions >= 0) & (actions < masks.shape[1])
+        invalid += inside & ~masks[rows, np.where(inside, actions, 0)]
+        obs, *_ = engine.step(actions)
+    return [(engine.last_trace(i), int(invalid[i])) for i in range(n)]
+
+
 def audit_policy(
     policy: Any,
     *,
@@ -647,7 +727,10 @@ def audit_policy(
             example drawn from ``tradeguard.strategies.markets()``.
         seed: Seeds the markets, the env resets and the reference policies' RNG.
             Stochastic model predictions draw from torch's global RNG: seed it yourself.
-        deterministic: Passed to ``predict`` (models only).
+        deterministic: Passed to ``predict`` (models only). With ``True``, a
+            stable-baselines3 model and the env the audit builds, each family's episodes
+            are stepped at once by a :class:`~tradeguard.env.BatchEngine` (the same
+            traces and report as one episode at a time; see docs/batch-engine.md).
         use_masks: Pass the env's action mask to the policy at every step. ``False``
             reproduces an evaluator that forgets them (``evaluated-without-masks``).
         mask_aware: Override whether the policy claims to respect its mask.
@@ -678,6 +761,9 @@ def audit_policy(
     if not isinstance(contract, PolicyContract):
         raise InvalidConfig(f"contract={contract!r} must be a PolicyContract.")
     info = _describe(policy, mask_aware)
+    # tradeguard's own env and a model that predicts for a batch of observations: each
+    # family's episodes are stepped at once by the BatchEngine (the same traces).
+    batched = env is None and adapter is None and deterministic and _predicts_batches(policy)
     adapter = adapter if adapter is not None else NativeAdapter()
     if env is None:
         env, scenario_name = _default_env(scenario, episode_length)
@@ -703,22 +789,35 @@ def audit_policy(
     started = 0
     for fi, (family, family_markets) in enumerate(chosen.items()):
         tally: _Tally | None = None
+        played: list[tuple[Trace, int]] | None = None
+        if batched:
+            seeds = [seed * 1_000_003 + fi * 10_007 + ei for ei in range(len(family_markets))]
+            started_batch = _batch_engine(env, family_markets, seeds)
+            if started_batch is not None:
+                if progress is not None:
+                    for ei in range(len(family_markets)):
+                        progress(started, n_episodes, f"{family} episode {ei + 1}")
+                        started += 1
+                played = _play_batch(*started_batch, player, length)
         for ei, market in enumerate(family_markets):
-            if progress is not None:
-                progress(started, n_episodes, f"{family} episode {ei + 1}")
-                started += 1
-            options = adapter.reset_options(market)
-            episode_seed = seed * 1_000_003 + fi * 10_007 + ei
-            rng = np.random.default_rng([seed, fi, ei, 0x9A])
-            trace, invalid = _play(
-                env,
-                adapter,
-                player,
-                seed=episode_seed,
-                options=options,
-                rng=rng,
-                max_steps=length,
-            )
+            if played is not None:
+                trace, invalid = played[ei]
+            else:
+                if progress is not None:
+                    progress(started, n_episodes, f"{family} episode {ei + 1}")
+                    started += 1
+                options = adapter.reset_options(market)
+                episode_seed = seed * 1_000_003 + fi * 10_007 + ei
+                rng = np.random.default_rng([seed, fi, ei, 0x9A])
+                trace, invalid = _play(
+                    env,
+                    adapter,
+                    player,
+                    seed=episode_seed,
+                    options=options,
+                    rng=rng,
+                    max_steps=length,
+                )
             names = names or trace.meta.action_names
             tally = tally or _Tally.empty(family, names)
             found = check_trace(trace)

@@ -369,3 +369,47 @@ def test_bug_1_the_audit_reports_both_distributions() -> None:
     assert data["action_distribution_executed"]["HOLD"] == 1.0
     for trace in report.traces:
         assert check_reported_metrics(trace, {"action_distribution_executed": data["action_distribution_executed"]}) == []
+
+
+# --------------------------------------------------------------------------- batched sweeps
+@pytest.mark.parametrize(("algo", "use_masks"), [("MaskablePPO", True), ("MaskablePPO", False), ("PPO", True)])
+def test_sb3_model_sweeps_every_family_at_once_with_the_same_report(
+    algo: str, use_masks: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch
+    from sb3_contrib import MaskablePPO
+    from stable_baselines3 import PPO
+
+    from tradeguard.invariants import _policy_audit
+
+    cls = MaskablePPO if algo == "MaskablePPO" else PPO
+    model = cls("MlpPolicy", TradingEnv(scenario="v10"), seed=3, device="cpu")
+    kwargs: dict[str, Any] = {"scenario": "v10", "episodes": 3, "episode_length": 30, "seed": 5, "use_masks": use_masks}
+    threads = torch.get_num_threads()
+    played: list[int] = []
+    real_play = _policy_audit._play
+    monkeypatch.setattr(_policy_audit, "_play", lambda *a, **k: played.append(1) or real_play(*a, **k))
+    batched = audit_policy(model, **kwargs)
+    assert played == []  # no episode played one by one
+    assert torch.get_num_threads() == threads  # restored
+    monkeypatch.setattr(_policy_audit, "_predicts_batches", lambda policy: False)
+    one_by_one = audit_policy(model, **kwargs)
+    assert len(played) == 3 * len(one_by_one.families)
+    assert batched.traces == one_by_one.traces
+    assert batched.as_dict() == one_by_one.as_dict()
+    assert batched.format() == one_by_one.format()
+
+
+def test_stand_in_models_and_stochastic_predictions_are_played_one_by_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    from stable_baselines3 import PPO
+
+    from tradeguard.invariants import _policy_audit
+
+    played: list[int] = []
+    real_play = _policy_audit._play
+    monkeypatch.setattr(_policy_audit, "_play", lambda *a, **k: played.append(1) or real_play(*a, **k))
+    audit_policy(ConstantModel(int(Action.HOLD)), scenario="v10", **SHORT)  # predicts one observation
+    assert len(played) == 4
+    model = PPO("MlpPolicy", TradingEnv(scenario="v10"), seed=3, device="cpu")
+    audit_policy(model, scenario="v10", deterministic=False, **SHORT)  # torch's draws, in episode order
+    assert len(played) == 8

@@ -298,6 +298,90 @@ def test_penalty_strength_orders_the_seed_versions() -> None:
     assert paid < 0
 
 
+def _penalty_strength_scalar(
+    env: EnvConfig, reward: RewardConfig, market: Any, episodes: int, steps: int, seed: int
+) -> tuple[float, float]:
+    """penalty_strength as it was before the batch engine: one Machine step at a time."""
+    import math
+
+    import numpy as np
+
+    from tradeguard.env import COMPONENT_NAMES, Machine, PortfolioState, RewardShaper, total_reward
+
+    steps = min(steps, env.episode_length)
+    machine = Machine(env)
+    shaper = RewardShaper(reward, env.cash)
+    rng = np.random.default_rng([seed, 0xBE7A])
+    signal: list[float] = []
+    pen = COMPONENT_NAMES.index("failed_action_penalty")
+    for _ in range(episodes):
+        prices = market.generate(steps + 1, rng).prices.tolist()
+        state = PortfolioState(env.cash, 0, 0)
+        hist = shaper.initial()
+        for t in range(steps):
+            a = Action(int(rng.integers(len(Action))))
+            after, outcome = machine.step(state, a, prices[t])
+            comps, hist = shaper.shape(hist, a, outcome, state, after, prices[t], prices[t + 1])
+            signal.append(total_reward(comps) - comps[pen])
+            state = after
+    spread = float(np.std(signal))
+    penalty = reward.failed_action_penalty
+    if spread == 0.0:
+        return (math.inf if penalty < 0 else (0.0 if penalty == 0 else -math.inf)), 0.0
+    return -penalty / spread, spread
+
+
+@pytest.mark.parametrize(
+    ("scenario", "episodes", "steps", "seed"),
+    [("v10", 32, 40, 0), ("v10.1", 40, 30, 7), ("v10.2", 3, 25, 3), ("v9", 33, 20, 5)],
+)
+def test_penalty_strength_equals_the_step_by_step_loop(
+    scenario: str, episodes: int, steps: int, seed: int
+) -> None:
+    from tradeguard.env import MarketSpec
+
+    sc = load_scenario(scenario)
+    market = sc.market if isinstance(sc.market, MarketSpec) else MarketSpec()
+    got = penalty_strength(sc.env, sc.reward, market, episodes=episodes, steps=steps, seed=seed)
+    want = _penalty_strength_scalar(sc.env, sc.reward, market, episodes, steps, seed)
+    assert got == want  # same draws, bit-identical rewards: the same floats
+
+
+@pytest.mark.parametrize("scenario", ["v10", "v10.1", "v10.2", "v9"])
+def test_exploring_signal_of_the_batch_engine_is_the_scalar_machines(scenario: str) -> None:
+    import numpy as np
+
+    from tradeguard.env import MarketSpec
+    from tradeguard.invariants._reward_audit import (
+        _exploring_signal_batch,
+        _exploring_signal_scalar,
+    )
+
+    sc = load_scenario(scenario)
+    rng = np.random.default_rng(11)
+    markets = [MarketSpec(volatility=0.03).generate(31, rng) for _ in range(5)]
+    actions = rng.integers(0, len(Action), size=(30, 5))
+    batch = _exploring_signal_batch(sc.env, sc.reward, markets, actions)
+    scalar = _exploring_signal_scalar(sc.env, sc.reward, markets, actions)
+    assert batch.shape == (150,)
+    assert batch.tobytes() == scalar.tobytes()  # bit for bit, in the same order
+
+
+def test_penalty_strength_falls_back_to_the_scalar_machine_when_int64_is_not_exact() -> None:
+    import numpy as np
+
+    from tradeguard.env import BatchEngine, MarketSpec
+
+    # 10**15 cash is beyond what int64 computes exactly: the batch engine refuses it.
+    env = EnvConfig(cash=10**15, episode_length=50)
+    market = MarketSpec()
+    with pytest.raises(InvalidConfig, match="int64"):
+        BatchEngine(1, env, market=market.generate(51, np.random.default_rng(0)))
+    reward = RewardConfig()
+    got = penalty_strength(env, reward, market, episodes=32, steps=50, seed=1)
+    assert got == _penalty_strength_scalar(env, reward, market, 32, 50, 1)
+
+
 def test_report_json_has_the_documented_shape() -> None:
     d = audit("v10.1").as_dict()
     assert d["passed"] is False
