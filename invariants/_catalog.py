@@ -174,13 +174,13 @@ def _self_financing(prev: StepRecord | None, r: StepRecord, c: Context) -> str |
     if r.position_after - r.position_before != r.quantity:
         return (
             f"position went {r.position_before} -> {r.position_after} units but the trade was "
-            f"{r.quantity:+d} units"
+            f"{r.quantity:+} units"
         )
     cash_change = r.cash_after - r.cash_before
     expected_cash = -r.quantity * r.price - r.fee
     if cash_change != expected_cash:
         return (
-            f"cash changed by {c.money(cash_change)} but the trade of {r.quantity:+d} units at "
+            f"cash changed by {c.money(cash_change)} but the trade of {r.quantity:+} units at "
             f"{c.money(r.price)} with fee {c.money(r.fee)} accounts for {c.money(expected_cash)}: "
             "value from nothing"
         )
@@ -214,7 +214,7 @@ def _fees_only_on_trades(prev: StepRecord | None, r: StepRecord, c: Context) -> 
     if r.fee > 0 and r.quantity == 0:
         return f"fee {c.money(r.fee)} charged on a step that traded nothing ({c.name(r.executed)})"
     if r.quantity != 0 and r.executed == c.hold:
-        return f"{r.quantity:+d} units traded on a {c.name(c.hold)}"
+        return f"{r.quantity:+} units traded on a {c.name(c.hold)}"
     return None
 
 

@@ -10,6 +10,7 @@ import gymnasium as gym
 
 from tradeguard.errors import InvalidConfig
 from tradeguard.invariants._adapter import NativeAdapter, StepData, TraceAdapter, env_mask
+from tradeguard.invariants._catalog import REL_TOL, _executed_counts, _penalty_total
 from tradeguard.invariants._check import format_steps, raise_violations, replay_command, select
 from tradeguard.invariants._model import Context, Invariant, Violation
 from tradeguard.trace import StepRecord, Trace
@@ -31,15 +32,29 @@ def fast_step_ok(prev: StepRecord | None, r: StepRecord, c: Context) -> bool:
 
 
 def fast_step_check(c: Context) -> Callable[[StepRecord | None, StepRecord], bool]:
-    """:func:`fast_step_ok` compiled for one trace header: its constants bound as locals."""
+    """:func:`fast_step_ok` compiled for one trace header: its constants bound as locals.
+
+    Soundness: every comparison is the catalog's own expression on the same values
+    (so it holds for floats, or numpy integers, exactly when the catalog's does), or
+    stricter than it (a tolerance of 1e-9 where the catalog's is at least that); the
+    reward's sum is ``math.fsum``, as in the catalog, and with a finite reward an exact
+    match also implies finite components (``fsum`` gives inf or NaN, or raises, on any
+    non-finite one); any exception (an odd type, a short components tuple) means "not
+    sure": False. ``tests/test_monitor.py`` checks all of it against the catalog.
+    """
     hold = c.hold
     n_actions = len(c.kinds)
-    # per action: 0 hold, 1 sell (reduce/close), 2 open, 3 add, 4 other
-    code = tuple(
-        0 if k == "hold" else 1 if k in _SELL else 2 if k == "open" else 3 if k == "add" else 4
-        for k in c.kinds
-    )
     disabled = c.meta.disabled_actions
+    # per action: 0 hold, 1 sell (reduce/close), 2 open, 3 add, 4 other, 5 must never execute
+    code = tuple(
+        0 if k == "hold"
+        else 5 if a in disabled
+        else 1 if k in _SELL
+        else 2 if k == "open"
+        else 3 if k == "add"
+        else 4
+        for a, k in enumerate(c.kinds)
+    )
     pi = c.penalty_index
     penalty = c.meta.failed_action_penalty
     is_pnl = c.meta.reward_is_pnl
@@ -48,68 +63,92 @@ def fast_step_check(c: Context) -> Callable[[StepRecord | None, StepRecord], boo
     fsum = math.fsum
 
     def check(prev: StepRecord | None, r: StepRecord) -> bool:
-        (
-            _t, price, next_price, predicted, executed, rejected, _reason,
-            pos0, pos1, cash0, cash1, eq0, eq1, q, fee, reward, comps, mask, basis0,
-        ) = r
-        if executed != hold:
-            if executed != predicted or rejected or q == 0 or not 0 <= executed < n_actions:
+        try:
+            (
+                _t, price, next_price, predicted, executed, rejected, _reason,
+                pos0, pos1, cash0, cash1, eq0, eq1, q, fee, reward, comps, mask, basis0,
+            ) = r
+            # self-financing's step-to-step part: cash, position and price carry over
+            if prev is not None and (
+                prev[10] != cash0 or prev[8] != pos0 or prev[2] != price  # cash_after, position_after, next_price
+            ):
                 return False
-            kind = code[executed]
-            if kind == 1:
-                if pos0 <= 0:
+            if executed != hold:
+                if executed != predicted or rejected or q == 0 or not 0 <= executed < n_actions:
                     return False
-            elif kind == 2:
-                if pos0 != 0:
+                kind = code[executed]
+                if kind == 1:
+                    if pos0 <= 0:
+                        return False
+                elif kind == 2:
+                    if pos0 != 0:
+                        return False
+                elif kind == 3:
+                    if pos0 <= 0 or pos0 * price <= basis0:
+                        return False
+                elif kind == 5:
                     return False
-            elif kind == 3 and (pos0 <= 0 or pos0 * price <= basis0):
+            elif q != 0 or fee != 0 or (predicted != hold) != rejected:
                 return False
-            if executed in disabled:
+            # The catalog's own expressions, so that they hold for floats exactly when its
+            # do. "Never sells more than is held" (pos0 + q >= 0) follows from pos0 >= 0,
+            # pos1 >= 0 and pos1 - pos0 == q, rounding included (rounding is monotonic).
+            change = eq1 - eq0
+            if (
+                fee < 0
+                or cash1 < 0
+                or pos1 < 0
+                or cash0 < 0
+                or pos0 < 0
+                or pos1 - pos0 != q
+                or cash1 - cash0 != -q * price - fee
+                or eq0 != cash0 + pos0 * price
+                or eq1 != cash1 + pos1 * next_price
+                or change != pos1 * (next_price - price) - fee
+            ):
                 return False
-        elif q != 0 or fee != 0 or (predicted != hold) != rejected:
-            return False
-        if (
-            fee < 0
-            or cash1 < 0
-            or pos1 < 0
-            or cash0 < 0
-            or pos0 < 0
-            or pos0 + q != pos1
-            or cash1 - cash0 != -q * price - fee
-            or eq0 != cash0 + pos0 * price
-            or eq1 != cash1 + pos1 * next_price
-        ):
-            return False
-        if prev is not None and (
-            prev[10] != cash0 or prev[8] != pos0 or prev[2] != price  # cash_after, position_after, next_price
-        ):
-            return False
-        if mask is not None and (
-            len(mask) != n_actions or not mask[hold] or not 0 <= predicted < n_actions or mask[predicted] == rejected
-        ):
-            return False
-        if not isfinite(reward):
-            return False
-        if comps:
-            # reward == sum(comps) with a finite reward implies finite components (an inf
-            # or NaN component makes the sum inf or NaN), so the exact path checks both.
-            if reward != sum(comps):
-                if not all(map(isfinite, comps)):
-                    return False
-                total = fsum(comps)
-                if not abs(reward - total) <= 1e-9 * max(1.0, abs(reward), abs(total)):
-                    return False
-            if pi is not None and comps[pi] != (penalty if rejected else 0.0):
+            # `is not (not rejected)`: only an exact bool entry equal to "executes" passes
+            if mask is not None and (
+                len(mask) != n_actions
+                or not mask[hold]
+                or not 0 <= predicted < n_actions
+                or mask[predicted] is not (not rejected)
+            ):
                 return False
+            if comps:
+                if reward != fsum(comps) and not _reward_sum_close(reward, comps):
+                    return False
+                if pi is None:
+                    pen = 0.0
+                else:
+                    pen = comps[pi]
+                    if pen != (penalty if rejected else 0.0):
+                        return False
+            elif pi is None:
+                pen = 0.0
+            else:
+                return False  # no penalty component to read: let the catalog say so
             if is_pnl:
                 # 1e-9 is the smallest tolerance reward-consistent-with-pnl ever uses
-                # (REL_TOL x max(1, ...)), so this can only be stricter than it.
-                d = reward - (comps[pi] if pi is not None else 0.0) - (eq1 - eq0) * scale
-                if d > 1e-9 or d < -1e-9:
+                # (REL_TOL x max(1, ...)), on the catalog's own floats. NaN fails, and so
+                # does an infinite reward (it makes the difference inf or NaN).
+                if not -1e-9 <= reward - pen - change * scale <= 1e-9:
                     return False
+            elif not isfinite(reward):
+                return False
+        except Exception:  # an odd record: let the individual checks say what
+            return False
         return True
 
     return check
+
+
+def _reward_sum_close(reward: float, comps: tuple[float, ...]) -> bool:
+    """reward-is-sum-of-components and finite-rewards' component part, as the catalog decides them."""
+    if not all(map(math.isfinite, comps)):
+        return False
+    total = math.fsum(comps)
+    return abs(reward - total) <= REL_TOL * max(1.0, abs(reward), abs(total))
 
 
 class InvariantMonitor(gym.Wrapper[Any, Any, Any, Any]):
@@ -155,6 +194,12 @@ class InvariantMonitor(gym.Wrapper[Any, Any, Any, Any]):
         self.invariants: tuple[Invariant, ...] = tuple(i for i in chosen if i.scope == "step" or (i.scope == "episode" and i.episode_check is not None and "reported_metrics" not in i.needs))
         self._step_checks = tuple((i, i.step_check) for i in self.invariants if i.step_check is not None)
         self._use_fast = only is None
+        # The episode parts this monitor runs, when every step of an episode passed the
+        # fused check, are implied by it (see step); any other would have to run.
+        self._totals_implied = {
+            i.episode_check for i in self.invariants if i.episode_check is not None
+        } <= {_executed_counts, _penalty_total}
+        self._clean = True
         self.violations: list[Violation] = []
         self._records: list[StepRecord] = []
         self._ctx: Context | None = None
@@ -177,6 +222,7 @@ class InvariantMonitor(gym.Wrapper[Any, Any, Any, Any]):
         self._records = []
         self._prev = None
         self._t = 0
+        self._clean = self._totals_implied
         self._last_info = info
         return obs, info
 
@@ -189,8 +235,18 @@ class InvariantMonitor(gym.Wrapper[Any, Any, Any, Any]):
             record: StepRecord = result[4]["record"]
             prev = self._prev
             self._prev = record
-            if fast(prev, record) and not (result[2] or result[3]):
-                return result
+            if fast(prev, record):
+                if not (result[2] or result[3]):
+                    return result
+                if self._clean:
+                    # Every step of this episode passed the fused check: each non-HOLD
+                    # action executed only on a step that predicted it, and each step's
+                    # penalty was exactly the penalty if rejected, else 0.0. That is
+                    # executed <= predicted per action, and the penalty total
+                    # math.fsum(k x penalty) == k x penalty (both the exact product,
+                    # rounded once): the episode checks would find nothing.
+                    return result
+            self._clean = False
             self._records = self._env_records()
             assert self._ctx is not None
             self._check(prev, record, self._ctx, bool(result[2] or result[3]))

@@ -33,36 +33,143 @@ def _step_checks() -> list:
     return [i for i in CATALOG if i.step_check is not None]
 
 
-FIELDS = ["cash_after", "cash_before", "position_after", "equity_after", "equity_before", "fee", "quantity", "executed", "reward", "next_price", "cost_basis_before"]
+def _rejecting(prev: StepRecord | None, r: StepRecord, ctx: Context) -> list[str]:
+    """Ids of the catalog's step checks that report ``r``; a check that raises counts too."""
+    found = []
+    for inv in _step_checks():
+        try:
+            if inv.step_check(prev, r, ctx) is not None:
+                found.append(inv.id)
+        except Exception as e:  # a catalog crash is a report, not a pass
+            found.append(f"{inv.id} raised {type(e).__name__}")
+    return found
 
 
-@settings(max_examples=200, deadline=None)
+FIELDS = ["cash_after", "cash_before", "position_after", "equity_after", "equity_before", "fee", "quantity", "executed", "reward", "next_price", "cost_basis_before", "price", "predicted", "rejected", "mask", "components"]
+# What prev's carried-over fields are mutated with (the step-to-step part of self-financing).
+PREV_FIELDS = ["cash_after", "position_after", "next_price"]
+NAN, INF = float("nan"), float("inf")
+
+
+def _mutate(rec: StepRecord, field: str, delta: int, how: str) -> StepRecord:
+    """``rec`` broken in ``field``: shifted by ``delta``, or (``how``) made a float or odd type."""
+    value = getattr(rec, field)
+    if field == "mask":
+        mask = list(rec.mask)
+        i = abs(delta) % len(mask)
+        new: object = (
+            (*mask[:i], not mask[i], *mask[i + 1:]) if how == "shift"
+            else tuple(np.bool_(v) for v in mask) if how == "float"
+            else tuple(2 if v else 0 for v in mask) if how == "odd"
+            else tuple(mask[:-1])
+        )
+    elif field == "components":
+        comps = list(rec.components)
+        i = abs(delta) % len(comps)
+        new = (
+            (*comps[:i], comps[i] + delta * 0.25, *comps[i + 1:]) if how == "shift"
+            else (*comps[:i], NAN if delta < 0 else INF, *comps[i + 1:]) if how == "float"
+            # cancellation: a naive left-to-right sum still equals the reward, fsum does not
+            else (1e20, 1.0, -1e20, *comps[3:]) if how == "odd"
+            else (*comps[:i], -INF, INF, *comps[i + 1:])
+        )
+    elif field == "rejected":
+        new = (not value) if how == "shift" else (None if how == "odd" else float(value))
+    elif field == "reward":
+        new = value + delta * 0.25 if how == "shift" else NAN if how == "odd" else INF * delta
+    elif field == "executed":
+        new = (value + delta) % 7
+    elif how == "float":
+        new = value + delta / 10  # a money field that is no longer an exact integer
+    elif how == "odd":
+        new = float(value) * (1 + 1e-16 * delta)
+    else:
+        new = value + delta
+    return rec._replace(**{field: new})
+
+
+@settings(max_examples=300, deadline=None)
 @given(
     seed=st.integers(0, 50),
     scenario=st.sampled_from(["default", "v10", "v10.1", "v10.2"]),
     index=st.integers(0, 24),
     field=st.sampled_from(FIELDS),
     delta=st.sampled_from([-1, 1, 7, -1000]),
+    how=st.sampled_from(["shift", "float", "odd", "other"]),
+    prev_field=st.sampled_from([None, *PREV_FIELDS]),
 )
-def test_fast_path_never_passes_a_step_an_individual_check_rejects(seed: int, scenario: str, index: int, field: str, delta: int) -> None:
+def test_fast_path_never_passes_a_step_an_individual_check_rejects(
+    seed: int, scenario: str, index: int, field: str, delta: int, how: str, prev_field: str | None
+) -> None:
     trace = _records(seed, scenario)
     ctx = Context.of(trace.meta)
     rec = trace.records[index]
-    value = getattr(rec, field)
-    if field == "executed":
-        new = (value + delta) % 7
-    elif field == "reward":
-        new = value + delta * 0.25
-    else:
-        new = value + delta
-    bad = rec._replace(**{field: new})
+    bad = _mutate(rec, field, delta, how)
     prev = trace.records[index - 1] if index else None
-    individual = [i.id for i in _step_checks() if i.step_check(prev, bad, ctx) is not None]
+    if prev is not None and prev_field is not None:
+        prev = _mutate(prev, prev_field, delta, "shift")
+    individual = _rejecting(prev, bad, ctx)
     if individual:
         assert not fast_step_ok(prev, bad, ctx), individual
     # And on the healthy record, both agree that all is well.
-    assert fast_step_ok(prev, rec, ctx)
-    assert all(i.step_check(prev, rec, ctx) is None for i in _step_checks())
+    healthy = trace.records[index - 1] if index else None
+    assert fast_step_ok(healthy, rec, ctx)
+    assert all(i.step_check(healthy, rec, ctx) is None for i in _step_checks())
+
+
+def test_fast_path_sums_components_as_the_catalog_does() -> None:
+    # A naive float sum of (1e20, 1.0, -1e20) is 0.0; the catalog's fsum says 1.0.
+    trace = _records(0)
+    ctx = Context.of(trace.meta)
+    rec = trace.records[0]
+    comps = (1e20, 1.0, -1e20, *rec.components[3:])
+    bad = rec._replace(components=comps, reward=sum(comps))
+    assert bad.reward == sum(bad.components)
+    assert [i.id for i in _step_checks() if i.step_check(None, bad, ctx) is not None] == ["reward-is-sum-of-components"]
+    assert not fast_step_ok(None, bad, ctx)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 50),
+    scenario=st.sampled_from(["default", "v10", "v10.1", "v10.2"]),
+    index=st.integers(0, 24),
+    field=st.sampled_from(["executed", "predicted", "rejected", "components"]),
+    delta=st.sampled_from([-1, 1, 7]),
+)
+def test_episode_totals_hold_whenever_every_step_passes_the_fast_path(
+    seed: int, scenario: str, index: int, field: str, delta: int
+) -> None:
+    # The monitor skips the episode parts after a clean episode: that must be implied.
+    trace = _records(seed, scenario)
+    ctx = Context.of(trace.meta)
+    records = list(trace.records)
+    records[index] = _mutate(records[index], field, delta, "shift")
+    broken = Trace(tuple(records), trace.meta)
+    clean = all(fast_step_ok(records[i - 1] if i else None, r, ctx) for i, r in enumerate(records))
+    found = [msg for i in CATALOG if i.episode_check is not None and i.scope == "step" for _, msg in i.episode_check(broken, ctx)]
+    if clean:
+        assert found == []
+    # The healthy episode is clean, and its totals hold.
+    assert all(fast_step_ok(trace.records[i - 1] if i else None, r, ctx) for i, r in enumerate(trace.records))
+    assert [m for i in CATALOG if i.episode_check is not None and i.scope == "step" for _, m in i.episode_check(trace, ctx)] == []
+
+
+def test_monitor_still_checks_totals_when_a_step_failed() -> None:
+    # One rejected step with the penalty doubled: the step and the episode total are reported.
+    from broken_envs import DoublePenaltyShaper
+
+    config = dataclasses.replace(SHORT, episode_length=2)
+    env = TradingEnv(config=config)
+    env.shaper = DoublePenaltyShaper(env.reward_config, config.cash)
+    monitored = InvariantMonitor(env, mode="record")
+    monitored.reset(seed=0)
+    monitored.step(Action.HOLD)
+    monitored.step(Action.SELL_ALL)
+    assert [(v.invariant, v.step) for v in monitored.violations] == [
+        ("penalty-matches-rejections", 1),
+        ("penalty-matches-rejections", None),
+    ]
 
 
 def test_monitor_raises_at_the_violating_step_with_the_ledger() -> None:
