@@ -9,6 +9,7 @@ invariants needing anything else are reported "not applicable", never "pass".
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -257,6 +258,18 @@ class MarketWrapperAdapter:
     def market_length(self, env: Any) -> int | None:
         length = wrapper_attr(env, "tradeguard_market_length")
         return None if length is None else int(length)
+
+
+def import_optional(module: str, *, package: str, extra: str) -> Any:
+    """Import ``module`` of an optional dependency, or say which extra installs it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:  # pragma: no cover - depends on the installation
+        from tradeguard.errors import InvalidConfig
+
+        raise InvalidConfig(
+            f"{package} is not installed; install the {extra} extra: pip install 'tradeguard[{extra}]'."
+        ) from None
 
 
 def wrapper_attr(env: Any, name: str) -> Any:

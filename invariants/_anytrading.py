@@ -40,6 +40,7 @@ from tradeguard.invariants._adapter import (
     MarketWrapperAdapter,
     StepData,
     action_id,
+    import_optional,
     minor_unit_of,
     partial_record,
 )
@@ -63,15 +64,7 @@ DEFAULT_WINDOW = 4
 
 
 def _require() -> Any:
-    try:
-        import gym_anytrading.envs as envs
-    except ImportError:  # pragma: no cover - depends on the installation
-        from tradeguard.errors import InvalidConfig
-
-        raise InvalidConfig(
-            "gym-anytrading is not installed; install the peers extra: pip install 'tradeguard[peers]'."
-        ) from None
-    return envs
+    return import_optional("gym_anytrading.envs", package="gym-anytrading", extra="peers")
 
 
 def _side(position: Any) -> int:

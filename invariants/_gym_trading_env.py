@@ -32,6 +32,7 @@ from tradeguard.invariants._adapter import (
     MarketWrapperAdapter,
     StepData,
     action_id,
+    import_optional,
     minor_unit_of,
     partial_record,
 )
@@ -43,17 +44,9 @@ _SUPPLIES = frozenset({"t", "predicted", "executed", "rejected", "reason", "rewa
 
 
 def _require() -> Any:
-    try:
-        # Importing this module runs warnings.filterwarnings("error") (a finding): the
-        # caller imports it inside an isolated call.
-        from gym_trading_env import environments
-    except ImportError:  # pragma: no cover - depends on the installation
-        from tradeguard.errors import InvalidConfig
-
-        raise InvalidConfig(
-            "gym-trading-env is not installed; install the peers extra: pip install 'tradeguard[peers]'."
-        ) from None
-    return environments
+    # Importing this module runs warnings.filterwarnings("error") (a finding): the
+    # caller imports it inside an isolated call.
+    return import_optional("gym_trading_env.environments", package="gym-trading-env", extra="peers")
 
 
 def _kind(position: float) -> ActionKind:
