@@ -39,7 +39,7 @@ from tradeguard.env._market import Market, MarketSpec
 from tradeguard.env._reward import ShaperState
 from tradeguard.env._rules import RULES, Effect, PortfolioState
 from tradeguard.env._scenarios import Scenario
-from tradeguard.env._trading_env import N_POSITION_FEATURES, TradingEnv
+from tradeguard.env._trading_env import N_POSITION_FEATURES, TradingEnv, padded_log_returns
 from tradeguard.errors import EpisodeEnded, InvalidAction, InvalidConfig, InvalidMarket
 from tradeguard.trace import StepRecord, Trace, TraceMeta
 
@@ -86,13 +86,6 @@ def _sum_semantics() -> tuple[bool, bool]:
     """
     return False, False
 
-
-def _padded_returns(prices: I64, window: int) -> tuple[F32, F64]:
-    """The observation's log returns, padded with ``window - 1`` zeros: TradingEnv's exact ops."""
-    logp = np.log(prices.astype(np.float64))
-    r = np.diff(logp, prepend=logp[0])
-    padded = np.concatenate((np.zeros(window - 1), r)).astype(np.float32)
-    return padded, r
 
 
 def exactness_problem(
@@ -177,20 +170,9 @@ class _Kind:
         self.reasons = [
             [0 if r is None else _REASON_CODE[r] for r in entry[0]] for entry in table
         ]
-        scale = proto.shaper.pnl_scale
-        # The shaper's weights, formed by the same Python expressions (see RewardShaper).
-        self.weights = (
-            rew.realized_pnl * scale,
-            rew.unrealized_pnl_change * scale,
-            rew.unrealized_pnl_level * scale,
-            -rew.transaction_cost * scale,
-        )
+        self.weights = proto.shaper.weights
         self.penalty = rew.failed_action_penalty
-        bits = 0
-        if rew.curriculum_min_share > 0.0:
-            for a in rew.curriculum_actions:
-                bits |= 1 << a
-        self.curriculum_bits = bits
+        self.curriculum_bits = proto.shaper.curriculum_bits
         self.min_share = rew.curriculum_min_share
         self.curriculum = rew.curriculum_weight * rew.curriculum_scale
         self.diversity = rew.diversity_bonus
@@ -450,7 +432,7 @@ class BatchEngine(VectorEnv[F32, npt.NDArray[np.int64], npt.NDArray[Any]]):
             if not isinstance(m, Market):
                 continue
             if id(m) not in self._shared:
-                padded = _padded_returns(m.prices, w)[0]
+                padded = padded_log_returns(m.prices, w)[0]
                 self._shared[id(m)] = (m, base, rbase)
                 parts_p.append(m.prices)
                 if self._prewindow:
@@ -621,7 +603,7 @@ class BatchEngine(VectorEnv[F32, npt.NDArray[np.int64], npt.NDArray[Any]]):
             m = market if market is not None else kind.market
             if isinstance(m, MarketSpec):
                 generated = m.generate(needed, rng)
-                padded, returns = _padded_returns(generated.prices, w)
+                padded, returns = padded_log_returns(generated.prices, w)
                 fresh.append(_Fresh(i, seed, generated.prices, padded, returns, None))
                 continue
             spare = len(m) - needed
@@ -634,7 +616,7 @@ class BatchEngine(VectorEnv[F32, npt.NDArray[np.int64], npt.NDArray[Any]]):
                 )
                 continue
             if id(m) not in padded_of:
-                padded_of[id(m)] = _padded_returns(m.prices, w)[0]
+                padded_of[id(m)] = padded_log_returns(m.prices, w)[0]
             window = m.prices[offset : offset + needed]
             self._check_exact(i, kind, window, m.name)
             padded = padded_of[id(m)][offset : offset + kind.length + w]

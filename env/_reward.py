@@ -77,7 +77,7 @@ class RewardShaper:
         self.config = config
         self.pnl_scale = 100.0 / initial_cash
         c = config
-        self._w = (
+        self._w: tuple[float, float, float, float] = (
             c.realized_pnl * self.pnl_scale,
             c.unrealized_pnl_change * self.pnl_scale,
             c.unrealized_pnl_level * self.pnl_scale,
@@ -89,6 +89,17 @@ class RewardShaper:
                 bits |= 1 << a
         self._curriculum_bits = bits
         self._min_share_ppm = c.curriculum_min_share_ppm
+
+    @property
+    def weights(self) -> tuple[float, float, float, float]:
+        """Scaled weights per minor unit: realized PnL, unrealized change, unrealized
+        level, and the (negated) transaction cost."""
+        return self._w
+
+    @property
+    def curriculum_bits(self) -> int:
+        """Bit ``a`` is set when action ``a`` counts for the curriculum (0: curriculum off)."""
+        return self._curriculum_bits
 
     def initial(self) -> ShaperState:
         """The shaper's state at the start of an episode."""

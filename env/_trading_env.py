@@ -29,6 +29,21 @@ _ACTIONS = tuple(Action)
 _INT_TYPES = (int, Action, np.int64, np.intp)
 
 
+def padded_log_returns(
+    prices: npt.NDArray[np.int64], window: int
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float64]]:
+    """The observation's log returns (0 at the first price), padded in front with
+    ``window - 1`` zeros, as float32; and the unpadded float64 returns.
+
+    The one definition the scalar env and the batch engine both use, so their
+    observations agree to the bit.
+    """
+    logp = np.log(prices.astype(np.float64))
+    r = np.diff(logp, prepend=logp[0])
+    padded = np.concatenate((np.zeros(window - 1), r)).astype(np.float32)
+    return padded, r
+
+
 def validate_action(action: Any) -> Action:
     """Return ``action`` as an :class:`Action`, or raise :class:`InvalidAction`.
 
@@ -186,9 +201,7 @@ class TradingEnv(gym.Env[npt.NDArray[np.float32], np.int64]):
     def _returns(self, market: Market) -> npt.NDArray[np.float32]:
         cached_market, padded = self._returns_cache
         if cached_market is not market:
-            logp = np.log(market.prices.astype(np.float64))
-            r = np.diff(logp, prepend=logp[0])
-            padded = np.concatenate((np.zeros(self._window - 1), r)).astype(np.float32)
+            padded = padded_log_returns(market.prices, self._window)[0]
             self._returns_cache = (market, padded)
         return padded
 
