@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import pytest
 from broken_envs import IgnoringMachine
@@ -13,7 +15,7 @@ from hypothesis import strategies as st
 
 from tradeguard.env import Action, Condition, EnvConfig, TradingEnv
 from tradeguard.errors import InvalidConfig, InvariantViolation
-from tradeguard.invariants import CATALOG, Context, InvariantMonitor
+from tradeguard.invariants import CATALOG, Context, GymAdapter, InvariantMonitor
 from tradeguard.invariants._monitor import fast_step_ok
 from tradeguard.trace import StepRecord, Trace
 
@@ -235,3 +237,84 @@ def test_bad_mode_is_refused() -> None:
 
 def test_record_fields_cover_what_the_fast_path_reads() -> None:
     assert set(FIELDS) <= set(StepRecord._fields)
+
+
+def test_only_reports_the_selected_invariants() -> None:
+    def run(only: list[str]) -> list[tuple[str, int | None]]:
+        env = TradingEnv(config=SHORT)
+        env.machine = IgnoringMachine(SHORT, Action.SELL_ALL, Condition.IN_POSITION)
+        monitored = InvariantMonitor(env, mode="record", only=only)
+        monitored.reset(seed=0)
+        for _ in range(3):
+            monitored.step(Action.SELL_ALL)
+        return [(v.invariant, v.step) for v in monitored.violations]
+
+    # SELL_ALL executes with nothing to sell: that is no-sell-without-position's business only.
+    assert run(["no-sell-without-position"]) == [("no-sell-without-position", t) for t in range(3)]
+    assert run(["penalty-matches-rejections", "equity-identity"]) == []
+
+
+def test_healthy_steps_cost_one_fused_check_whatever_only_selects() -> None:
+    # Narrowing the monitor must never make it slower than the whole catalog: the fused
+    # check screens every step, and the individual checks run only when it fails.
+    calls: list[str] = []
+
+    def counted(inv_id: str, check: Any) -> Any:
+        def run(prev: StepRecord | None, r: StepRecord, c: Context) -> str | None:
+            calls.append(inv_id)
+            return check(prev, r, c)
+        return run
+
+    for only in (None, ["no-sell-without-position", "penalty-matches-rejections"]):
+        monitored = InvariantMonitor(TradingEnv(config=SHORT, scenario="v10"), mode="record", only=only)
+        monitored._step_checks = tuple((inv, counted(inv.id, check)) for inv, check in monitored._step_checks)
+        monitored.reset(seed=3)
+        for a in np.random.default_rng(3).integers(0, 7, size=25):
+            monitored.step(int(a))
+        assert monitored.violations == [] and calls == []
+        assert len(monitored.trace) == 25
+    # The spy does see the selected checks run when a step fails the fused check.
+    env = TradingEnv(config=SHORT)
+    env.machine = IgnoringMachine(SHORT, Action.SELL_ALL, Condition.IN_POSITION)
+    monitored = InvariantMonitor(env, mode="record", only=["penalty-matches-rejections", "no-sell-without-position"])
+    monitored._step_checks = tuple((inv, counted(inv.id, check)) for inv, check in monitored._step_checks)
+    monitored.reset(seed=0)
+    monitored.step(Action.SELL_ALL)
+    assert sorted(calls) == ["no-sell-without-position", "penalty-matches-rejections"]
+
+
+class _CountingEnv(gym.Env[np.ndarray, int]):
+    """Any gymnasium env (not tradeguard's): reward 1.0 a step, NaN at step ``nan_at``."""
+
+    action_space = gym.spaces.Discrete(3)
+    observation_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+
+    def __init__(self, nan_at: int | None = None) -> None:
+        self.nan_at = nan_at
+        self.t = 0
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
+        super().reset(seed=seed)
+        self.t = 0
+        return np.zeros(1, np.float32), {}
+
+    def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict]:
+        reward = float("nan") if self.t == self.nan_at else 1.0
+        self.t += 1
+        return np.zeros(1, np.float32), reward, self.t >= 5, False, {}
+
+
+def test_monitor_checks_any_env_through_an_adapter() -> None:
+    healthy = InvariantMonitor(_CountingEnv(), mode="record", adapter=GymAdapter())
+    healthy.reset(seed=0)
+    for a in [0, 1, 2, 1, 0]:
+        healthy.step(a)
+    assert healthy.violations == []
+    assert [(r.t, r.predicted, r.reward) for r in healthy.trace] == [(0, 0, 1.0), (1, 1, 1.0), (2, 2, 1.0), (3, 1, 1.0), (4, 0, 1.0)]
+
+    broken = InvariantMonitor(_CountingEnv(nan_at=3), adapter=GymAdapter())
+    broken.reset(seed=0)
+    for a in [0, 1, 2]:
+        broken.step(a)
+    with pytest.raises(InvariantViolation, match=r"\[finite-rewards\] step 3, seed 0: reward is nan"):
+        broken.step(1)
