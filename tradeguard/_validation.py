@@ -1,4 +1,9 @@
-"""Argument validation in one place: every message echoes ``name=value!r`` and the allowed range."""
+"""Argument validation in one place: every message echoes what was given and the allowed range.
+
+What was given reads ``name=value!r`` for a parameter and ``--option value!r`` for a
+command-line option (a ``name`` starting with ``-``), so that the CLI's errors name the
+option the user typed, not the parameter it becomes.
+"""
 
 from __future__ import annotations
 
@@ -22,7 +27,7 @@ def check_int(
     """Check that ``value`` is an int (not a bool) within ``[min_value, max_value]``."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidConfig(
-            f"{name}={value!r} must be an integer{_range(min_value, max_value)}; "
+            f"{_given(name, value)} must be an integer{_range(min_value, max_value)}; "
             f"got {type(value).__name__}."
         )
     _check_bounds(name, value, min_value, max_value)
@@ -40,14 +45,14 @@ def check_number(
     """Check that ``value`` is a finite real number (not a bool) within bounds; return it as float."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InvalidConfig(
-            f"{name}={value!r} must be a number{_range(min_value, max_value)}; "
+            f"{_given(name, value)} must be a number{_range(min_value, max_value)}; "
             f"got {type(value).__name__}."
         )
     if not math.isfinite(value):
-        raise InvalidConfig(f"{name}={value!r} must be finite{_range(min_value, max_value)}.")
+        raise InvalidConfig(f"{_given(name, value)} must be finite{_range(min_value, max_value)}.")
     if min_exclusive and min_value is not None and value <= min_value:
         raise InvalidConfig(
-            f"{name}={value!r} must be greater than {min_value}"
+            f"{_given(name, value)} must be greater than {min_value}"
             + (f" and at most {max_value}" if max_value is not None else "")
             + "."
         )
@@ -57,7 +62,12 @@ def check_number(
 
 def _check_bounds(name: str, value: float, lo: float | None, hi: float | None) -> None:
     if (lo is not None and value < lo) or (hi is not None and value > hi):
-        raise InvalidConfig(f"{name}={value!r} is out of range: expected{_range(lo, hi)}.")
+        raise InvalidConfig(f"{_given(name, value)} is out of range: expected{_range(lo, hi)}.")
+
+
+def _given(name: str, value: Any) -> str:
+    """``name=value`` for a parameter, ``--option value`` for a command-line option."""
+    return f"{name} {value!r}" if name.startswith("-") else f"{name}={value!r}"
 
 
 def _range(lo: float | None, hi: float | None) -> str:

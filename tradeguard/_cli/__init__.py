@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 from collections.abc import Sequence
@@ -41,8 +42,14 @@ examples:
   tradeguard audit-policy --policy constant:SELL_PARTIAL --scenario v10
   tradeguard train --algo maskable-ppo --steps 20000 --out runs/m1
 
-exit status: 0 success, 1 a check or audit failed, 2 bad usage or input.
+exit status: 0 success, 1 a check or audit failed, 2 bad usage or input,
+141 stdout was closed early (e.g. piped into head), as if killed by SIGPIPE.
 """
+
+EXIT_BROKEN_PIPE = 141
+"""Exit status when the reader of stdout leaves early (``tradeguard run ... | head``): 128 +
+SIGPIPE, what a shell reports for a program SIGPIPE ends (``yes | head``). Not 1, which says
+that a check failed; under ``set -o pipefail`` a script still sees that the output was cut."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,10 +78,30 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``tradeguard`` console script; returns the exit status."""
     parser = build_parser()
-    args = parser.parse_args(argv)
     try:
-        status: int = args._run(args)
-    except TradeguardError as exc:
-        print(f"tradeguard {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        args = parser.parse_args(argv)
+        try:
+            status: int = args._run(args)
+        except TradeguardError as exc:
+            print(f"tradeguard {args.command}: error: {exc}", file=sys.stderr)
+            status = 2
+        sys.stdout.flush()  # inside the try: what is still buffered may meet a closed pipe too
+    except BrokenPipeError:  # every subcommand's output, piped into a reader that left early
+        return _stdout_closed()
     return status
+
+
+def _stdout_closed() -> int:
+    """The reader of stdout left (``tradeguard ... | head``): exit quietly, no traceback.
+
+    The recipe of the Python docs (library/signal, "Note on SIGPIPE"): point stdout's file
+    descriptor at devnull, so that the interpreter's last flush of what is still buffered
+    succeeds instead of printing another BrokenPipeError on its way out.
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # stdout has no file descriptor (replaced in-process)
+        pass
+    return EXIT_BROKEN_PIPE

@@ -25,6 +25,7 @@ from typing import Any
 from tradeguard._cli._common import (
     add_output_arguments,
     add_scenario_arguments,
+    check_episode_length,
     load_scenario_from_args,
     print_json,
     progress_printer,
@@ -86,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
     from tradeguard.errors import InvalidConfig
     from tradeguard.invariants._policy_audit import PolicyContract, audit_policy
 
+    check_episode_length("--episode-length", args.episode_length)
     if (args.model is None) == (args.policy is None):
         raise InvalidConfig(
             "give either MODEL_PATH (a model saved by tradeguard train) or --policy SPEC, "

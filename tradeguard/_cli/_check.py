@@ -10,10 +10,13 @@ saved in the example database (--database) and replayed first on the next run.
 
 Other envs: --env anytrading-stocks, anytrading-forex or gym-trading-env (the
 packages of the `peers` extra), or --env MODULE:FACTORY for any gymnasium env with
-a Discrete action space (FACTORY is called with no arguments). Invariants whose
+a Discrete action space (FACTORY is called with no arguments; MODULE is imported
+from the current directory too, as `python -m` does). Invariants whose
 fields the env's adapter cannot supply are reported "not-applicable". Changes the
 env makes to process-wide state (warning filters, global RNGs, logging, stdout)
-are reported as findings; a crash or a hang fails valid-steps-do-not-raise.
+are reported as findings; a crash or a hang fails valid-steps-do-not-raise. A
+failure that has no replay of its own gets a `tradeguard check ... --only ID --seed S`
+command that reproduces it.
 
 examples:
   tradeguard check --env anytrading-stocks
@@ -26,6 +29,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
+import shlex
+from types import ModuleType
 from typing import Any
 
 from tradeguard._cli._common import (
@@ -46,6 +51,11 @@ PEERS: dict[str, tuple[str, str, str]] = {
     "gym-trading-env": ("tradeguard.invariants._gym_trading_env:make_trading_env", "gym-trading-env", "gym-trading-env TradingEnv"),
 }
 """``--env`` shortcuts: name -> (factory taking ``steps=``, adapter name, report name)."""
+
+MAX_EXAMPLES = 100_000
+MAX_STEPS = 10_000
+"""check_trading_env's bounds on ``examples`` and ``max_steps``, checked here first so that the
+error names the option given (``--max-steps -1``), not the parameter it becomes."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -80,6 +90,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import os
 
+    from tradeguard._validation import check_int, check_number
     from tradeguard.errors import InvalidConfig
     from tradeguard.invariants._database import resolve_database
     from tradeguard.invariants._gate import DEFAULT_TIMEOUT, check_trading_env
@@ -90,6 +101,11 @@ def run(args: argparse.Namespace) -> int:
     examples = args.examples if args.examples is not None else profile.examples
     max_steps = args.max_steps if args.max_steps is not None else profile.max_steps
     timeout = args.timeout if args.timeout is not None else DEFAULT_TIMEOUT
+    # Checked before --max-steps becomes the episode length of tradeguard's own env (whose
+    # own check would name episode_length) or reaches the gate (which names max_steps).
+    check_int("--examples", examples, min_value=1, max_value=MAX_EXAMPLES)
+    check_int("--max-steps", max_steps, min_value=1, max_value=MAX_STEPS)
+    check_number("--timeout", timeout, min_value=0.0, min_exclusive=True)
     if args.seed is None:
         seed: int | None = profile.seed
     elif args.seed == "random":
@@ -139,6 +155,7 @@ def run(args: argparse.Namespace) -> int:
     )
     if found:
         report = dataclasses.replace(report, findings=(*found, *report.findings))
+    report = _with_replays(report, args, examples=examples, max_steps=max_steps, seed=seed)
     if args.json:
         print_json(report.as_dict())
     else:
@@ -187,18 +204,20 @@ def _load(spec: str, option: str, timeout: float) -> tuple[Any, tuple[str, ...]]
     """Import ``MODULE:ATTR`` isolated (its import-time changes to process state are findings)."""
     import importlib
 
-    from tradeguard._validation import suggest
     from tradeguard.errors import InvalidConfig
     from tradeguard.invariants._isolation import CallTimedOut, EnvCall, Isolation
 
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr:
         raise InvalidConfig(f"{option} {spec!r}; expected MODULE:NAME, e.g. mypackage.envs:make_env.")
+    cwd = _importable_cwd()
     with Isolation(seed=0, timeout=timeout) as iso:
         try:
             module = iso.call(EnvCall(f"import {module_name}"), importlib.import_module, module_name)
         except CallTimedOut:
             raise InvalidConfig(f"{option} {spec!r}: importing {module_name} took more than {timeout:g} s.") from None
+        except ModuleNotFoundError as exc:
+            raise InvalidConfig(_not_found(spec, option, module_name, exc, cwd)) from None
         except Exception as exc:  # ImportError, or anything the module's own code raised
             raise InvalidConfig(
                 f"{option} {spec!r}: cannot import {module_name!r}: {type(exc).__name__}: {exc}."
@@ -206,7 +225,124 @@ def _load(spec: str, option: str, timeout: float) -> tuple[Any, tuple[str, ...]]
     try:
         return getattr(module, attr), tuple(iso.findings)
     except AttributeError:
-        names = [n for n in dir(module) if not n.startswith("_")]
-        raise InvalidConfig(
-            f"{option} {spec!r}: module {module_name} has no {attr!r}.{suggest(attr, names)}"
-        ) from None
+        raise InvalidConfig(f"{option} {spec!r}: module {module_name} has no {attr!r}.{_offer(attr, module)}") from None
+
+
+def _importable_cwd() -> str:
+    """Make modules in the current directory importable, as ``python -m``, pytest and uvicorn do.
+
+    Done when a MODULE:NAME spec is loaded (never at import time): the console script's
+    ``sys.path`` starts with its own bin directory, not the directory it is run from.
+    """
+    import importlib
+    import os
+    import sys
+
+    cwd = os.getcwd()
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
+        importlib.invalidate_caches()
+    return cwd
+
+
+def _not_found(spec: str, option: str, module_name: str, exc: ModuleNotFoundError, cwd: str) -> str:
+    """Say where ``module_name`` was looked for, or which of its own imports is missing."""
+    missing = exc.name or module_name
+    if module_name != missing and not module_name.startswith(f"{missing}."):
+        # The module was found; something it imports was not.
+        return (
+            f"{option} {spec!r}: cannot import {module_name!r}: it imports {missing!r}, which is not "
+            f"installed ({type(exc).__name__}: {exc}). Install it in this Python environment."
+        )
+    path = module_name.replace(".", "/")
+    return (
+        f"{option} {spec!r}: no module named {missing!r}: looked in the current directory ({cwd}) and on "
+        f"the Python path, for {path}.py or {path}/__init__.py. Run from the directory that holds it, add "
+        f"that directory to PYTHONPATH (PYTHONPATH=DIR tradeguard check ...), or install its project "
+        f"(pip install -e DIR)."
+    )
+
+
+def _offer(given: str, module: ModuleType) -> str:
+    """What to suggest for a missing ``MODULE:NAME``: a close callable the module defines, or its list.
+
+    Only what the module defines for the purpose is offered: its own functions and
+    classes first, then callables it names in ``__all__``, builds itself (a
+    ``functools.partial``) or imports as an env or adapter class. Never a module
+    (``import numpy as np``) nor a helper it merely imports (a gymnasium space).
+    """
+    import inspect
+
+    import gymnasium as gym
+
+    from tradeguard._validation import suggest
+
+    exported = set(getattr(module, "__all__", None) or ())
+    own: list[str] = []
+    other: list[str] = []
+    for name, obj in vars(module).items():
+        if name.startswith("_") or inspect.ismodule(obj) or not callable(obj):
+            continue
+        if (inspect.isfunction(obj) or inspect.isclass(obj)) and obj.__module__ == module.__name__:
+            own.append(name)
+        elif (
+            name in exported
+            or isinstance(obj, functools.partial)
+            # an env or adapter class imported to be named here (not a space, not a helper)
+            or (inspect.isclass(obj) and (issubclass(obj, gym.Env) or all(hasattr(obj, m) for m in ("meta", "record"))))
+        ):
+            other.append(name)
+    hint = suggest(given, own) or suggest(given, other)
+    if hint or not (own or other):
+        return hint
+    shown = [*own, *other]
+    more = f", ... ({len(shown)} in all)" if len(shown) > 8 else ""
+    return f" It defines {', '.join(shown[:8])}{more}."
+
+
+def _with_replays(report: Any, args: argparse.Namespace, *, examples: int, max_steps: int, seed: int | None) -> Any:
+    """The report with a replay command on every violation that has none (a foreign env's, a hang...)."""
+    results = []
+    for r in report.results:
+        if any(v.replay is None for v in r.violations):
+            r = dataclasses.replace(
+                r,
+                violations=tuple(
+                    v if v.replay is not None else dataclasses.replace(
+                        v, replay=_check_command(args, v.invariant, examples=examples, max_steps=max_steps, seed=seed)
+                    )
+                    for v in r.violations
+                ),
+            )
+        results.append(r)
+    return dataclasses.replace(report, results=tuple(results))
+
+
+def _check_command(args: argparse.Namespace, invariant: str, *, examples: int, max_steps: int, seed: int | None) -> str:
+    """``tradeguard check`` on the same env, searching for ``invariant`` alone the same way.
+
+    The same seed, examples and max steps make the same search (given explicitly, so that
+    another profile or $TRADEGUARD_PROFILE where it is run cannot change them). Without a
+    seed (``--seed random``) the failure is found again from the example database, where
+    the search saved it.
+    """
+    cmd = ["tradeguard", "check"]
+    if args.env:
+        cmd += ["--env", args.env]
+    elif args.config_json:
+        cmd += ["--config-json", args.config_json]
+    elif args.config:
+        cmd += ["--config", args.config]
+    elif args.scenario:
+        cmd += ["--scenario", args.scenario]
+    if args.adapter:
+        cmd += ["--adapter", args.adapter]
+    cmd += ["--examples", str(examples), "--max-steps", str(max_steps)]
+    if args.timeout is not None:
+        cmd += ["--timeout", str(args.timeout)]
+    if args.database is not None:
+        cmd += ["--database", args.database]
+    cmd += ["--only", invariant]
+    if seed is not None:
+        cmd += ["--seed", str(seed)]
+    return shlex.join(cmd)

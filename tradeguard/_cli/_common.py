@@ -42,11 +42,22 @@ def load_scenario_from_args(args: argparse.Namespace) -> Any:
     return load_scenario(args.scenario or "default")
 
 
+def check_episode_length(option: str, steps: int | None) -> None:
+    """An episode length given as ``option`` (``--steps``, ``--episode-length``), checked under that
+    name: the scenario's own check would name ``episode_length``, which the user did not type."""
+    if steps is not None:
+        from tradeguard._validation import check_int
+        from tradeguard.env._config import MAX_EPISODE_LENGTH
+
+        check_int(option, steps, min_value=1, max_value=MAX_EPISODE_LENGTH)
+
+
 def with_episode_length(scenario: Any, steps: int | None) -> Any:
     if steps is None:
         return scenario
     if steps < 1:
         raise InvalidConfig(f"--steps={steps} must be at least 1.")
+    check_episode_length("--steps", steps)  # the upper bound, under the option's name too
     env = dataclasses.replace(scenario.env, episode_length=steps)
     return dataclasses.replace(scenario, env=env)
 
@@ -97,7 +108,6 @@ def write_report(kind: str, report: Any, directory: str | None, **kwargs: Any) -
 
 
 def print_json(obj: Any) -> None:
-    try:
-        print(json.dumps(obj, indent=2, sort_keys=False, default=str), flush=True)
-    except BrokenPipeError:  # `tradeguard ... --json | head`: the reader left; not an error
-        sys.stderr.close()
+    # A reader that leaves early (`tradeguard ... --json | head`) is handled once, for every
+    # command, by the entry point (tradeguard._cli.main).
+    print(json.dumps(obj, indent=2, sort_keys=False, default=str), flush=True)

@@ -22,7 +22,12 @@ import os
 import sys
 from typing import Any
 
-from tradeguard._cli._common import add_scenario_arguments, load_scenario_from_args, print_json
+from tradeguard._cli._common import (
+    add_scenario_arguments,
+    check_episode_length,
+    load_scenario_from_args,
+    print_json,
+)
 
 COMMAND = "train"
 ORDER = 40
@@ -82,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
     from tradeguard.rl import parse_ent_coef, parse_exploration
 
     # check every argument before importing torch and stable-baselines3 (seconds)
+    check_episode_length("--episode-length", args.episode_length)
     scenario = load_scenario_from_args(args)
     ent = parse_ent_coef(args.ent_coef)
     parse_exploration(args.exploration if args.exploration is not None else scenario.exploration)
