@@ -96,6 +96,7 @@ class NativeAdapter:
     name = "tradeguard"
 
     def meta(self, env: Any, *, seed: int | None) -> TraceMeta:
+        require_native(env)
         meta: TraceMeta = env.unwrapped.trace_meta
         return meta
 
@@ -119,6 +120,35 @@ class NativeAdapter:
         """Prices an injected market needs: one more than the episode's steps."""
         length: int = env.unwrapped.config.episode_length + 1
         return length
+
+
+def is_native(env: Any) -> bool:
+    """Whether ``env`` is (a wrapper of) tradeguard's own ``TradingEnv``, whose records
+    :class:`NativeAdapter` reads."""
+    base = getattr(env, "unwrapped", env)
+    base = getattr(base, "tradeguard_target", base)  # an env guarded by the checker
+    return hasattr(base, "trace_meta")
+
+
+def require_native(env: Any) -> None:
+    """Refuse :class:`NativeAdapter` for an env that is not tradeguard's own ``TradingEnv``.
+
+    Raises:
+        InvalidConfig: ``env`` keeps no tradeguard records (no ``trace_meta``).
+    """
+    if is_native(env):
+        return
+    from tradeguard.errors import InvalidConfig
+
+    base = getattr(env, "unwrapped", env)
+    base = getattr(base, "tradeguard_target", base)
+    raise InvalidConfig(
+        f"adapter 'tradeguard' (NativeAdapter) was given for a {type(base).__name__}, which is not "
+        "tradeguard's TradingEnv: that adapter reads the records TradingEnv keeps itself (trace_meta "
+        "and info['record']), and this env keeps none. Leave the adapter out to have adapter_for(env) "
+        "choose one (GymAdapter for a plain gymnasium env, which knows nothing of its trading), "
+        "or write an adapter for this env to check its trading (docs/adapters.md)."
+    )
 
 
 def action_id(action: Any) -> int:
@@ -146,7 +176,16 @@ class GymAdapter:
     name = "gym"
 
     def meta(self, env: Any, *, seed: int | None) -> TraceMeta:
-        n = int(env.action_space.n)
+        space = env.action_space
+        n = getattr(space, "n", None)
+        if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n <= 0:
+            from tradeguard.errors import InvalidConfig
+
+            raise InvalidConfig(
+                f"the env's action_space is {space!r}; the gym adapter records discrete actions "
+                "(gymnasium.spaces.Discrete(n)). For another action space, write an adapter (docs/adapters.md)."
+            )
+        n = int(n)
         spec = getattr(env, "spec", None)
         supplies = {"t", "predicted", "reward"}
         if env_mask(env) is not None:
@@ -231,10 +270,10 @@ def get_adapter(name: str) -> TraceAdapter:
 
 def adapter_for(env: Any) -> TraceAdapter:
     """The adapter for ``env``: tradeguard's own, a built-in peer's, or :class:`GymAdapter`."""
+    if is_native(env):
+        return NativeAdapter()
     base = getattr(env, "unwrapped", env)
     base = getattr(base, "tradeguard_target", base)  # an env guarded by the checker
-    if hasattr(base, "trace_meta"):
-        return NativeAdapter()
     names = {f"{c.__module__}.{c.__qualname__}" for c in type(base).__mro__}
     if any(n.startswith("gym_anytrading.") for n in names):
         from tradeguard.invariants._anytrading import AnyTradingAdapter

@@ -182,7 +182,7 @@ def _self_financing(prev: StepRecord | None, r: StepRecord, c: Context) -> str |
         return (
             f"cash changed by {c.money(cash_change)} but the trade of {r.quantity:+} units at "
             f"{c.money(r.price)} with fee {c.money(r.fee)} accounts for {c.money(expected_cash)}: "
-            "value from nothing"
+            f"{_unaccounted(cash_change, expected_cash, c)}"
         )
     change = r.equity_after - r.equity_before
     expected = r.position_after * (r.next_price - r.price) - r.fee
@@ -190,9 +190,18 @@ def _self_financing(prev: StepRecord | None, r: StepRecord, c: Context) -> str |
         return (
             f"equity changed by {c.money(change)}; holding {r.position_after} units through "
             f"{c.money(r.price)} -> {c.money(r.next_price)} minus fee {c.money(r.fee)} accounts "
-            f"for {c.money(expected)}: value from nothing"
+            f"for {c.money(expected)}: {_unaccounted(change, expected, c)}"
         )
     return None
+
+
+def _unaccounted(change: int, expected: int, c: Context) -> str:
+    """What a change the trade does not account for means: money made up, or money gone."""
+    if change > expected:
+        return "value from nothing"
+    if change < expected:
+        return f"value lost ({c.money(expected - change)} vanished)"
+    return "a change that is not a number"  # NaN compares neither way
 
 
 def _non_negative(prev: StepRecord | None, r: StepRecord, c: Context) -> str | None:
@@ -234,6 +243,8 @@ def _reward_sum(prev: StepRecord | None, r: StepRecord, c: Context) -> str | Non
 def _finite(prev: StepRecord | None, r: StepRecord, c: Context) -> str | None:
     if not math.isfinite(r.reward):
         return f"reward is {r.reward!r}"
+    if "components" not in c.meta.supplies:
+        return None  # an env without reward components: the reward is all there is to check
     for name, v in zip(c.meta.component_names, r.components, strict=False):
         if not math.isfinite(v):
             return f"reward component {name} is {v!r}"
@@ -320,7 +331,7 @@ CATALOG: tuple[Invariant, ...] = (
         "is rejections x penalty.",
         family="seed",
         scope="step",
-        needs=_F({"rejected", "components"}),
+        needs=_F({"rejected", "reason", "components"}),
         step_check=_penalty_on_step,
         episode_check=_penalty_total,
     ),
@@ -353,7 +364,7 @@ CATALOG: tuple[Invariant, ...] = (
         statement="An action is masked valid if and only if it would execute; the mask is never all False.",
         family="rules",
         scope="step",
-        needs=_F({"mask", "predicted", "rejected"}),
+        needs=_F({"mask", "predicted", "rejected", "reason"}),
         step_check=_mask_matches,
     ),
     _inv(
@@ -362,7 +373,7 @@ CATALOG: tuple[Invariant, ...] = (
         "(at the next price) every step.",
         family="accounting",
         scope="step",
-        needs=_F({"cash_before", "cash_after", "equity_before", "equity_after", "position_before"}),
+        needs=_F({"price", "next_price", "position_before", "position_after", "cash_before", "cash_after", "equity_before", "equity_after"}),
         step_check=_equity_identity,
     ),
     _inv(
@@ -371,7 +382,7 @@ CATALOG: tuple[Invariant, ...] = (
         "by position x price change minus fees: no value from nothing.",
         family="accounting",
         scope="step",
-        needs=_F({"cash_before", "cash_after", "equity_before", "equity_after", "quantity", "fee"}),
+        needs=_F({"price", "next_price", "position_before", "position_after", "cash_before", "cash_after", "equity_before", "equity_after", "quantity", "fee"}),
         step_check=_self_financing,
     ),
     _inv(
@@ -379,7 +390,7 @@ CATALOG: tuple[Invariant, ...] = (
         statement="Position and cash are never negative (long only, no credit).",
         family="accounting",
         scope="step",
-        needs=_F({"cash_after", "position_after"}),
+        needs=_F({"executed", "position_before", "position_after", "cash_before", "cash_after"}),
         step_check=_non_negative,
     ),
     _inv(

@@ -8,6 +8,7 @@ failure found anywhere replays everywhere; see ``docs/ci.md``.
 
 from __future__ import annotations
 
+import re
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from hypothesis.database import DirectoryBasedExampleDatabase, ExampleDatabase
@@ -23,6 +24,9 @@ REDIS_CONNECT_TIMEOUT = 5.0
 """Seconds to wait for the shared Redis to answer before the run is refused."""
 
 _REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+_URL = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://")
+"""A URL's ``scheme://`` (RFC 3986's scheme): never a directory path, whose drive (``C:\\``,
+``C:/``) or ``:`` in a name is not followed by ``//``."""
 _TRUE = ("", "1", "true", "yes", "on")  # a bare ?readonly means true
 _FALSE = ("0", "false", "no", "off")
 
@@ -42,15 +46,15 @@ def resolve_database(spec: str | None) -> ExampleDatabase | None:
               Redis (for developer machines and pull-request runs: a run on a branch
               that fixed a bug would otherwise delete the shared counterexample the
               other branches still need);
-            - anything else: a directory path.
+            - anything else without a URL scheme (``name://``): a directory path.
 
     Returns:
         The database, or ``None`` for ``"none"``.
 
     Raises:
-        InvalidConfig: a Redis URL without the redis client installed, a Redis that
-            does not answer within :data:`REDIS_CONNECT_TIMEOUT` seconds, or a bad
-            ``readonly`` value.
+        InvalidConfig: a URL of another scheme (``s3://``, ``file://``, ...), a Redis URL
+            without the redis client installed, a Redis that does not answer within
+            :data:`REDIS_CONNECT_TIMEOUT` seconds, or a bad ``readonly`` value.
 
     Example:
         >>> resolve_database("none") is None
@@ -64,7 +68,19 @@ def resolve_database(spec: str | None) -> ExampleDatabase | None:
         return None
     if spec.lower().startswith(_REDIS_SCHEMES):
         return _redis_database(spec)
+    scheme = _URL.match(spec)
+    if scheme is not None:
+        raise InvalidConfig(
+            f"database={_redact(spec)!r}: tradeguard does not know the scheme {scheme.group()!r}; expected "
+            "a directory path (e.g. .hypothesis/tradeguard), none (no database), or a shared Redis: "
+            "redis://[:password@]host:port/db (rediss:// for TLS, unix:///path/redis.sock)."
+        )
     return DirectoryBasedExampleDatabase(spec)
+
+
+def is_url(spec: str) -> bool:
+    """Whether ``spec`` starts with a URL scheme (``redis://``, ``s3://``, ...), not a directory path."""
+    return _URL.match(spec) is not None
 
 
 def _redis_database(spec: str) -> ExampleDatabase:

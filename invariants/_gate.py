@@ -100,6 +100,8 @@ class InvariantReport:
     violations: tuple[Violation, ...] = ()
     counterexample: Counterexample | None = None
     note: str = ""
+    missing: tuple[str, ...] = ()
+    """The record fields the adapter does not supply, when that made the invariant not applicable."""
 
     def as_dict(self) -> dict[str, Any]:
         cx = None if self.counterexample is None else self.counterexample.as_dict()
@@ -136,6 +138,11 @@ class CatalogReport:
     def failures(self) -> tuple[InvariantReport, ...]:
         return tuple(r for r in self.results if r.status == "fail")
 
+    @property
+    def not_supplied(self) -> tuple[InvariantReport, ...]:
+        """The invariants not checked because the adapter does not supply the fields they read."""
+        return tuple(r for r in self.results if r.status == "not-applicable" and r.missing)
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "env": self.env,
@@ -145,6 +152,7 @@ class CatalogReport:
             "examples_per_invariant": self.examples,
             "seconds": round(self.seconds, 3),
             "findings": list(self.findings),
+            "not_checked_by_adapter": [r.invariant.id for r in self.not_supplied],
             "invariants": [r.as_dict() for r in self.results],
         }
 
@@ -165,12 +173,52 @@ class CatalogReport:
         passed = sum(r.status == "pass" for r in self.results)
         na = sum(r.status == "not-applicable" for r in self.results)
         lines += ["", f"{passed} passed, {len(self.failures)} failed, {na} not applicable"]
+        unchecked = self.not_supplied
+        if unchecked:
+            fields = {f for r in unchecked for f in r.missing}
+            were = "invariant was" if len(unchecked) == 1 else "invariants were"
+            fix = (
+                "Write an adapter for this env (about 40 lines, see docs/adapters.md) to check them."
+                if self.adapter == "gym"
+                else "An adapter that supplies them checks them too (docs/adapters.md)."
+            )
+            lines.append(
+                f"{len(unchecked)} {were} not checked: the {self.adapter or 'given'} adapter does not supply "
+                f"{_in_words(fields)}. {fix}"
+            )
         return "\n".join(lines)
 
     def raise_for_failures(self) -> None:
         """Raise :class:`InvariantViolation` with :meth:`format` if any invariant failed."""
+        __tracebackhide__ = True  # pytest: the caller's line, then the report
         if not self.passed:
             raise InvariantViolation(self.format())
+
+
+_FIELD_WORDS: tuple[tuple[str, frozenset[str]], ...] = (
+    ("positions", frozenset({"position_before", "position_after", "quantity"})),
+    ("cost bases", frozenset({"cost_basis_before"})),
+    ("cash", frozenset({"cash_before", "cash_after"})),
+    ("equity", frozenset({"equity_before", "equity_after"})),
+    ("prices", frozenset({"price", "next_price"})),
+    ("fees", frozenset({"fee"})),
+    ("executions", frozenset({"executed", "rejected", "reason"})),
+    ("action masks", frozenset({"mask"})),
+    ("reward components", frozenset({"components"})),
+    ("steps", frozenset({"t"})),
+    ("predicted actions", frozenset({"predicted"})),
+    ("rewards", frozenset({"reward"})),
+)
+"""Record fields in a trader's words, in the order a report names them."""
+
+
+def _in_words(fields: Iterable[str]) -> str:
+    """``{"cash_after", "executed", "quantity"}`` -> ``"positions, cash or executions"``."""
+    fields = set(fields)
+    words = [word for word, group in _FIELD_WORDS if group & fields]
+    named = set().union(*(group for _, group in _FIELD_WORDS))
+    words += sorted(fields - named)  # a field this table does not know, by its own name
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +233,13 @@ def _database(database: ExampleDatabase | str | None) -> ExampleDatabase | None:
     if database is None or isinstance(database, ExampleDatabase):
         return database
     if isinstance(database, str):
+        from tradeguard.invariants._database import _redact, is_url
+
+        if is_url(database):
+            raise InvalidConfig(
+                f"database={_redact(database)!r} is a URL; check_trading_env takes a directory path, None, "
+                "or an ExampleDatabase. For a shared Redis, pass resolve_database(url) (from tradeguard.invariants)."
+            )
         return DirectoryBasedExampleDatabase(database)
     raise InvalidConfig(f"database={database!r}; expected None, a directory path or an ExampleDatabase.")
 
@@ -336,6 +391,7 @@ def check_trading_env(
         >>> report.passed
         True
     """
+    __tracebackhide__ = _violation_only  # pytest: the caller's line, then the report
     check_int("examples", examples, min_value=1, max_value=100_000)
     check_int("max_steps", max_steps, min_value=1, max_value=10_000)
     check_number("timeout", timeout, min_value=0.0, min_exclusive=True)
@@ -344,7 +400,8 @@ def check_trading_env(
     started = time.perf_counter()
     with Isolation(seed=seed, timeout=timeout) as iso:
         results, env_name, adapter_name = _run(
-            iso, iso.guard(make_env), adapter, invariants, examples, max_steps, seed, db, name, progress
+            iso, iso.guard(make_env), adapter, invariants, examples, max_steps, seed, db, name, progress,
+            factory=name or _callable_name(make_env),
         )
     report = CatalogReport(
         env=env_name,
@@ -358,6 +415,12 @@ def check_trading_env(
     if raise_on_failure:
         report.raise_for_failures()
     return report
+
+
+def _violation_only(excinfo: Any) -> bool:
+    """pytest's ``__tracebackhide__`` as a callable: hide the frame under an InvariantViolation
+    (the report says it all), keep it under any other exception (where it helps)."""
+    return isinstance(getattr(excinfo, "value", None), InvariantViolation)
 
 
 def _env_error(iso: Isolation, exc: BaseException) -> EnvCall | None:
@@ -377,6 +440,8 @@ def _run(
     db: ExampleDatabase | None,
     name: str | None,
     progress: Callable[[int, int, str], None] | None = None,
+    *,
+    factory: str = "make_env",
 ) -> tuple[list[InvariantReport], str, str]:
     timeout = iso.timeout
     by_id = {inv.id: inv for inv in CATALOG}
@@ -390,6 +455,7 @@ def _run(
     with iso.example():
         try:
             probe = make_env()
+            _check_is_env(probe.tradeguard_target, factory)
             _check_action_space(probe.action_space)
             adapter = adapter or adapter_for(probe)
             first = record_episode(make_env(), [0], seed=0, adapter=adapter)
@@ -550,11 +616,14 @@ def _run(
         if progress is not None:
             progress(done, len(invariants), inv.id)
         if inv.scope != "env" and inv not in applicable:
-            missing = ", ".join(sorted(set(inv.needs) - meta.supplies))
-            note = "needs reported metrics" if "reported_metrics" in inv.needs else (
-                f"the {chosen.name} adapter does not supply {missing}"
-            )
-            results.append(InvariantReport(invariant=inv, status="not-applicable", examples=0, note=note))
+            if "reported_metrics" in inv.needs:
+                results.append(InvariantReport(invariant=inv, status="not-applicable", examples=0,
+                                               note="needs reported metrics"))
+                continue
+            missing = tuple(sorted(set(inv.needs) - meta.supplies))
+            note = f"the {chosen.name} adapter does not supply {', '.join(missing)}"
+            results.append(InvariantReport(invariant=inv, status="not-applicable", examples=0, note=note,
+                                           missing=missing))
             continue
         if abandoned[0]:
             results.append(not_checked(inv))
@@ -607,6 +676,44 @@ def _run(
             f"the check stopped early: {len(iso.timeouts)} examples ran out of their {timeout:g} s budget"
         )
     return results, env_name, chosen.name
+
+
+_ENV_API = ("reset", "step", "action_space", "observation_space")
+"""What the gate needs of an env: the gymnasium API it drives."""
+
+
+def _callable_name(fn: Any) -> str:
+    """``module:qualname`` of a factory, for messages (its ``repr`` when it has no name)."""
+    qualname = getattr(fn, "__qualname__", None)
+    if qualname is None:
+        return repr(fn)
+    module = getattr(fn, "__module__", None)
+    return f"{module}:{qualname}" if module else str(qualname)
+
+
+def _check_is_env(env: Any, factory: str) -> None:
+    """Refuse what a factory returned when it is not a gymnasium env (before any adapter reads it)."""
+    missing = []
+    for attr in _ENV_API:
+        try:
+            value = getattr(env, attr)
+        except AttributeError:
+            missing.append(attr)
+            continue
+        except Exception:  # a property of the env that raises: the env's own failure, reported later
+            continue
+        if attr in ("reset", "step") and not callable(value):
+            missing.append(attr)
+    if not missing:
+        return
+    text = repr(env)
+    shown = "None" if env is None else f"a {type(env).__name__} ({text if len(text) <= 60 else text[:57] + '...'})"
+    lacks = "none of them" if len(missing) == len(_ENV_API) else f"no {' and no '.join(missing)}"
+    raise InvalidConfig(
+        f"the env factory {factory} returned {shown}, not a gymnasium env: the check needs "
+        f"{', '.join(_ENV_API[:-1])} and {_ENV_API[-1]}, and it has {lacks}. Give a zero-argument "
+        "callable that returns a fresh env each call (e.g. mypackage.envs:make_env)."
+    )
 
 
 def _check_action_space(space: Any) -> None:

@@ -9,7 +9,14 @@ from typing import Any, Literal, SupportsFloat
 import gymnasium as gym
 
 from tradeguard.errors import InvalidConfig
-from tradeguard.invariants._adapter import NativeAdapter, StepData, TraceAdapter, env_mask
+from tradeguard.invariants._adapter import (
+    NativeAdapter,
+    StepData,
+    TraceAdapter,
+    adapter_for,
+    env_mask,
+    require_native,
+)
 from tradeguard.invariants._catalog import REL_TOL, _executed_counts, _penalty_total
 from tradeguard.invariants._check import format_steps, raise_violations, replay_command, select
 from tradeguard.invariants._model import Context, Invariant, Violation
@@ -159,7 +166,7 @@ class InvariantMonitor(gym.Wrapper[Any, Any, Any, Any]):
     (counts, penalty totals) run too.
 
     Args:
-        env: A tradeguard ``TradingEnv`` (or any env, with ``adapter=``).
+        env: A tradeguard ``TradingEnv``, or any gymnasium env with a ``Discrete`` action space.
         mode: ``"raise"`` raises :class:`~tradeguard.errors.InvariantViolation` at the
             first violating step; ``"record"`` keeps going and collects them in
             :attr:`violations`.
@@ -168,7 +175,9 @@ class InvariantMonitor(gym.Wrapper[Any, Any, Any, Any]):
             of the whole per-step catalog (about 1 us a step in CPython 3.11, a quarter
             of ``TradingEnv``'s own step; ``benchmarks/bench_monitor.py``), and only a
             step it does not pass goes through the selected checks one by one.
-        adapter: Turns the env's steps into records; default: the env's own records.
+        adapter: Turns the env's steps into records; default: chosen for the env as
+            :func:`check_trading_env` chooses it (``adapter_for(env)``): tradeguard's own
+            env's records, a built-in peer's adapter, else ``GymAdapter``.
 
     Example:
         >>> from tradeguard.env import TradingEnv
@@ -192,8 +201,11 @@ class InvariantMonitor(gym.Wrapper[Any, Any, Any, Any]):
         if mode not in ("raise", "record"):
             raise InvalidConfig(f"mode={mode!r}; expected 'raise' or 'record'.")
         self.mode = mode
-        self.adapter: TraceAdapter = adapter or NativeAdapter()
+        # The gate's choice (tradeguard's own env: NativeAdapter, whose records the env keeps)
+        self.adapter: TraceAdapter = adapter or adapter_for(env)
         self._native = isinstance(self.adapter, NativeAdapter)
+        if self._native:
+            require_native(env)
         chosen = select(only)
         self.invariants: tuple[Invariant, ...] = tuple(i for i in chosen if i.scope == "step" or (i.scope == "episode" and i.episode_check is not None and "reported_metrics" not in i.needs))
         self._step_checks = tuple((i, i.step_check) for i in self.invariants if i.step_check is not None)

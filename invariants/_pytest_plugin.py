@@ -63,6 +63,8 @@ def invariant_suite(
 
     @pytest.mark.parametrize("invariant_id", ids)
     def test_invariant(invariant_id: str, request: pytest.FixtureRequest) -> None:
+        # pytest shows the user's test id and the violation, not this function's code
+        __tracebackhide__ = True
         from tradeguard.invariants._database import resolve_database
         from tradeguard.invariants._gate import check_trading_env
 

@@ -89,7 +89,7 @@ class LyingMask(CoinEnv):  # type: ignore[misc, valid-type]
 @pytest.mark.parametrize(
     ("env", "invariant", "message"),
     [
-        (FeeTwice, "self-financing", r"cash changed by -[\d,.]+ but the trade of [+-]1 units at [\d,.]+ with fee 0\.05 accounts for -?[\d,.]+: value from nothing"),
+        (FeeTwice, "self-financing", r"cash changed by -[\d,.]+ but the trade of [+-]1 units at [\d,.]+ with fee 0\.05 accounts for -?[\d,.]+: value lost \(0\.05 vanished\)"),
         (SellsWithoutCoins, "no-sell-without-position", r"SELL executed with position 0 units \(no position to sell\); predicted SELL"),
         (LyingMask, "mask-matches-execution", r"the mask allowed (BUY|SELL) but it was rejected \(\w+\)"),
     ],
@@ -121,6 +121,14 @@ def test_the_adapter_is_chosen_from_the_env_class() -> None:
     assert isinstance(adapter_for(CoinEnv()), GymAdapter)
 
 
+def test_record_episode_without_an_adapter_chooses_one_for_the_env() -> None:
+    from tradeguard.env import EnvConfig, TradingEnv
+
+    assert record_episode(CoinEnv(), [1, 2], seed=0).trace.meta.supplies == frozenset({"t", "predicted", "reward"})
+    own = record_episode(TradingEnv(config=EnvConfig(episode_length=4)), [1, 2], seed=0)
+    assert own.trace.meta.env_id.startswith("tradeguard") and len(own.trace) == 2
+
+
 def test_a_plain_gym_env_gets_the_contract_and_not_applicable_for_the_rest() -> None:
     report = check_trading_env(CoinEnv, examples=10, max_steps=3, seed=0)
     s = statuses(report)
@@ -130,7 +138,10 @@ def test_a_plain_gym_env_gets_the_contract_and_not_applicable_for_the_rest() -> 
         "action-range-enforced", "valid-steps-do-not-raise", "step-after-end-refused",
     }
     note = next(r.note for r in report.results if r.invariant.id == "self-financing")
-    assert note == "the gym adapter does not supply cash_after, cash_before, equity_after, equity_before, fee, quantity"
+    assert note == (
+        "the gym adapter does not supply cash_after, cash_before, equity_after, equity_before, fee, "
+        "next_price, position_after, position_before, price, quantity"
+    )
 
 
 # --------------------------------------------------------------------------- the built-in adapters, on the real packages
@@ -318,6 +329,123 @@ def test_an_adapter_that_does_not_fit_the_env_is_a_clear_error() -> None:
         check_trading_env(CoinEnv, adapter=AnyTradingAdapter("stocks"), examples=5, seed=0)
 
 
+NATIVE_MISFIT = (
+    "adapter 'tradeguard' (NativeAdapter) was given for a CoinEnv, which is not tradeguard's "
+    "TradingEnv: that adapter reads the records TradingEnv keeps itself (trace_meta and "
+    "info['record']), and this env keeps none. Leave the adapter out to have adapter_for(env) "
+    "choose one (GymAdapter for a plain gymnasium env, which knows nothing of its trading), or "
+    "write an adapter for this env to check its trading (docs/adapters.md)."
+)
+
+
+def test_the_native_adapter_given_for_another_env_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(InvalidConfig) as info:
+        check_trading_env(CoinEnv, adapter=NativeAdapter(), examples=2, seed=0)
+    assert str(info.value) == NATIVE_MISFIT
+    status = main(["check", "--env", "test_adapters:CoinEnv", "--adapter", "tradeguard", "--examples", "2",
+                   "--database", "none"])
+    assert status == 2
+    assert NATIVE_MISFIT in capsys.readouterr().err
+
+
+class NoObservationSpace:
+    """Has reset, step and action_space, but no observation_space."""
+
+    action_space = gym.spaces.Discrete(2)
+
+    def reset(self, **kwargs: Any) -> Any:
+        return np.zeros(1), {}
+
+    def step(self, action: Any) -> Any:
+        return np.zeros(1), 0.0, True, False, {}
+
+
+@pytest.mark.parametrize(
+    ("factory", "name", "message"),
+    [
+        (lambda: None, "mine:make_env", "the env factory mine:make_env returned None, not a gymnasium env: the check "
+         "needs reset, step, action_space and observation_space, and it has none of them."),
+        (lambda: "prices.csv", "mine:load", "the env factory mine:load returned a str ('prices.csv'), not a gymnasium "
+         "env: the check needs reset, step, action_space and observation_space, and it has none of them."),
+        (lambda: list(range(100)), "mine:data", "the env factory mine:data returned a list ([0, 1, 2, 3, 4, 5, 6, 7, 8, "
+         "9, 10, 11, 12, 13, 14, 15, 16...), not a gymnasium env: the check needs reset, step, "
+         "action_space and observation_space, and it has none of them."),
+        (NoObservationSpace, None, "the env factory test_adapters:NoObservationSpace returned a NoObservationSpace "
+         "(<test_adapters.NoObservationSpace object at 0x...>), not a gymnasium env: the check needs reset, "
+         "step, action_space and observation_space, and it has no observation_space."),
+    ],
+    ids=["none", "str", "long-repr", "no-observation-space"],
+)
+def test_a_factory_that_returns_no_env_is_blamed_not_the_adapter(factory: Any, name: str | None, message: str) -> None:
+    fix = " Give a zero-argument callable that returns a fresh env each call (e.g. mypackage.envs:make_env)."
+    with pytest.raises(InvalidConfig) as info:
+        check_trading_env(factory, name=name, examples=2, seed=0)
+    text = re.sub(r" at 0x[0-9a-f]+>", " at 0x...>", str(info.value))
+    assert text == message + fix
+
+
+def test_check_env_blames_a_factory_that_returns_no_env(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir("/")
+    assert main(["check", "--env", "os:getcwd", "--examples", "2", "--database", "none"]) == 2
+    assert capsys.readouterr().err == (
+        "tradeguard check: error: the env factory os:getcwd returned a str ('/'), not a gymnasium env: the "
+        "check needs reset, step, action_space and observation_space, and it has none of them. Give a "
+        "zero-argument callable that returns a fresh env each call (e.g. mypackage.envs:make_env).\n"
+    )
+
+
+def test_the_report_says_when_the_adapter_left_the_trading_invariants_unchecked() -> None:
+    report = check_trading_env(CoinEnv, examples=5, max_steps=3, seed=0)
+    assert report.format().splitlines()[-2:] == [
+        "7 passed, 0 failed, 14 not applicable",
+        "13 invariants were not checked: the gym adapter does not supply positions, cost bases, cash, equity, "
+        "prices, fees, executions, action masks or reward components. Write an adapter for this env "
+        "(about 40 lines, see docs/adapters.md) to check them.",
+    ]
+    unchecked = [i for i, s in statuses(report).items() if s == "not-applicable" and i != "metrics-match-trace"]
+    assert report.as_dict()["not_checked_by_adapter"] == unchecked and len(unchecked) == 13
+    # An adapter that supplies nearly everything: one line for the one field it lacks.
+    coin = check_trading_env(CoinEnv, adapter=CoinAdapter(), examples=5, max_steps=3, seed=0)
+    assert coin.format().splitlines()[-2:] == [
+        "19 passed, 0 failed, 2 not applicable",
+        "1 invariant was not checked: the coin adapter does not supply cost bases. An adapter that supplies "
+        "them checks them too (docs/adapters.md).",
+    ]
+    assert coin.as_dict()["not_checked_by_adapter"] == ["no-add-without-profitable-position"]
+    # Not applicable for want of reported metrics is no adapter's doing: no such line.
+    from tradeguard.env import EnvConfig, TradingEnv
+
+    own = check_trading_env(lambda: TradingEnv(config=EnvConfig(episode_length=4)), examples=2, max_steps=3, seed=0,
+                            only=["metrics-match-trace", "finite-rewards"])
+    assert own.format().splitlines()[-1] == "1 passed, 0 failed, 1 not applicable"
+    assert own.as_dict()["not_checked_by_adapter"] == []
+
+
+def _step_after_end_warnings(caught: list[warnings.WarningMessage]) -> list[str]:
+    return [str(w.message) for w in caught if "even though this environment has already returned" in str(w.message)]
+
+
+def test_the_deliberate_step_past_the_end_shows_no_gymnasium_warning(recwarn: pytest.WarningsRecorder) -> None:
+    # gymnasium warns on a step after termination; step-after-end-refused takes that step on
+    # purpose, so its warning is the probe's business, not the user's.
+    from tradeguard.invariants import check_env_contract
+
+    filters = list(warnings.filters)
+    assert check_env_contract(lambda: gym.make("CartPole-v1"), [0], seed=0, only=["step-after-end-refused"])
+    report = check_trading_env(lambda: gym.make("CartPole-v1"), examples=3, max_steps=3, seed=0,
+                               only=["step-after-end-refused"])
+    assert statuses(report) == {"step-after-end-refused": "fail"}
+    assert _step_after_end_warnings(list(recwarn)) == []
+    assert list(warnings.filters) == filters
+    # The warning is real: the same step taken outside the probe shows it.
+    env = gym.make("CartPole-v1")
+    env.reset(seed=0)
+    while not env.step(0)[2]:
+        pass
+    env.step(0)
+    assert len(_step_after_end_warnings(list(recwarn))) == 1
+
+
 def test_non_discrete_action_spaces_are_refused() -> None:
     class Continuous(CoinEnv):  # type: ignore[misc, valid-type]
         def __init__(self) -> None:
@@ -353,7 +481,7 @@ def test_check_env_module_factory_with_an_adapter_class(capsys: pytest.CaptureFi
     ("argv", "message"),
     [
         (["--env", "anytrading-stock"], r"--env 'anytrading-stock'; expected one of anytrading-stocks, anytrading-forex, gym-trading-env or MODULE:FACTORY .*Did you mean 'anytrading-stocks'\?"),
-        (["--env", "no_such_module_xyz:make"], r"--env 'no_such_module_xyz:make': cannot import 'no_such_module_xyz': ModuleNotFoundError"),
+        (["--env", "no_such_module_xyz:make"], r"--env 'no_such_module_xyz:make': no module named 'no_such_module_xyz': looked in the current directory \(.+\) and on the Python path"),
         (["--env", "test_adapters:CoinEnvv"], r"--env 'test_adapters:CoinEnvv': module test_adapters has no 'CoinEnvv'\. Did you mean 'CoinEnv'\?"),
         (["--env", "test_adapters:CoinEnv", "--adapter", "test_adapters:statuses"], r"--adapter 'test_adapters:statuses' is a function, not a trace adapter"),
         (["--env", "anytrading-stocks", "--scenario", "v10"], r"--env 'anytrading-stocks' checks another env; --scenario"),

@@ -112,8 +112,8 @@ BAD_ENVS = [
         "fee charged twice",
         env_with(FeeTwiceMachine),
         "self-financing",
-        r"cash changed by -[\d,.]+ but the trade of \+\d+ units at [\d,.]+ with fee [\d,.]+ "
-        r"accounts for -[\d,.]+: value from nothing",
+        r"cash changed by -[\d,.]+ but the trade of \+\d+ units at [\d,.]+ with fee ([\d,.]+) "
+        r"accounts for -[\d,.]+: value lost \(\1 vanished\)",
     ),
     BadEnv(
         "fee charged on HOLD",

@@ -80,6 +80,49 @@ def test_database_spec_resolution(tmp_path: Path) -> None:
     assert isinstance(resolve_database(str(tmp_path)), DirectoryBasedExampleDatabase)
 
 
+@pytest.mark.parametrize("spec", ["bogus://x", "S3://bucket/failures", "file:///tmp/db", "redis+tls://h:1/0"])
+def test_a_database_url_of_an_unknown_scheme_is_refused(
+    spec: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scheme = spec[: spec.index("://") + 3]
+    message = (
+        f"database={spec!r}: tradeguard does not know the scheme {scheme!r}; expected a directory path "
+        "(e.g. .hypothesis/tradeguard), none (no database), or a shared Redis: redis://[:password@]host:port/db "
+        "(rediss:// for TLS, unix:///path/redis.sock)."
+    )
+    with pytest.raises(InvalidConfig) as info:
+        resolve_database(spec)
+    assert str(info.value) == message
+    monkeypatch.chdir(tmp_path)  # a wrongly accepted spec would become a directory here
+    quick = ["check", "--scenario", "v10", "--examples", "1", "--max-steps", "2", "--only", "finite-rewards"]
+    assert main([*quick, "--database", spec]) == 2
+    assert capsys.readouterr().err == f"tradeguard check: error: {message}\n"
+    monkeypatch.setenv("TRADEGUARD_DATABASE", spec)
+    assert main(quick) == 2
+    assert capsys.readouterr().err == f"tradeguard check: error: {message}\n"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_url_given_to_check_trading_env_as_its_database_is_refused() -> None:
+    with pytest.raises(InvalidConfig) as info:
+        check_trading_env(TradingEnv, database="redis://:hunter2@ci-redis:6379/0", examples=1)
+    assert str(info.value) == (
+        "database='redis://:***@ci-redis:6379/0' is a URL; check_trading_env takes a directory path, None, or an "
+        "ExampleDatabase. For a shared Redis, pass resolve_database(url) (from tradeguard.invariants)."
+    )
+
+
+@pytest.mark.parametrize("spec", ["db", "a:b/failures", "C:/failures", "C:\\failures", "./x://y", "-/x://y", "1a://b"])
+def test_directory_paths_stay_directories_colons_included(spec: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from hypothesis.database import DirectoryBasedExampleDatabase
+
+    monkeypatch.chdir(tmp_path)
+    db = resolve_database(spec)
+    assert isinstance(db, DirectoryBasedExampleDatabase) and db.path == Path(spec)
+    absolute = resolve_database(str(tmp_path / spec))
+    assert isinstance(absolute, DirectoryBasedExampleDatabase) and absolute.path == tmp_path / spec
+
+
 def test_profile_defaults_to_ci_under_ci(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TRADEGUARD_PROFILE", raising=False)
     monkeypatch.setenv("CI", "true")
@@ -121,6 +164,39 @@ def test_pytest_plugin_fails_a_broken_env_with_the_counterexample(pytester: pyte
     result = pytester.runpytest("--tradeguard-profile", "fast", "--tradeguard-database", "none", "-p", "no:cacheprovider")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*InvariantViolation*", "*FAIL action-range-enforced*", "*step(7) (one past the last action; valid actions are 0..6) returned normally*"])
+
+
+def test_pytest_plugin_failures_show_the_violation_not_tradeguards_frames(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_user=BROKEN_PLUGIN_TEST)
+    result = pytester.runpytest("--tradeguard-profile", "fast", "--tradeguard-database", "none", "-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    out = result.stdout.str()
+    assert "_pytest_plugin.py" not in out and "_gate.py" not in out, out
+    assert "report.raise_for_failures()" not in out and "raise InvariantViolation" not in out, out
+    result.stdout.fnmatch_lines([
+        "*test_broken[[]action-range-enforced[]]*",
+        "E   tradeguard.errors.InvariantViolation: tradeguard check: Broken via the tradeguard adapter*",
+        "*step(7) (one past the last action; valid actions are 0..6) returned normally*",
+    ])
+
+
+def test_check_trading_env_hides_its_frames_only_under_a_violation(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_user=BROKEN_PLUGIN_TEST.split("test_broken =")[0] + '''
+from tradeguard.invariants import check_trading_env
+
+def test_raises_on_failure():
+    check_trading_env(lambda: Broken(config=EnvConfig(episode_length=6)), only=["action-range-enforced"],
+                      examples=5, seed=0, raise_on_failure=True)
+
+def test_bad_argument():
+    check_trading_env(Broken, examples=0)
+''')
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=2)
+    violation, bad_argument = result.stdout.str().split("_ test_bad_argument _")
+    assert "raise_on_failure=True)" in violation and "_gate.py" not in violation, violation
+    assert "InvariantViolation: tradeguard check: Broken" in violation
+    assert "_gate.py" in bad_argument and "examples=0 is out of range" in bad_argument, bad_argument
 
 
 def test_console_script_check_runs_in_a_subprocess(tmp_path: Path) -> None:

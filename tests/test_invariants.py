@@ -84,6 +84,35 @@ def test_a_record_edited_by_hand_is_caught_with_a_ledger_message() -> None:
     assert f"  >{bad.t:>4}" in v.context
 
 
+# One BUY of 1 unit at 100.00 with a 0.10 fee, the price then 101.00: cash 1,000.00 -> 899.90,
+# equity 1,000.00 -> 1,000.90. Each case moves one number off by an amount in minor units.
+_BUY = {"t": 0, "price": 10_000, "next_price": 10_100, "position_before": 0, "position_after": 1, "quantity": 1,
+        "fee": 10, "cash_before": 100_000, "cash_after": 89_990, "equity_before": 100_000, "equity_after": 100_090}
+
+
+@pytest.mark.parametrize(
+    ("field", "off", "message"),
+    [
+        ("cash_after", -10, "cash changed by -100.20 but the trade of +1 units at 100.00 with fee 0.10 accounts "
+         "for -100.10: value lost (0.10 vanished)"),  # the fee charged twice
+        ("cash_after", +10, "cash changed by -100.00 but the trade of +1 units at 100.00 with fee 0.10 accounts "
+         "for -100.10: value from nothing"),  # the fee never taken from cash
+        ("equity_after", -40, "equity changed by 0.50; holding 1 units through 100.00 -> 101.00 minus fee 0.10 "
+         "accounts for 0.90: value lost (0.40 vanished)"),
+        ("equity_after", +100, "equity changed by 1.90; holding 1 units through 100.00 -> 101.00 minus fee 0.10 "
+         "accounts for 0.90: value from nothing"),
+    ],
+    ids=["cash-fell-more", "cash-rose-more", "equity-fell-more", "equity-rose-more"],
+)
+def test_self_financing_says_whether_value_was_lost_or_made_from_nothing(field: str, off: int, message: str) -> None:
+    trace = _trace()
+    healthy = trace.records[0]._replace(**_BUY)
+    assert check_trace(Trace((healthy,), trace.meta), only=["self-financing"]) == []
+    bad = healthy._replace(**{field: getattr(healthy, field) + off})
+    (v,) = check_trace(Trace((bad,), trace.meta), only=["self-financing"])
+    assert v.message == message
+
+
 def test_assert_trace_raises_an_assertion_error_listing_all() -> None:
     trace = _trace()
     recs = [r._replace(fee=-1) for r in trace.records[:3]]

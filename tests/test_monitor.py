@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from tradeguard.env import Action, Condition, EnvConfig, TradingEnv
 from tradeguard.errors import InvalidConfig, InvariantViolation
-from tradeguard.invariants import CATALOG, Context, GymAdapter, InvariantMonitor
+from tradeguard.invariants import CATALOG, Context, GymAdapter, InvariantMonitor, NativeAdapter
 from tradeguard.invariants._monitor import fast_step_ok
 from tradeguard.trace import StepRecord, Trace
 
@@ -318,3 +318,48 @@ def test_monitor_checks_any_env_through_an_adapter() -> None:
         broken.step(a)
     with pytest.raises(InvariantViolation, match=r"\[finite-rewards\] step 3, seed 0: reward is nan"):
         broken.step(1)
+
+
+def test_without_an_adapter_the_monitor_chooses_the_one_the_gate_would() -> None:
+    # A plain gymnasium env gets the gym adapter, as in check_trading_env (the monitor used to
+    # default to NativeAdapter: AttributeError, no trace_meta, on the first reset).
+    monitored = InvariantMonitor(_CountingEnv(nan_at=2), mode="record")
+    assert isinstance(monitored.adapter, GymAdapter)
+    monitored.reset(seed=0)
+    for a in [0, 1, 2, 1]:
+        monitored.step(a)
+    assert [(v.invariant, v.step, v.message) for v in monitored.violations] == [("finite-rewards", 2, "reward is nan")]
+    # tradeguard's own env, bare or wrapped, keeps its own records and the fused fast path.
+    for env in (TradingEnv(config=SHORT), gym.wrappers.TimeLimit(TradingEnv(config=SHORT), max_episode_steps=10)):
+        native = InvariantMonitor(env, mode="record")
+        assert isinstance(native.adapter, NativeAdapter)
+        native.reset(seed=0)
+        assert native._native_fast is not None
+        for a in [1, 0, 5]:
+            native.step(a)
+        assert native.violations == [] and len(native.trace) == 3
+
+
+def test_the_native_adapter_given_for_another_env_is_a_clear_error() -> None:
+    with pytest.raises(InvalidConfig) as info:
+        InvariantMonitor(_CountingEnv(), adapter=NativeAdapter())
+    assert str(info.value) == (
+        "adapter 'tradeguard' (NativeAdapter) was given for a _CountingEnv, which is not tradeguard's "
+        "TradingEnv: that adapter reads the records TradingEnv keeps itself (trace_meta and "
+        "info['record']), and this env keeps none. Leave the adapter out to have adapter_for(env) "
+        "choose one (GymAdapter for a plain gymnasium env, which knows nothing of its trading), or "
+        "write an adapter for this env to check its trading (docs/adapters.md)."
+    )
+
+
+def test_the_gym_adapter_refuses_an_action_space_it_cannot_number() -> None:
+    class Continuous(_CountingEnv):
+        action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)  # type: ignore[assignment]
+
+    monitored = InvariantMonitor(Continuous())
+    with pytest.raises(InvalidConfig) as info:
+        monitored.reset(seed=0)
+    assert str(info.value) == (
+        "the env's action_space is Box(-1.0, 1.0, (1,), float32); the gym adapter records discrete actions "
+        "(gymnasium.spaces.Discrete(n)). For another action space, write an adapter (docs/adapters.md)."
+    )
