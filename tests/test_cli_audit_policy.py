@@ -81,7 +81,7 @@ def test_contract_options(capsys: pytest.CaptureFixture[str]) -> None:
         (["audit-policy", "x.zip", "--policy", "hold"], "not both"),
         (["audit-policy", "--policy", "constant:SEL_PARTIAL"], "Did you mean 'SELL_PARTIAL'?"),
         (["audit-policy", "--policy", "hold", "--families", "trend,crahs"], "Did you mean 'crash'?"),
-        (["audit-policy", "--policy", "hold", "--max-rejection-rate", "2"], "max_rejection_rate=2.0 is out of range"),
+        (["audit-policy", "--policy", "hold", "--max-rejection-rate", "2"], "--max-rejection-rate 2.0 is out of range"),
         (["audit-policy", "--policy", "hold", "--ignore", "collapse"], "not a finding kind"),
         (["audit-policy", "no/such/model"], "no model at 'no/such/model.zip'"),
         (["train", "--out", "m", "--exploration", "epsilon:0.5"], "exploration='epsilon:0.5' is not an exploration"),

@@ -71,7 +71,7 @@ def test_config_json_and_fuzz(capsys: pytest.CaptureFixture[str]) -> None:
         (["--scenario", "v10.3"], "Did you mean 'v10.2'"),
         (["--fuzz", "failed_action_penality=-1:0"], "Did you mean 'failed_action_penalty'"),
         (["--fuzz", "realized_pnl=1:0.5"], "low is above high"),
-        (["--budget", "0"], "budget=0.0"),
+        (["--budget", "0"], "--budget 0.0 must be greater than 0.0"),
     ],
 )
 def test_bad_input_exits_2_with_a_message(

@@ -150,7 +150,8 @@ def test_a_missing_name_is_never_matched_to_an_imported_module_or_class(
         (["--max-steps", "10001"], "--max-steps 10001 is out of range: expected in [1, 10000]."),
         (["--examples", "0"], "--examples 0 is out of range: expected in [1, 100000]."),
         (["--examples", "100001"], "--examples 100001 is out of range: expected in [1, 100000]."),
-        (["--timeout", "0"], "--timeout 0.0 must be greater than 0.0."),
+        (["--timeout", "0"], "--timeout 0.0 must be greater than 0.0 and at most 86400.0."),
+        (["--timeout", "86401"], "--timeout 86401.0 is out of range: expected in (0.0, 86400.0]."),
         (["--env", "anytrading-stocks", "--max-steps", "0"], "--max-steps 0 is out of range: expected in [1, 10000]."),
     ],
 )

@@ -22,15 +22,23 @@ def suggest(given: str, options: Iterable[str]) -> str:
 
 
 def check_int(
-    name: str, value: Any, *, min_value: int | None = None, max_value: int | None = None
+    name: str,
+    value: Any,
+    *,
+    min_value: int | None = None,
+    max_value: int | None = None,
+    hint: str = "",
 ) -> int:
-    """Check that ``value`` is an int (not a bool) within ``[min_value, max_value]``."""
+    """Check that ``value`` is an int (not a bool) within ``[min_value, max_value]``.
+
+    ``hint``, when given, follows the message: what the bounds mean or how to fix it.
+    """
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidConfig(
             f"{_given(name, value)} must be an integer{_range(min_value, max_value)}; "
-            f"got {type(value).__name__}."
+            f"got {type(value).__name__}.{_hint(hint)}"
         )
-    _check_bounds(name, value, min_value, max_value)
+    _check_bounds(name, value, min_value, max_value, hint=hint)
     return value
 
 
@@ -41,28 +49,40 @@ def check_number(
     min_value: float | None = None,
     max_value: float | None = None,
     min_exclusive: bool = False,
+    hint: str = "",
 ) -> float:
-    """Check that ``value`` is a finite real number (not a bool) within bounds; return it as float."""
+    """Check that ``value`` is a finite real number (not a bool) within bounds; return it as float.
+
+    With ``min_exclusive``, ``min_value`` itself is out of range. ``hint``, when given,
+    follows the message: what the bounds mean or how to fix it.
+    """
+    expected = _range(min_value, max_value, min_exclusive=min_exclusive)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InvalidConfig(
-            f"{_given(name, value)} must be a number{_range(min_value, max_value)}; "
-            f"got {type(value).__name__}."
+            f"{_given(name, value)} must be a number{expected}; got {type(value).__name__}.{_hint(hint)}"
         )
     if not math.isfinite(value):
-        raise InvalidConfig(f"{_given(name, value)} must be finite{_range(min_value, max_value)}.")
+        raise InvalidConfig(f"{_given(name, value)} must be finite{expected}.{_hint(hint)}")
     if min_exclusive and min_value is not None and value <= min_value:
         raise InvalidConfig(
             f"{_given(name, value)} must be greater than {min_value}"
             + (f" and at most {max_value}" if max_value is not None else "")
-            + "."
+            + f".{_hint(hint)}"
         )
-    _check_bounds(name, value, min_value, max_value)
+    _check_bounds(name, value, min_value, max_value, hint=hint, min_exclusive=min_exclusive)
     return float(value)
 
 
-def _check_bounds(name: str, value: float, lo: float | None, hi: float | None) -> None:
+def _check_bounds(
+    name: str, value: float, lo: float | None, hi: float | None, *, hint: str = "", min_exclusive: bool = False
+) -> None:
     if (lo is not None and value < lo) or (hi is not None and value > hi):
-        raise InvalidConfig(f"{_given(name, value)} is out of range: expected{_range(lo, hi)}.")
+        expected = _range(lo, hi, min_exclusive=min_exclusive)
+        raise InvalidConfig(f"{_given(name, value)} is out of range: expected{expected}.{_hint(hint)}")
+
+
+def _hint(hint: str) -> str:
+    return f" {hint}" if hint else ""
 
 
 def _given(name: str, value: Any) -> str:
@@ -70,11 +90,11 @@ def _given(name: str, value: Any) -> str:
     return f"{name} {value!r}" if name.startswith("-") else f"{name}={value!r}"
 
 
-def _range(lo: float | None, hi: float | None) -> str:
+def _range(lo: float | None, hi: float | None, *, min_exclusive: bool = False) -> str:
     if lo is not None and hi is not None:
-        return f" in [{lo}, {hi}]"
+        return f" in {'(' if min_exclusive else '['}{lo}, {hi}]"
     if lo is not None:
-        return f" >= {lo}"
+        return f" {'>' if min_exclusive else '>='} {lo}"
     if hi is not None:
         return f" <= {hi}"
     return ""

@@ -23,9 +23,11 @@ import sys
 from typing import Any
 
 from tradeguard._cli._common import (
+    SEED_HELP,
     add_output_arguments,
     add_scenario_arguments,
     check_episode_length,
+    check_seed,
     load_scenario_from_args,
     print_json,
     progress_printer,
@@ -34,6 +36,9 @@ from tradeguard._cli._common import (
 
 COMMAND = "audit-policy"
 ORDER = 45
+
+MAX_EPISODES = 10_000
+"""The most ``--episodes`` per market family (audit_policy has no upper bound: 10**12 ran forever)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -44,8 +49,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a reference policy instead of a model: random | hold | masked-random | constant:ACTION",
     )
     add_scenario_arguments(parser)
-    parser.add_argument("--episodes", type=int, default=3, metavar="N", help="episodes per market family (default: 3)")
-    parser.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the markets and the policy (default: 0)")
+    parser.add_argument(
+        "--episodes", type=int, default=3, metavar="N", help=f"episodes per market family, 1..{MAX_EPISODES} (default: 3)"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, metavar="S", help=f"seed of the markets and the policy, {SEED_HELP} (default: 0)"
+    )
     parser.add_argument(
         "--families",
         default="trend,crash,flat,random_walk",
@@ -53,7 +62,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="market families, comma-separated, from trend, crash, flat, random_walk, gap "
         "(default: trend,crash,flat,random_walk)",
     )
-    parser.add_argument("--episode-length", type=int, metavar="N", help="steps per episode (default: the scenario's)")
+    parser.add_argument(
+        "--episode-length", type=int, metavar="N", help="steps per episode, 1..1000000 (default: the scenario's)"
+    )
     det = parser.add_mutually_exclusive_group()
     det.add_argument(
         "--deterministic",
@@ -68,8 +79,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="do not pass the action mask to the policy (reproduces an evaluator that forgets them)",
     )
-    parser.add_argument("--max-action-share", type=float, metavar="X", help="single-action-collapse above this share (default: 0.95)")
-    parser.add_argument("--max-rejection-rate", type=float, metavar="X", help="rejection-collapse above this rate (default: 0.5)")
+    parser.add_argument(
+        "--max-action-share",
+        type=float,
+        metavar="X",
+        help="single-action-collapse above this share, > 0 and at most 1 (default: 0.95)",
+    )
+    parser.add_argument(
+        "--max-rejection-rate",
+        type=float,
+        metavar="X",
+        help="rejection-collapse above this rate, 0..1 (0: any rejection fails; default: 0.5)",
+    )
     parser.add_argument(
         "--ignore",
         action="append",
@@ -83,11 +104,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import dataclasses
 
+    from tradeguard._validation import check_int, check_number
     from tradeguard.env import parse_policy
     from tradeguard.errors import InvalidConfig
     from tradeguard.invariants._policy_audit import PolicyContract, audit_policy
 
+    # the numeric options, named as typed, before a model is loaded (torch: seconds)
+    check_int("--episodes", args.episodes, min_value=1, max_value=MAX_EPISODES)
+    check_seed("--seed", args.seed)
     check_episode_length("--episode-length", args.episode_length)
+    if args.max_action_share is not None:
+        check_number("--max-action-share", args.max_action_share, min_value=0.0, min_exclusive=True, max_value=1.0)
+    if args.max_rejection_rate is not None:
+        check_number("--max-rejection-rate", args.max_rejection_rate, min_value=0.0, max_value=1.0)
     if (args.model is None) == (args.policy is None):
         raise InvalidConfig(
             "give either MODEL_PATH (a model saved by tradeguard train) or --policy SPEC, "

@@ -19,8 +19,10 @@ from __future__ import annotations
 import argparse
 
 from tradeguard._cli._common import (
+    SEED_HELP,
     add_output_arguments,
     add_scenario_arguments,
+    check_seed,
     load_scenario_from_args,
     print_json,
     write_report,
@@ -29,6 +31,17 @@ from tradeguard.errors import InvalidConfig
 
 COMMAND = "audit-reward"
 ORDER = 40
+
+MAX_BUDGET = 86_400.0
+MAX_EXAMPLES = 1_000_000
+MAX_PNL_TOLERANCE = 100.0
+MAX_HORIZON = 12
+"""audit_reward's bounds on ``budget``, ``max_examples``, ``pnl_tolerance`` and ``horizon``
+(MAX_AUDIT_HORIZON), checked here first so that the error names the option given
+(``--budget 0``), not the parameter it becomes (``budget=0.0``)."""
+
+EXAMPLES_PER_SECOND = 30
+"""audit_reward's default ``max_examples`` per second of budget (EXAMPLES_PER_SECOND)."""
 
 
 def _fuzz_range(text: str) -> tuple[str, float, float]:
@@ -60,14 +73,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the reward config this one replaces: report markets where the optimum changes and new findings",
     )
     parser.add_argument(
-        "--budget", type=float, default=None, metavar="SECONDS", help="time budget of the search (default: 20)"
+        "--budget",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help=f"time budget of the search, > 0 and at most {MAX_BUDGET:g} (default: 20)",
     )
-    parser.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the search (default: 0)")
+    parser.add_argument("--seed", type=int, default=0, metavar="S", help=f"seed of the search, {SEED_HELP} (default: 0)")
     parser.add_argument(
-        "--max-examples", type=int, default=None, metavar="N", help="markets to generate (default: 30 per second of budget)"
+        "--max-examples",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"markets to generate, 1..{MAX_EXAMPLES} (default: {EXAMPLES_PER_SECOND} per second of budget, "
+        f"at most {MAX_EXAMPLES})",
     )
     parser.add_argument(
-        "--horizon", type=_horizon, default=(2, 6), metavar="LO:HI", help="market lengths in steps (default: 2:6)"
+        "--horizon",
+        type=_horizon,
+        default=(2, 6),
+        metavar="LO:HI",
+        help=f"market lengths in steps, 1 <= LO <= HI <= {MAX_HORIZON} (default: 2:6)",
     )
     parser.add_argument(
         "--fuzz",
@@ -81,14 +107,39 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=0.01,
         metavar="PCT",
-        help="PnL shortfall, in percent of starting cash, that counts as regret (default: 0.01)",
+        help=f"PnL shortfall, in percent of starting cash, that counts as regret, 0..{MAX_PNL_TOLERANCE:g} "
+        "(default: 0.01)",
     )
     add_output_arguments(parser)
 
 
-def run(args: argparse.Namespace) -> int:
-    from tradeguard.invariants._reward_audit import DEFAULT_AUDIT_BUDGET, audit_reward
+def _check_options(args: argparse.Namespace) -> tuple[float, int]:
+    """The numeric options, named as typed; returns the budget and max examples to search with."""
+    from tradeguard._validation import check_int, check_number
+    from tradeguard.invariants._reward_audit import DEFAULT_AUDIT_BUDGET
 
+    budget = DEFAULT_AUDIT_BUDGET if args.budget is None else args.budget
+    check_number("--budget", budget, min_value=0.0, min_exclusive=True, max_value=MAX_BUDGET)
+    check_seed("--seed", args.seed)
+    if args.max_examples is None:
+        # audit_reward's own default (30 per second) passes its bound past 33333 s of budget
+        max_examples = min(MAX_EXAMPLES, max(10, int(EXAMPLES_PER_SECOND * budget)))
+    else:
+        max_examples = check_int("--max-examples", args.max_examples, min_value=1, max_value=MAX_EXAMPLES)
+    lo, hi = args.horizon
+    if not 1 <= lo <= hi <= MAX_HORIZON:
+        raise InvalidConfig(
+            f"--horizon {lo}:{hi} is out of range: expected LO:HI with 1 <= LO <= HI <= {MAX_HORIZON}, "
+            "e.g. 2:6."
+        )
+    check_number("--pnl-tolerance", args.pnl_tolerance, min_value=0.0, max_value=MAX_PNL_TOLERANCE)
+    return budget, max_examples
+
+
+def run(args: argparse.Namespace) -> int:
+    from tradeguard.invariants._reward_audit import audit_reward
+
+    budget, max_examples = _check_options(args)
     scenario = load_scenario_from_args(args)
     fuzz = None
     if args.fuzz:
@@ -100,9 +151,9 @@ def run(args: argparse.Namespace) -> int:
     report = audit_reward(
         scenario,
         baseline=args.baseline,
-        budget=DEFAULT_AUDIT_BUDGET if args.budget is None else args.budget,
+        budget=budget,
         seed=args.seed,
-        max_examples=args.max_examples,
+        max_examples=max_examples,
         horizon=args.horizon,
         fuzz=fuzz,
         pnl_tolerance=args.pnl_tolerance,

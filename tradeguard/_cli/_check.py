@@ -34,8 +34,10 @@ from types import ModuleType
 from typing import Any
 
 from tradeguard._cli._common import (
+    SEED_HELP,
     add_output_arguments,
     add_scenario_arguments,
+    check_seed,
     load_scenario_from_args,
     print_json,
     progress_printer,
@@ -57,6 +59,10 @@ MAX_STEPS = 10_000
 """check_trading_env's bounds on ``examples`` and ``max_steps``, checked here first so that the
 error names the option given (``--max-steps -1``), not the parameter it becomes."""
 
+MAX_TIMEOUT = 86_400.0
+"""The longest ``--timeout``, a day: the gate has no upper bound of its own, and a timeout past
+what the platform's clock can represent made every reset "raise" (blaming the env)."""
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_scenario_arguments(parser)
@@ -72,12 +78,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="how the env's steps become trace records: tradeguard, gym, anytrading-stocks, anytrading-forex, "
         "gym-trading-env, or MODULE:CLASS (default: chosen from the env's class)",
     )
-    parser.add_argument("--examples", type=int, metavar="N", help="episodes per invariant (default: the profile's; ci: 100)")
-    parser.add_argument("--max-steps", type=int, metavar="N", help="longest generated episode (default: the profile's; ci: 30)")
-    parser.add_argument("--seed", default=None, metavar="S", help="search seed, or 'random' to explore anew (default: the profile's; ci: 0)")
+    parser.add_argument(
+        "--examples", type=int, metavar="N", help=f"episodes per invariant, 1..{MAX_EXAMPLES} (default: the profile's; ci: 100)"
+    )
+    parser.add_argument(
+        "--max-steps", type=int, metavar="N", help=f"longest generated episode, 1..{MAX_STEPS} (default: the profile's; ci: 30)"
+    )
+    parser.add_argument(
+        "--seed",
+        default=None,
+        metavar="S",
+        help=f"search seed, {SEED_HELP}, or 'random' to explore anew (default: the profile's; ci: 0)",
+    )
     parser.add_argument("--profile", choices=("fast", "ci", "thorough"), help="search budget: fast (25 examples, random seed), ci (100, seed 0), thorough (1000); default: $TRADEGUARD_PROFILE, else ci")
     parser.add_argument("--only", metavar="ID,ID", help="check only these invariant ids")
-    parser.add_argument("--timeout", type=float, metavar="S", help="seconds one example may take before the env counts as hanging (default: 10)")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        metavar="S",
+        help=f"seconds one example may take before the env counts as hanging, > 0 and at most {MAX_TIMEOUT:g} "
+        "(default: 10)",
+    )
     parser.add_argument(
         "--database",
         metavar="DIR|URL|none",
@@ -105,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
     # own check would name episode_length) or reaches the gate (which names max_steps).
     check_int("--examples", examples, min_value=1, max_value=MAX_EXAMPLES)
     check_int("--max-steps", max_steps, min_value=1, max_value=MAX_STEPS)
-    check_number("--timeout", timeout, min_value=0.0, min_exclusive=True)
+    check_number("--timeout", timeout, min_value=0.0, min_exclusive=True, max_value=MAX_TIMEOUT)
     if args.seed is None:
         seed: int | None = profile.seed
     elif args.seed == "random":
@@ -114,7 +135,11 @@ def run(args: argparse.Namespace) -> int:
         try:
             seed = int(args.seed)
         except ValueError:
-            raise InvalidConfig(f"--seed={args.seed!r}; expected an integer or 'random'.") from None
+            raise InvalidConfig(
+                f"--seed {args.seed!r} is not a seed: expected an integer {SEED_HELP}, or 'random' "
+                "to explore anew."
+            ) from None
+        check_seed("--seed", seed)
     only = [s.strip() for s in args.only.split(",")] if args.only else None
     database = resolve_database(args.database or os.environ.get("TRADEGUARD_DATABASE"))
 

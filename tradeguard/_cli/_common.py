@@ -42,6 +42,21 @@ def load_scenario_from_args(args: argparse.Namespace) -> Any:
     return load_scenario(args.scenario or "default")
 
 
+MAX_SEED = 2**32 - 1
+"""The largest ``--seed``: numpy's legacy seeding (``np.random.seed``, which stable-baselines3's
+``set_random_seed`` calls) takes 0..2**32 - 1, and every command that chooses a seed offers the
+same range. ``tradeguard run`` alone takes any non-negative seed: it replays env resets."""
+
+SEED_HELP = f"0..{MAX_SEED} (2**32 - 1)"
+
+
+def check_seed(option: str, seed: int, *, max_value: int | None = MAX_SEED) -> int:
+    """A seed given as ``option``: 0..``max_value`` (``None``: no upper bound), named as typed."""
+    from tradeguard._validation import check_int
+
+    return check_int(option, seed, min_value=0, max_value=max_value)
+
+
 def check_episode_length(option: str, steps: int | None) -> None:
     """An episode length given as ``option`` (``--steps``, ``--episode-length``), checked under that
     name: the scenario's own check would name ``episode_length``, which the user did not type."""
@@ -53,11 +68,10 @@ def check_episode_length(option: str, steps: int | None) -> None:
 
 
 def with_episode_length(scenario: Any, steps: int | None) -> Any:
+    """``scenario`` with episodes ``steps`` long (``None``: unchanged), checked as ``--steps``."""
     if steps is None:
         return scenario
-    if steps < 1:
-        raise InvalidConfig(f"--steps={steps} must be at least 1.")
-    check_episode_length("--steps", steps)  # the upper bound, under the option's name too
+    check_episode_length("--steps", steps)
     env = dataclasses.replace(scenario.env, episode_length=steps)
     return dataclasses.replace(scenario, env=env)
 

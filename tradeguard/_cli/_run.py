@@ -16,6 +16,8 @@ from typing import Any
 
 from tradeguard._cli._common import (
     add_scenario_arguments,
+    check_episode_length,
+    check_seed,
     load_scenario_from_args,
     print_json,
     with_episode_length,
@@ -24,6 +26,10 @@ from tradeguard.errors import InvalidConfig
 
 COMMAND = "run"
 ORDER = 20
+
+DEFAULT_MINOR_UNIT = 0.01
+"""The minor unit of ``--prices`` when ``--minor-unit`` is not given: cents."""
+
 
 def _int_list(text: str) -> list[int]:
     """Comma-separated integers; ``AxN`` repeats A N times (``4x500,1`` is 500 fours, then 1)."""
@@ -50,8 +56,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SPEC",
         help="random | hold | masked-random | constant:ACTION (default: masked-random)",
     )
-    parser.add_argument("--steps", type=int, metavar="N", help="episode length (default: the scenario's)")
-    parser.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the market and the policy (default: 0)")
+    parser.add_argument(
+        "--steps", type=int, metavar="N", help="episode length, 1..1000000 (default: the scenario's)"
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        metavar="S",
+        help="seed of the market and the policy, 0 or more: any seed env.reset() takes, so that "
+        "replay commands run (default: 0)",
+    )
     parser.add_argument(
         "--actions",
         type=_int_list,
@@ -64,11 +79,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="P,P,...",
         help="trade these prices (in minor units) instead of a generated market",
     )
-    parser.add_argument("--minor-unit", type=float, default=0.01, help="currency value of one minor unit (default: 0.01)")
+    parser.add_argument(
+        "--minor-unit",
+        type=float,
+        metavar="X",
+        help=f"currency value of one minor unit of --prices, a finite number > 0 (default: {DEFAULT_MINOR_UNIT})",
+    )
     parser.add_argument("--json", action="store_true", help="print a JSON object instead of text")
 
 
+def _check_options(args: argparse.Namespace) -> None:
+    """The numeric options, named as typed, before anything is built."""
+    from tradeguard._validation import check_number
+
+    check_episode_length("--steps", args.steps)
+    check_seed("--seed", args.seed, max_value=None)
+    if args.minor_unit is not None:
+        check_number("--minor-unit", args.minor_unit, min_value=0.0, min_exclusive=True)
+        if args.prices is None:
+            raise InvalidConfig(
+                f"--minor-unit {args.minor_unit!r} is the currency value of a minor unit of --prices, "
+                "and no --prices was given. Give --prices P,P,... too, or set the scenario's unit "
+                f"with --config-json '{{\"env\": {{\"minor_unit\": {args.minor_unit!r}}}}}'."
+            )
+
+
 def run(args: argparse.Namespace) -> int:
+    _check_options(args)
     import numpy as np
 
     from tradeguard.env import Market, TradingEnv, parse_policy, run_episode
@@ -77,7 +114,8 @@ def run(args: argparse.Namespace) -> int:
     steps = args.steps
     market = None
     if args.prices is not None:
-        market = Market(np.asarray(args.prices, dtype=np.int64), args.minor_unit, "--prices")
+        minor_unit = DEFAULT_MINOR_UNIT if args.minor_unit is None else args.minor_unit
+        market = Market(np.asarray(args.prices, dtype=np.int64), minor_unit, "--prices")
         if steps is None and len(market) - 1 < scenario.env.episode_length:
             steps = len(market) - 1
     scenario = with_episode_length(scenario, steps)

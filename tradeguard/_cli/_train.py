@@ -23,14 +23,23 @@ import sys
 from typing import Any
 
 from tradeguard._cli._common import (
+    SEED_HELP,
     add_scenario_arguments,
     check_episode_length,
+    check_seed,
     load_scenario_from_args,
     print_json,
 )
 
 COMMAND = "train"
 ORDER = 40
+
+MAX_STEPS = 10**9
+"""The most ``--steps``: days of training at these envs' speed (10**12 would never end)."""
+MAX_N_STEPS = 1_000_000
+"""The longest rollout, ``--n-steps``: its buffer is allocated up front (10**12: 25 TiB)."""
+MAX_LEARNING_RATE = 1.0
+MAX_THREADS = 1024
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,8 +50,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="ppo (stable-baselines3) or maskable-ppo (sb3-contrib, uses the action mask; default)",
     )
     add_scenario_arguments(parser)
-    parser.add_argument("--steps", type=int, default=100_000, metavar="N", help="total env steps (default: 100000)")
-    parser.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the algorithm, env and exploration (default: 0)")
+    parser.add_argument(
+        "--steps", type=int, default=100_000, metavar="N", help=f"total env steps, 1..{MAX_STEPS} (default: 100000)"
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        metavar="S",
+        help=f"seed of the algorithm, env and exploration, {SEED_HELP} (default: 0)",
+    )
     parser.add_argument(
         "--exploration",
         metavar="SPEC",
@@ -60,12 +77,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--checkpoint-every",
         type=int,
         metavar="N",
-        help="save a checkpoint every N steps into PATH_checkpoints/ (default: a tenth of --steps; 0: none)",
+        help="save a checkpoint every N steps into PATH_checkpoints/, 0..--steps (default: a tenth of --steps; "
+        "0: none)",
     )
-    parser.add_argument("--episode-length", type=int, metavar="N", help="steps per episode (default: the scenario's)")
-    parser.add_argument("--n-steps", type=int, default=2048, metavar="N", help="rollout length per update (default: 2048)")
-    parser.add_argument("--batch-size", type=int, default=64, metavar="N", help="minibatch size (default: 64)")
-    parser.add_argument("--learning-rate", type=float, default=3e-4, metavar="LR", help="learning rate (default: 3e-4)")
+    parser.add_argument(
+        "--episode-length", type=int, metavar="N", help="steps per episode, 1..1000000 (default: the scenario's)"
+    )
+    parser.add_argument(
+        "--n-steps", type=int, default=2048, metavar="N", help=f"rollout length per update, 2..{MAX_N_STEPS} (default: 2048)"
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=64,
+        metavar="N",
+        help="minibatch size, 2..--n-steps (a minibatch is drawn from one rollout; default: 64)",
+    )
+    parser.add_argument(
+        "--learning-rate",
+        type=float,
+        default=3e-4,
+        metavar="LR",
+        help=f"learning rate, > 0 and at most {MAX_LEARNING_RATE:g} (default: 3e-4)",
+    )
     parser.add_argument(
         "--keep-going",
         action="store_true",
@@ -78,24 +112,66 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="progress bar (default: only when stderr is a terminal)",
     )
     parser.add_argument("--tensorboard", metavar="DIR", help="write TensorBoard logs to DIR (needs tensorboard)")
-    parser.add_argument("--threads", type=int, default=1, metavar="N", help="torch threads (default: 1, fastest for these small networks)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        metavar="N",
+        help=f"torch threads, 1..{MAX_THREADS} (default: 1, fastest for these small networks)",
+    )
     parser.add_argument("--json", action="store_true", help="print a JSON summary instead of text")
 
 
+def _check_options(args: argparse.Namespace) -> int:
+    """The numeric options, named as typed; returns the checkpoint interval (0: none).
+
+    Run before torch and stable-baselines3 are imported (seconds), whose own errors on
+    these values are tracebacks (``--n-steps 0``, ``--batch-size 0``) or worse (``--n-steps
+    10**12`` allocates the rollout buffer).
+    """
+    from tradeguard._validation import check_int, check_number
+
+    steps = check_int("--steps", args.steps, min_value=1, max_value=MAX_STEPS)
+    check_seed("--seed", args.seed)
+    if args.checkpoint_every is None:
+        every = max(1, steps // 10)
+    else:
+        every = check_int(
+            "--checkpoint-every",
+            args.checkpoint_every,
+            min_value=0,
+            max_value=steps,
+            hint=f"Give at most --steps ({steps}) to save checkpoints, or 0 for none.",
+        )
+    check_episode_length("--episode-length", args.episode_length)
+    n_steps = check_int("--n-steps", args.n_steps, min_value=2, max_value=MAX_N_STEPS)
+    check_int(
+        "--batch-size",
+        args.batch_size,
+        min_value=2,
+        max_value=n_steps,
+        hint=f"A minibatch is drawn from one rollout of --n-steps ({n_steps}): give at most that, or raise --n-steps.",
+    )
+    check_number(
+        "--learning-rate", args.learning_rate, min_value=0.0, min_exclusive=True, max_value=MAX_LEARNING_RATE
+    )
+    check_int("--threads", args.threads, min_value=1, max_value=MAX_THREADS)
+    return every
+
+
 def run(args: argparse.Namespace) -> int:
-    from tradeguard.errors import InvalidConfig
     from tradeguard.rl import parse_ent_coef, parse_exploration
 
     # check every argument before importing torch and stable-baselines3 (seconds)
-    check_episode_length("--episode-length", args.episode_length)
+    every = _check_options(args)
     scenario = load_scenario_from_args(args)
     ent = parse_ent_coef(args.ent_coef)
     parse_exploration(args.exploration if args.exploration is not None else scenario.exploration)
-    every = args.checkpoint_every
-    if every is None:
-        every = max(1, args.steps // 10)
-    if every < 0:
-        raise InvalidConfig(f"--checkpoint-every={every} must be >= 0 (0: no checkpoints).")
+    return _start_training(args, scenario, ent, every)
+
+
+def _start_training(args: argparse.Namespace, scenario: Any, ent: tuple[float, float], every: int) -> int:
+    """Train with options already checked: everything that imports torch and SB3 starts here."""
     from tradeguard.rl import DEFAULT_STOP_ON, InvariantCallback, train
 
     callback = InvariantCallback(stop_on=() if args.keep_going else DEFAULT_STOP_ON, verbose=0)

@@ -264,7 +264,7 @@ def train(
     """
     _check_algo(algo)
     check_int("steps", steps, min_value=1)
-    check_int("seed", seed, min_value=0)
+    check_int("seed", seed, min_value=0, max_value=2**32 - 1)  # SB3's set_random_seed: np.random.seed
     check_number("exploration_fraction", exploration_fraction, min_value=0.0, max_value=1.0, min_exclusive=True)
     ent_start, ent_end = parse_ent_coef(ent_coef)
     if checkpoint_every:
