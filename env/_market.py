@@ -54,6 +54,7 @@ class Market:
             )
         if len(prices) < 2:
             raise InvalidMarket(f"{self.name}: a market needs at least 2 prices; got {len(prices)}.")
+        check_number("minor_unit", self.minor_unit, min_value=0.0, min_exclusive=True)
         bad = np.flatnonzero((prices < 1) | (prices > MAX_PRICE))
         if bad.size:
             i = int(bad[0])

@@ -53,6 +53,10 @@ DEFAULT_TIMEOUT = 10.0
 """Seconds one example (every env call it makes) may take before the env counts as hanging."""
 MAX_TIMEOUTS = 3
 """Timed-out examples after which the check stops (each one costs ``timeout`` seconds)."""
+
+MAX_TIMEOUT_SECONDS = 86_400.0
+"""The longest ``timeout``, a day: beyond what the platform's clock can represent, every call
+would time out at once and the env be blamed."""
 END_WITHIN = 10_000
 """Steps ``step-after-end-refused`` plays (action 0) to reach the end of an episode."""
 
@@ -373,7 +377,8 @@ def check_trading_env(
             a directory, or a Hypothesis ``ExampleDatabase`` (e.g. Redis, shared by a team).
         name: The env's name in the report.
         raise_on_failure: Raise :class:`InvariantViolation` with the report if any fails.
-        timeout: Seconds one example may take, > 0; after MAX_TIMEOUTS timed-out
+        timeout: Seconds one example may take, > 0 and at most a day
+            (``MAX_TIMEOUT_SECONDS``); after MAX_TIMEOUTS timed-out
             examples the check stops and reports the rest as not checked.
         progress: Called as ``progress(done, total, invariant_id)`` before each invariant.
 
@@ -394,7 +399,7 @@ def check_trading_env(
     __tracebackhide__ = _violation_only  # pytest: the caller's line, then the report
     check_int("examples", examples, min_value=1, max_value=100_000)
     check_int("max_steps", max_steps, min_value=1, max_value=10_000)
-    check_number("timeout", timeout, min_value=0.0, min_exclusive=True)
+    check_number("timeout", timeout, min_value=0.0, max_value=MAX_TIMEOUT_SECONDS, min_exclusive=True)
     invariants = select(only)
     db = _database(database)
     started = time.perf_counter()

@@ -70,6 +70,9 @@ AUDIT_FAMILIES: tuple[str, ...] = ("trend", "crash", "flat", "random_walk")
 
 _ALL_FAMILIES = ("trend", "crash", "flat", "random_walk", "gap")
 
+MAX_EPISODES = 10_000
+"""The most episodes per market family one audit plays."""
+
 
 # --------------------------------------------------------------------------- the contract
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -460,7 +463,7 @@ def audit_markets(
     """
     from tradeguard.env import MarketSpec
 
-    check_int("episodes", episodes, min_value=1)
+    check_int("episodes", episodes, min_value=1, max_value=MAX_EPISODES)
     check_int("length", length, min_value=2)
     out: dict[str, list[Any]] = {}
     for family in families:
@@ -753,7 +756,7 @@ def audit_policy(
         >>> report.overall.action_distribution_executed["HOLD"]
         1.0
     """
-    check_int("episodes", episodes, min_value=1)
+    check_int("episodes", episodes, min_value=1, max_value=MAX_EPISODES)
     check_int("seed", seed, min_value=0)
     if episode_length is not None:
         check_int("episode_length", episode_length, min_value=1)

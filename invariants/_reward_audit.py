@@ -123,6 +123,9 @@ per-step reward (penalty excluded) a uniformly random policy sees."""
 EXAMPLES_PER_SECOND = 30
 """Markets explored per second of budget when ``max_examples`` is not given."""
 
+MAX_EXAMPLES = 1_000_000
+"""The most markets one audit generates (the default, ``EXAMPLES_PER_SECOND * budget``, is capped there)."""
+
 _TIE = 1e-9
 
 _SCORE_UNITS = {
@@ -1061,6 +1064,12 @@ def _counterexample(kind: str, a: _Analysis, unit: float) -> RewardCounterexampl
 # ----------------------------------------------------------------------------- entry points
 
 
+def default_max_examples(budget: float) -> int:
+    """Markets an audit of ``budget`` seconds generates when not told: ``EXAMPLES_PER_SECOND``
+    a second, at least 10 and at most ``MAX_EXAMPLES``."""
+    return min(MAX_EXAMPLES, max(10, int(EXAMPLES_PER_SECOND * budget)))
+
+
 def audit_reward(
     scenario_or_configs: Scenario | str | RewardConfig | tuple[EnvConfig, RewardConfig],
     *,
@@ -1109,8 +1118,8 @@ def audit_reward(
     if seed is not None:
         check_int("seed", seed, min_value=0, max_value=2**63 - 1)
     if max_examples is None:
-        max_examples = max(10, int(EXAMPLES_PER_SECOND * budget))
-    check_int("max_examples", max_examples, min_value=1, max_value=1_000_000)
+        max_examples = default_max_examples(budget)
+    check_int("max_examples", max_examples, min_value=1, max_value=MAX_EXAMPLES)
     h_min, h_max = _check_horizon(horizon)
     check_int("max_move_bps", max_move_bps, min_value=1, max_value=5_000)
     check_number("pnl_tolerance", pnl_tolerance, min_value=0.0, max_value=100.0)

@@ -290,6 +290,19 @@ def test_cli_copies_of_library_constants_agree() -> None:
 
     assert cli_audit_reward.MAX_HORIZON == _reward_audit.MAX_AUDIT_HORIZON
     assert cli_audit_reward.EXAMPLES_PER_SECOND == _reward_audit.EXAMPLES_PER_SECOND
+    assert cli_audit_reward.MAX_EXAMPLES == _reward_audit.MAX_EXAMPLES
+    from tradeguard._cli import _check as cli_check
+    from tradeguard.invariants import _gate
+
+    assert cli_check.MAX_TIMEOUT == _gate.MAX_TIMEOUT_SECONDS
+    from tradeguard._cli import _audit_policy as cli_audit_policy
+    from tradeguard.invariants import _policy_audit
+
+    assert cli_audit_policy.MAX_EPISODES == _policy_audit.MAX_EPISODES
+    from tradeguard._cli import _train as cli_train
+    from tradeguard.rl import _train as rl_train
+
+    assert (cli_train.MAX_N_STEPS, cli_train.MAX_LEARNING_RATE) == (rl_train.MAX_N_STEPS, rl_train.MAX_LEARNING_RATE)
     for command, option in [("run", "--steps"), ("train", "--episode-length"), ("audit-policy", "--episode-length")]:
         assert f"1..{MAX_EPISODE_LENGTH}" in option_help(command, option)
 

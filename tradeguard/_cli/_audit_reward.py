@@ -116,14 +116,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _check_options(args: argparse.Namespace) -> tuple[float, int]:
     """The numeric options, named as typed; returns the budget and max examples to search with."""
     from tradeguard._validation import check_int, check_number
-    from tradeguard.invariants._reward_audit import DEFAULT_AUDIT_BUDGET
+    from tradeguard.invariants._reward_audit import DEFAULT_AUDIT_BUDGET, default_max_examples
 
     budget = DEFAULT_AUDIT_BUDGET if args.budget is None else args.budget
     check_number("--budget", budget, min_value=0.0, min_exclusive=True, max_value=MAX_BUDGET)
     check_seed("--seed", args.seed)
     if args.max_examples is None:
-        # audit_reward's own default (30 per second) passes its bound past 33333 s of budget
-        max_examples = min(MAX_EXAMPLES, max(10, int(EXAMPLES_PER_SECOND * budget)))
+        max_examples = default_max_examples(budget)
     else:
         max_examples = check_int("--max-examples", args.max_examples, min_value=1, max_value=MAX_EXAMPLES)
     lo, hi = args.horizon

@@ -37,7 +37,7 @@ ORDER = 40
 MAX_STEPS = 10**9
 """The most ``--steps``: days of training at these envs' speed (10**12 would never end)."""
 MAX_N_STEPS = 1_000_000
-"""The longest rollout, ``--n-steps``: its buffer is allocated up front (10**12: 25 TiB)."""
+"""The longest rollout, ``--n-steps`` (tradeguard.rl's MAX_N_STEPS, repeated to keep --help light)."""
 MAX_LEARNING_RATE = 1.0
 MAX_THREADS = 1024
 
@@ -129,7 +129,8 @@ def _check_options(args: argparse.Namespace) -> int:
     these values are tracebacks (``--n-steps 0``, ``--batch-size 0``) or worse (``--n-steps
     10**12`` allocates the rollout buffer).
     """
-    from tradeguard._validation import check_int, check_number
+    from tradeguard._validation import check_int
+    from tradeguard.rl._train import check_rollout
 
     steps = check_int("--steps", args.steps, min_value=1, max_value=MAX_STEPS)
     check_seed("--seed", args.seed)
@@ -144,17 +145,7 @@ def _check_options(args: argparse.Namespace) -> int:
             hint=f"Give at most --steps ({steps}) to save checkpoints, or 0 for none.",
         )
     check_episode_length("--episode-length", args.episode_length)
-    n_steps = check_int("--n-steps", args.n_steps, min_value=2, max_value=MAX_N_STEPS)
-    check_int(
-        "--batch-size",
-        args.batch_size,
-        min_value=2,
-        max_value=n_steps,
-        hint=f"A minibatch is drawn from one rollout of --n-steps ({n_steps}): give at most that, or raise --n-steps.",
-    )
-    check_number(
-        "--learning-rate", args.learning_rate, min_value=0.0, min_exclusive=True, max_value=MAX_LEARNING_RATE
-    )
+    check_rollout(args.n_steps, args.batch_size, args.learning_rate, names=("--n-steps", "--batch-size", "--learning-rate"))
     check_int("--threads", args.threads, min_value=1, max_value=MAX_THREADS)
     return every
 

@@ -200,6 +200,43 @@ def _plain_kwargs(kwargs: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+MAX_N_STEPS = 1_000_000
+"""The longest rollout (``n_steps``): stable-baselines3 allocates its buffer up front."""
+MAX_LEARNING_RATE = 1.0
+PPO_N_STEPS, PPO_BATCH_SIZE = 2048, 64
+"""stable-baselines3's PPO defaults, what ``train`` checks when they are not given."""
+
+
+def check_rollout(
+    n_steps: int,
+    batch_size: int,
+    learning_rate: Any = None,
+    *,
+    names: tuple[str, str, str] = ("n_steps", "batch_size", "learning_rate"),
+) -> None:
+    """PPO's rollout settings, checked before stable-baselines3 sees them.
+
+    Its own errors on these are tracebacks (``n_steps=0``, ``batch_size=1``) or worse
+    (``n_steps=10**12`` allocates the rollout buffer). ``names`` are what the messages
+    call them (the CLI passes its options). A callable ``learning_rate`` (a schedule) is
+    left to stable-baselines3.
+
+    Raises:
+        InvalidConfig: a value out of range, with the range and how to fix it.
+    """
+    n_name, b_name, lr_name = names
+    check_int(n_name, n_steps, min_value=2, max_value=MAX_N_STEPS)
+    check_int(
+        b_name,
+        batch_size,
+        min_value=2,
+        max_value=n_steps,
+        hint=f"A minibatch is drawn from one rollout of {n_name} ({n_steps}): give at most that, or raise {n_name}.",
+    )
+    if learning_rate is not None and not callable(learning_rate):
+        check_number(lr_name, learning_rate, min_value=0.0, min_exclusive=True, max_value=MAX_LEARNING_RATE)
+
+
 def train(
     *,
     algo: str = "maskable-ppo",
@@ -267,6 +304,11 @@ def train(
     check_int("seed", seed, min_value=0, max_value=2**32 - 1)  # SB3's set_random_seed: np.random.seed
     check_number("exploration_fraction", exploration_fraction, min_value=0.0, max_value=1.0, min_exclusive=True)
     ent_start, ent_end = parse_ent_coef(ent_coef)
+    check_rollout(
+        algo_kwargs.get("n_steps", PPO_N_STEPS),
+        algo_kwargs.get("batch_size", PPO_BATCH_SIZE),
+        algo_kwargs.get("learning_rate"),
+    )
     if checkpoint_every:
         check_int("checkpoint_every", checkpoint_every, min_value=1)
         if out is None:
