@@ -70,7 +70,7 @@ def test_config_json_and_fuzz(capsys: pytest.CaptureFixture[str]) -> None:
     [
         (["--scenario", "v10.3"], "Did you mean 'v10.2'"),
         (["--fuzz", "failed_action_penality=-1:0"], "Did you mean 'failed_action_penalty'"),
-        (["--fuzz", "realized_pnl=1:0.5"], "low is above high"),
+        (["--fuzz", "realized_pnl=1:0.5"], "--fuzz realized_pnl=1:0.5 has LOW (1) above HIGH (0.5); expected FIELD=LOW:HIGH with LOW <= HIGH"),
         (["--budget", "0"], "--budget 0.0 must be greater than 0.0"),
     ],
 )

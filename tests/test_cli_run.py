@@ -125,11 +125,11 @@ def test_text_output_shows_predicted_next_to_executed(capsys: pytest.CaptureFixt
         (["--policy", "constant:9"], r"'9' is not an action.*0\.\.6"),
         (
             ["--scenario", "v01"],
-            r"scenario='v01' is neither a shipped scenario.*Did you mean 'v10'\?",
+            r"--scenario 'v01' is neither a shipped scenario.*Did you mean 'v10'\?",
         ),
         (["--scenario", "defualt"], r"Did you mean 'default'\?"),
         (["--steps", "0"], r"--steps 0 is out of range: expected in \[1, 1000000\]"),
-        (["--config", "no/such/file.toml"], r"config file 'no/such/file.toml' does not exist"),
+        (["--config", "no/such/file.toml"], r"--config 'no/such/file.toml' does not exist; expected a scenario file \(TOML or JSON"),
         (["--config-json", "{nope"], r"--config-json is not valid JSON"),
         (["--config-json", "[1, 2]"], r"--config-json must be a JSON object; got list"),
         (

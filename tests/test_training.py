@@ -130,7 +130,8 @@ def test_load_errors(tmp_path: Path) -> None:
     with pytest.raises(InvalidConfig, match=r"no model at '.*missing.zip'"):
         load(tmp_path / "missing")
     (tmp_path / "junk.zip").write_bytes(b"not a zip")
-    with pytest.raises(InvalidConfig, match=r"cannot tell which algorithm saved it"):
+    with pytest.raises(InvalidConfig, match=r"junk.zip is not a stable-baselines3 model archive: it is not a zip file; "
+                       r"expected a stable-baselines3 model archive"):
         load(tmp_path / "junk.zip")
     (tmp_path / "bad.zip").write_bytes(b"x")
     (tmp_path / "bad.tradeguard.json").write_text("{not json")

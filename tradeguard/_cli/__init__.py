@@ -6,6 +6,7 @@ import argparse
 import importlib
 import os
 import pkgutil
+import re
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -78,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``tradeguard`` console script; returns the exit status."""
     parser = build_parser()
+    argv = _join_negative_lists(list(sys.argv[1:] if argv is None else argv))
     try:
         args = parser.parse_args(argv)
         try:
@@ -89,6 +91,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # every subcommand's output, piped into a reader that left early
         return _stdout_closed()
     return status
+
+
+_NEGATIVE_LIST = re.compile(r"-\d[\d,x\s-]*")
+"""A value such as ``-5,10``: argparse takes it for an option (it is not a plain negative number)."""
+
+
+def _join_negative_lists(argv: list[str]) -> list[str]:
+    """``--prices -5,10`` as ``--prices=-5,10``, for the options whose value is a list of integers.
+
+    argparse reads a value that starts with ``-`` (and is not a single number) as an
+    option, and refuses with "expected one argument". Joined, the value reaches the
+    command, whose own check says what is wrong with it (a negative price, action).
+    """
+    options = {opt for m in _command_modules() for opt in getattr(m, "NEGATIVE_VALUE_OPTIONS", ())}
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        token = argv[i]
+        if token == "--":
+            out.extend(argv[i:])
+            break
+        if token in options and i + 1 < len(argv) and _NEGATIVE_LIST.fullmatch(argv[i + 1]):
+            out.append(f"{token}={argv[i + 1]}")
+            i += 2
+            continue
+        out.append(token)
+        i += 1
+    return out
 
 
 def _stdout_closed() -> int:

@@ -27,6 +27,7 @@ from tradeguard._cli._common import (
     add_output_arguments,
     add_scenario_arguments,
     check_episode_length,
+    check_report_dir,
     check_seed,
     load_scenario_from_args,
     print_json,
@@ -117,6 +118,7 @@ def run(args: argparse.Namespace) -> int:
         check_number("--max-action-share", args.max_action_share, min_value=0.0, min_exclusive=True, max_value=1.0)
     if args.max_rejection_rate is not None:
         check_number("--max-rejection-rate", args.max_rejection_rate, min_value=0.0, max_value=1.0)
+    check_report_dir(args.report)
     if (args.model is None) == (args.policy is None):
         raise InvalidConfig(
             "give either MODEL_PATH (a model saved by tradeguard train) or --policy SPEC, "

@@ -17,13 +17,16 @@ Exit status: 0 no error-severity finding, 1 at least one, 2 bad usage or input.
 from __future__ import annotations
 
 import argparse
+import math
 
 from tradeguard._cli._common import (
     SEED_HELP,
     add_output_arguments,
     add_scenario_arguments,
+    check_report_dir,
     check_seed,
     load_scenario_from_args,
+    load_scenario_option,
     print_json,
     write_report,
 )
@@ -44,13 +47,14 @@ EXAMPLES_PER_SECOND = 30
 """audit_reward's default ``max_examples`` per second of budget (EXAMPLES_PER_SECOND)."""
 
 
-def _fuzz_range(text: str) -> tuple[str, float, float]:
+def _fuzz_range(text: str) -> tuple[str, float, float, str]:
+    """``FIELD=LOW:HIGH`` as (field, low, high, the text as typed, for messages)."""
     name, sep, rng = text.partition("=")
     lo, sep2, hi = rng.partition(":")
     try:
         if not (sep and sep2 and name.strip()):
             raise ValueError
-        return name.strip(), float(lo), float(hi)
+        return name.strip(), float(lo), float(hi), text
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"expected FIELD=LOW:HIGH, e.g. failed_action_penalty=-1:0; got {text!r}"
@@ -139,13 +143,26 @@ def run(args: argparse.Namespace) -> int:
     from tradeguard.invariants._reward_audit import audit_reward
 
     budget, max_examples = _check_options(args)
+    check_report_dir(args.report)
     scenario = load_scenario_from_args(args)
+    if args.baseline is not None:
+        load_scenario_option("--baseline", args.baseline)  # named as typed, not as baseline='...'
     fuzz = None
     if args.fuzz:
         fuzz = {}
-        for name, lo, hi in args.fuzz:
+        for name, lo, hi, text in args.fuzz:
             if name in fuzz:
                 raise InvalidConfig(f"--fuzz names {name!r} twice; give each field once.")
+            if not (math.isfinite(lo) and math.isfinite(hi)):
+                raise InvalidConfig(
+                    f"--fuzz {text} is not a range of finite numbers; expected FIELD=LOW:HIGH with finite "
+                    "LOW <= HIGH, e.g. failed_action_penalty=-1:0."
+                )
+            if lo > hi:
+                raise InvalidConfig(
+                    f"--fuzz {text} has LOW ({lo:g}) above HIGH ({hi:g}); expected FIELD=LOW:HIGH with "
+                    f"LOW <= HIGH. Swap them: --fuzz {name}={hi:g}:{lo:g}."
+                )
             fuzz[name] = (lo, hi)
     report = audit_reward(
         scenario,

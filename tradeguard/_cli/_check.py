@@ -37,6 +37,7 @@ from tradeguard._cli._common import (
     SEED_HELP,
     add_output_arguments,
     add_scenario_arguments,
+    check_report_dir,
     check_seed,
     load_scenario_from_args,
     print_json,
@@ -140,7 +141,8 @@ def run(args: argparse.Namespace) -> int:
                 "to explore anew."
             ) from None
         check_seed("--seed", seed)
-    only = [s.strip() for s in args.only.split(",")] if args.only else None
+    only = _only(args.only)
+    check_report_dir(args.report)
     database = resolve_database(args.database or os.environ.get("TRADEGUARD_DATABASE"))
 
     found: tuple[str, ...] = ()
@@ -185,8 +187,26 @@ def run(args: argparse.Namespace) -> int:
         print_json(report.as_dict())
     else:
         print(report.format())
-    write_report("check", report, args.report, make_env=make_env)
+    # The report replays counterexamples through the adapter the check used (its prices,
+    # equity and action names), not one guessed from the env's class.
+    write_report("check", report, args.report, make_env=make_env, adapter=adapter, timeout=timeout)
     return 0 if report.passed else 1
+
+
+def _only(text: str | None) -> list[str] | None:
+    """``--only ID,ID`` as a list of ids; ``None`` when not given. An empty list is refused:
+    it would otherwise check the whole catalog, which is not what was asked."""
+    from tradeguard.errors import InvalidConfig
+
+    if text is None:
+        return None
+    ids = [s.strip() for s in text.split(",") if s.strip()]
+    if not ids:
+        raise InvalidConfig(
+            f"--only {text!r} names no invariant; expected comma-separated invariant ids, e.g. "
+            "--only finite-rewards,self-financing. Leave --only out to check the whole catalog."
+        )
+    return ids
 
 
 def _other_env(spec: str, max_steps: int, timeout: float) -> tuple[Any, str | None, str, tuple[str, ...]]:

@@ -38,8 +38,39 @@ def load_scenario_from_args(args: argparse.Namespace) -> Any:
         data.setdefault("name", "custom")
         return Scenario.from_dict(data, where="--config-json")
     if getattr(args, "config", None):
-        return load_scenario(args.config)
-    return load_scenario(args.scenario or "default")
+        return load_scenario_option("--config", args.config)
+    if getattr(args, "scenario", None):
+        return load_scenario_option("--scenario", args.scenario)
+    return load_scenario("default")
+
+
+def load_scenario_option(option: str, value: str) -> Any:
+    """The scenario ``option value`` names (``--scenario v10``, ``--config FILE``, ``--baseline X``).
+
+    Shipped names and scenario files are accepted as before; a directory or a name that is
+    neither is refused naming the option as typed (not the ``scenario=`` it becomes).
+    """
+    from pathlib import Path
+
+    from tradeguard._validation import suggest
+    from tradeguard.env import load_scenario, scenario_names
+
+    names = scenario_names()
+    if value in names:
+        return load_scenario(value)
+    expected = (
+        "a scenario file (TOML or JSON, the format of the shipped scenarios)"
+        if option == "--config"
+        else f"a shipped scenario ({', '.join(names)}) or a scenario file (TOML or JSON)"
+    )
+    path = Path(value)
+    if path.is_dir():
+        raise InvalidConfig(f"{option} {value!r} is a directory; expected {expected}. Give the file's path.")
+    if not path.is_file():
+        hint = suggest(value, names)
+        what = "does not exist" if option == "--config" else "is neither a shipped scenario nor an existing file"
+        raise InvalidConfig(f"{option} {value!r} {what}; expected {expected}.{hint}")
+    return load_scenario(value)
 
 
 MAX_SEED = 2**32 - 1
@@ -105,6 +136,44 @@ def progress_printer(args: argparse.Namespace) -> Any:
         sys.stderr.flush()
 
     return show
+
+
+def check_report_dir(directory: str | None, option: str = "--report") -> None:
+    """Refuse a ``--report DIR`` that cannot be written, before the command runs anything.
+
+    Otherwise a run of minutes ends in exit 2, hiding its own 0/1 verdict. Nothing is
+    created here: DIR itself, or the nearest part of it that exists, must be a writable
+    directory. matplotlib (the ``report`` extra) is checked too.
+    """
+    if directory is None:
+        return
+    import os
+    from pathlib import Path
+
+    from tradeguard._plots import require_matplotlib
+
+    if not directory.strip():
+        raise InvalidConfig(f"{option} {directory!r} is empty; give a directory for the HTML report (created if missing).")
+    path = Path(directory)
+    if path.exists() and not path.is_dir():
+        raise InvalidConfig(
+            f"{option} {directory!r} is a file; expected a directory for the HTML report (created if "
+            "missing). Give another path, or move the file away."
+        )
+    existing = path.absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise InvalidConfig(
+            f"{option} {directory!r} cannot be created: {str(existing)!r} is a file, not a directory. "
+            "Give a path whose parents are directories (or do not exist yet)."
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        where = "" if existing == path.absolute() else f": its parent {str(existing)!r} is not writable"
+        raise InvalidConfig(
+            f"{option} {directory!r} is not writable{where}. Give a directory you can write to."
+        )
+    require_matplotlib()
 
 
 def write_report(kind: str, report: Any, directory: str | None, **kwargs: Any) -> None:

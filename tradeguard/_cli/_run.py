@@ -27,6 +27,10 @@ from tradeguard.errors import InvalidConfig
 COMMAND = "run"
 ORDER = 20
 
+NEGATIVE_VALUE_OPTIONS = ("--prices", "--actions")
+"""Options whose value may start with ``-`` (``--prices -5,10``): the entry point passes it on as
+``--prices=-5,10`` so that the value's own check explains it, not argparse's "expected one argument"."""
+
 DEFAULT_MINOR_UNIT = 0.01
 """The minor unit of ``--prices`` when ``--minor-unit`` is not given: cents."""
 
@@ -77,7 +81,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--prices",
         type=_int_list,
         metavar="P,P,...",
-        help="trade these prices (in minor units) instead of a generated market",
+        help="trade these prices (in minor units, each > 0) instead of a generated market",
     )
     parser.add_argument(
         "--minor-unit",

@@ -130,7 +130,7 @@ def _check_options(args: argparse.Namespace) -> int:
     10**12`` allocates the rollout buffer).
     """
     from tradeguard._validation import check_int
-    from tradeguard.rl._train import check_rollout
+    from tradeguard.rl._train import check_out_path, check_rollout
 
     steps = check_int("--steps", args.steps, min_value=1, max_value=MAX_STEPS)
     check_seed("--seed", args.seed)
@@ -147,6 +147,7 @@ def _check_options(args: argparse.Namespace) -> int:
     check_episode_length("--episode-length", args.episode_length)
     check_rollout(args.n_steps, args.batch_size, args.learning_rate, names=("--n-steps", "--batch-size", "--learning-rate"))
     check_int("--threads", args.threads, min_value=1, max_value=MAX_THREADS)
+    check_out_path(args.out, checkpoints=bool(every), option="--out")
     return every
 
 

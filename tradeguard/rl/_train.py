@@ -237,6 +237,54 @@ def check_rollout(
         check_number(lr_name, learning_rate, min_value=0.0, min_exclusive=True, max_value=MAX_LEARNING_RATE)
 
 
+def check_out_path(out: str | Path, *, checkpoints: bool = False, option: str = "out") -> Path:
+    """Where ``train`` saves the model (``PATH``, without ``.zip``), checked before any training.
+
+    The directory ``PATH`` is saved in (created if missing) must be creatable and
+    writable: its nearest existing part a writable directory. ``PATH.zip`` must not be a
+    directory, nor ``PATH_checkpoints`` a file when ``checkpoints`` are saved. ``option``
+    names ``out`` in the messages as the caller's user typed it (``--out``).
+
+    Raises:
+        InvalidConfig: the model could not be saved there, with why and how to fix it.
+    """
+    import os
+
+    given = os.fspath(out)
+    if not str(given).strip():
+        raise InvalidConfig(f"{option} {given!r} is empty; expected a path to save the model at, e.g. runs/m1.")
+    base = Path(given)
+    if base.suffix == ".zip":
+        base = base.with_suffix("")
+    parent = base.absolute().parent
+    existing = parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise InvalidConfig(
+            f"{option} {given!r}: cannot save the model there: {str(existing)!r} is a file, not a directory. "
+            f"Expected PATH in a directory (created if missing), e.g. {option} runs/{base.name}."
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise InvalidConfig(
+            f"{option} {given!r}: cannot save the model there: {str(existing)!r} is not writable. "
+            "Give a path in a directory you can write to."
+        )
+    zip_path = Path(f"{base}.zip")
+    if zip_path.is_dir():
+        raise InvalidConfig(
+            f"{option} {given!r}: the model is saved as {str(zip_path)!r}, which is a directory. "
+            "Give another PATH, or move the directory away."
+        )
+    ckpt = base.parent / f"{base.name}_checkpoints"
+    if checkpoints and ckpt.exists() and not ckpt.is_dir():
+        raise InvalidConfig(
+            f"{option} {given!r}: checkpoints are saved into {str(ckpt)!r}, which is a file. Give another "
+            "PATH, move the file away, or save no checkpoints."
+        )
+    return base
+
+
 def train(
     *,
     algo: str = "maskable-ppo",
@@ -313,6 +361,8 @@ def train(
         check_int("checkpoint_every", checkpoint_every, min_value=1)
         if out is None:
             raise InvalidConfig("checkpoint_every needs out=PATH: checkpoints are saved next to the model.")
+    if out is not None:
+        check_out_path(out, checkpoints=bool(checkpoint_every))
     cls = _sb3_class(algo)
     import torch
     from stable_baselines3.common.callbacks import BaseCallback
@@ -479,6 +529,27 @@ def _algo_from_zip(path: Path) -> str | None:
     return None
 
 
+def _check_sb3_archive(z: Path) -> None:
+    """Refuse a file that is not a stable-baselines3 model archive (a zip with a ``data`` member)."""
+    expected = (
+        "expected a stable-baselines3 model archive: a zip holding 'data', 'policy.pth', ..., as "
+        "tradeguard train --out PATH or model.save() writes it"
+    )
+    if not zipfile.is_zipfile(z):
+        raise InvalidConfig(f"{z} is not a stable-baselines3 model archive: it is not a zip file; {expected}.")
+    try:
+        with zipfile.ZipFile(z) as zf:
+            names = zf.namelist()
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise InvalidConfig(f"{z} is not a stable-baselines3 model archive: cannot read it as a zip ({exc}); {expected}.") from None
+    if "data" not in names:
+        shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "") if names else "nothing"
+        raise InvalidConfig(
+            f"{z} is not a stable-baselines3 model archive: the zip has no 'data' member (it holds {shown}); "
+            f"{expected}."
+        )
+
+
 def load(path: str | Path, *, env: Any = None) -> Any:
     """Load a model saved by :func:`train` (or any SB3 PPO / MaskablePPO zip).
 
@@ -503,6 +574,7 @@ def load(path: str | Path, *, env: Any = None) -> Any:
             f"{Path(path).with_suffix('') if Path(path).suffix == '.zip' else path})."
         )
     meta = load_metadata(z)
+    _check_sb3_archive(z)
     algo = meta.get("algo") if meta else None
     if algo is None:
         algo = _algo_from_zip(z)
