@@ -24,6 +24,7 @@ __all__ = [
     "NativeAdapter",
     "GymAdapter",
     "env_mask",
+    "checked_record",
     "action_id",
     "ADAPTERS",
     "get_adapter",
@@ -74,6 +75,26 @@ class TraceAdapter(Protocol):
     def market_length(self, env: Any) -> int | None:
         """How many prices an injected market must have (``None``: the env cannot take one)."""
         ...
+
+
+def checked_record(adapter: Any, record: Any, t: int) -> StepRecord:
+    """``record``, what ``adapter.record`` returned for step ``t``, if it is a StepRecord.
+
+    Raises:
+        InvalidConfig: it is anything else (``None``: a forgotten ``return``), blaming the adapter.
+    """
+    if isinstance(record, StepRecord):
+        return record
+    from tradeguard.errors import InvalidConfig
+
+    name = getattr(adapter, "name", None) or type(adapter).__name__
+    got = "None" if record is None else f"a {type(record).__name__}"
+    hint = " (a missing return?)" if record is None else ""
+    raise InvalidConfig(
+        f"the {name} adapter's record() returned {got} for step {t}; expected a "
+        f"tradeguard.trace.StepRecord{hint}. Return StepRecord(...) or partial_record(...) "
+        "from record() (docs/adapters.md)."
+    )
 
 
 def env_mask(env: Any, info: dict[str, Any] | None = None) -> tuple[bool, ...] | None:
@@ -175,6 +196,11 @@ class GymAdapter:
 
     name = "gym"
 
+    def __init__(self) -> None:
+        # Whether the last reset's info held a mask (``info["action_mask"]``): begin() sees
+        # it before meta() is called, and meta() reads no info of its own.
+        self._reset_mask = False
+
     def meta(self, env: Any, *, seed: int | None) -> TraceMeta:
         space = env.action_space
         n = getattr(space, "n", None)
@@ -188,7 +214,7 @@ class GymAdapter:
         n = int(n)
         spec = getattr(env, "spec", None)
         supplies = {"t", "predicted", "reward"}
-        if env_mask(env) is not None:
+        if self._reset_mask or env_mask(env) is not None:
             supplies.add("mask")
         return TraceMeta(
             env_id=getattr(spec, "id", None) or type(env.unwrapped).__name__,
@@ -199,7 +225,7 @@ class GymAdapter:
         )
 
     def begin(self, env: Any, observation: Any, info: dict[str, Any]) -> None:
-        return None
+        self._reset_mask = isinstance(info, dict) and env_mask(env, info) is not None
 
     def record(self, env: Any, step: StepData) -> StepRecord:
         a = action_id(step.action)

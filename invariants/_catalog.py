@@ -113,9 +113,10 @@ def _no_add_without_profit(prev: StepRecord | None, r: StepRecord, c: Context) -
 
 def _no_buy_in_position(prev: StepRecord | None, r: StepRecord, c: Context) -> str | None:
     if c.kind(r.executed) == "open" and r.position_before != 0:
+        add = next((c.name(a) for a, kind in enumerate(c.kinds) if kind == "add"), None)
         return (
             f"{c.name(r.executed)} executed while already holding {r.position_before} units; "
-            "opening is only valid when flat (adding is ADD_POSITION)"
+            f"opening is only valid when flat{f' (adding is {add})' if add is not None else ''}"
         )
     return None
 

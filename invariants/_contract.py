@@ -15,7 +15,13 @@ from typing import Any
 
 import numpy as np
 
-from tradeguard.invariants._adapter import StepData, TraceAdapter, adapter_for, env_mask
+from tradeguard.invariants._adapter import (
+    StepData,
+    TraceAdapter,
+    adapter_for,
+    checked_record,
+    env_mask,
+)
 from tradeguard.invariants._model import Violation
 from tradeguard.trace import StepRecord, Trace, TraceMeta
 
@@ -95,9 +101,9 @@ def record_episode(
             episode.observations.append(obs)
             episode.snapshots.append(_copy(obs))
             episode.infos.append(info)
-            records.append(
-                adapter.record(env, StepData(t, action, obs, reward, terminated, truncated, info, mask))
-            )
+            records.append(checked_record(
+                adapter, adapter.record(env, StepData(t, action, obs, reward, terminated, truncated, info, mask)), t
+            ))
             if terminated or truncated:
                 episode.ended = True
                 if stop_at_end:

@@ -107,8 +107,9 @@ def _redis_database(spec: str) -> ExampleDatabase:
         client.close()
         raise InvalidConfig(
             f"database={_redact(spec)!r}: the shared Redis does not answer ({type(exc).__name__}: {exc}). "
-            "Check that it runs and that host, port and password are right; to run without it, set "
-            "TRADEGUARD_DATABASE to a directory (local failures only) or to none."
+            "Check that it runs and that host, port and password are right; to run without it, give "
+            "--database (pytest: --tradeguard-database) or set TRADEGUARD_DATABASE to a directory "
+            "(local failures only) or to none."
         ) from None
     shared: ExampleDatabase = RedisExampleDatabase(client)
     if readonly:

@@ -8,6 +8,7 @@ seed) that violates it, and shrinks any it finds to a minimal one.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import time
 import unittest
 from collections.abc import Callable, Iterable, Sequence
@@ -402,6 +403,7 @@ def check_trading_env(
     check_number("timeout", timeout, min_value=0.0, max_value=MAX_TIMEOUT_SECONDS, min_exclusive=True)
     invariants = select(only)
     db = _database(database)
+    _check_zero_arguments(make_env, name or _callable_name(make_env))
     started = time.perf_counter()
     with Isolation(seed=seed, timeout=timeout) as iso:
         results, env_name, adapter_name = _run(
@@ -486,13 +488,16 @@ def _run(
         unprobed = [InvariantReport(invariant=inv, status="not-applicable", examples=0, note=note) for inv in invariants]
         cx = Counterexample(actions=(), action_names=(), masked=False, market=None, seed=0)
         return _with_env_failures(unprobed, crashes, [(failed, cx)]), env_name, adapter_name
+    n_actions = int(probe.action_space.n)
+    _check_meta_fits(first.trace.meta, n_actions, adapter_name)
+    if isinstance(first.error, InvalidConfig) and _env_error(iso, first.error) is None:
+        raise first.error  # the adapter's own, already saying what to fix (e.g. record() returned None)
     if first.error is not None and _env_error(iso, first.error) is None:
         raise InvalidConfig(
             f"the {adapter_name} adapter failed on the env's first step: {type(first.error).__name__}: "
             f"{first.error}. Check that the adapter fits this env."
         ) from first.error
 
-    n_actions = int(probe.action_space.n)
     length_of = getattr(adapter, "market_length", None)
     market_length = length_of(probe) if callable(length_of) else None
     offset = max(0, market_length - (max_steps + 1)) if market_length is not None else 0
@@ -696,6 +701,33 @@ def _callable_name(fn: Any) -> str:
     return f"{module}:{qualname}" if module else str(qualname)
 
 
+def _check_zero_arguments(make_env: Any, factory: str) -> None:
+    """Refuse a factory that cannot be called with no arguments (before it is called and blamed as the env)."""
+    if not callable(make_env):
+        raise InvalidConfig(
+            f"make_env={make_env!r} is a {type(make_env).__name__}, not callable; expected a zero-argument "
+            "callable that returns a fresh env each call (e.g. a class, a function or a lambda)."
+        )
+    try:
+        signature = inspect.signature(make_env)
+    except (TypeError, ValueError):  # no signature to read (some builtins): let the call tell
+        return
+    try:
+        signature.bind()
+    except TypeError:
+        needed = [
+            p.name for p in signature.parameters.values()
+            if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        ]
+        short = getattr(make_env, "__name__", None) or "make_env"
+        example = ", ".join(f"{n}=..." for n in needed)
+        raise InvalidConfig(
+            f"the env factory {factory} needs arguments ({', '.join(needed)}); the check calls it with "
+            f"none, for a fresh env each time. Give a zero-argument callable, e.g. "
+            f"functools.partial({short}, {example}) or lambda: {short}({example})."
+        ) from None
+
+
 def _check_is_env(env: Any, factory: str) -> None:
     """Refuse what a factory returned when it is not a gymnasium env (before any adapter reads it)."""
     missing = []
@@ -719,6 +751,19 @@ def _check_is_env(env: Any, factory: str) -> None:
         f"{', '.join(_ENV_API[:-1])} and {_ENV_API[-1]}, and it has {lacks}. Give a zero-argument "
         "callable that returns a fresh env each call (e.g. mypackage.envs:make_env)."
     )
+
+
+def _check_meta_fits(meta: Any, n_actions: int, adapter: str) -> None:
+    """Refuse an adapter whose ``TraceMeta`` names fewer actions than the env has (more is
+    fine: an adapter may add virtual actions after the env's, e.g. ``(no trade)``)."""
+    names = meta.action_names
+    if len(names) < n_actions:
+        raise InvalidConfig(
+            f"the {adapter} adapter's meta() names {len(names)} actions {tuple(names)!r}, but the env's "
+            f"action_space has {n_actions} (Discrete({n_actions})); expected a name and a kind for each "
+            f"action id 0..{n_actions - 1} (virtual actions of the adapter's own may follow). Fix the "
+            "adapter's TraceMeta(action_names=..., action_kinds=...)."
+        )
 
 
 def _check_action_space(space: Any) -> None:

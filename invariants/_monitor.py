@@ -14,6 +14,7 @@ from tradeguard.invariants._adapter import (
     StepData,
     TraceAdapter,
     adapter_for,
+    checked_record,
     env_mask,
     require_native,
 )
@@ -273,9 +274,9 @@ class InvariantMonitor(gym.Wrapper[Any, Any, Any, Any]):
             return self.env.step(action)  # let the env refuse a step before reset
         mask = env_mask(self.env, self._last_info)
         obs, reward, terminated, truncated, info = self.env.step(action)
-        record = self.adapter.record(
+        record = checked_record(self.adapter, self.adapter.record(
             self.env, StepData(self._t, action, obs, reward, terminated, truncated, info, mask)
-        )
+        ), self._t)
         self._last_info = info
         self._t += 1
         self._records.append(record)

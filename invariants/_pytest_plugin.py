@@ -9,18 +9,22 @@ In your own test module, five lines or fewer::
 
 pytest then collects one test per invariant (``test_my_env[no-sell-without-position]``
 ...). Options: ``--tradeguard-profile fast|ci|thorough`` (or ``TRADEGUARD_PROFILE``),
-``--tradeguard-seed N``, ``--tradeguard-database DIR|none|redis://host:port/db`` (or
+``--tradeguard-seed N`` (a failure says the seed it was found with, and the command that
+replays it), ``--tradeguard-database DIR|none|redis://host:port/db`` (or
 ``TRADEGUARD_DATABASE``; a Redis shares failures across a team's machines, see docs/ci.md).
 """
 
 from __future__ import annotations
 
 import os
+import random
+import shlex
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import pytest
 
+from tradeguard.errors import InvariantViolation
 from tradeguard.invariants._adapter import TraceAdapter
 from tradeguard.invariants._catalog import invariant_ids
 from tradeguard.invariants._profiles import PROFILES, get_profile
@@ -37,7 +41,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="how hard invariant_suite() searches: fast (25 examples), ci (100, fixed seed), "
         "thorough (1000). Default: $TRADEGUARD_PROFILE, else ci under CI, else fast.",
     )
-    group.addoption("--tradeguard-seed", type=int, default=None, help="search seed (default: the profile's)")
+    group.addoption("--tradeguard-seed", type=int, default=None, help="search seed (default: the profile's; fast and thorough draw a fresh one, "
+        "which a failure reports with the command that replays it)")
     group.addoption(
         "--tradeguard-database",
         default=None,
@@ -71,6 +76,12 @@ def invariant_suite(
         config = request.config
         profile = get_profile(config.getoption("--tradeguard-profile"))
         seed = config.getoption("--tradeguard-seed")
+        if seed is None:
+            seed = profile.seed
+        if seed is None:
+            # A profile that explores anew (fast, thorough) still searches with a known seed,
+            # drawn here (never from the global generators), so that a failure can be replayed.
+            seed = random.SystemRandom().randrange(2**32)
         database = resolve_database(
             config.getoption("--tradeguard-database") or os.environ.get("TRADEGUARD_DATABASE")
         )
@@ -79,7 +90,7 @@ def invariant_suite(
             adapter=adapter,
             examples=profile.examples,
             max_steps=profile.max_steps,
-            seed=seed if seed is not None else profile.seed,
+            seed=seed,
             only=[invariant_id],
             database=database,
             name=name,
@@ -87,6 +98,11 @@ def invariant_suite(
         result = report.results[0]
         if result.status == "not-applicable":
             pytest.skip(f"{invariant_id} is not applicable: {result.note}")
-        report.raise_for_failures()
+        if not report.passed:
+            raise InvariantViolation(
+                f"{report.format()}\n\nsearch seed {seed} (profile {profile.name}); reproduce with: "
+                f"pytest {shlex.quote(request.node.nodeid)} --tradeguard-profile {profile.name} "
+                f"--tradeguard-seed {seed}"
+            )
 
     return test_invariant

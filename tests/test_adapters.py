@@ -124,7 +124,8 @@ def test_the_adapter_is_chosen_from_the_env_class() -> None:
 def test_record_episode_without_an_adapter_chooses_one_for_the_env() -> None:
     from tradeguard.env import EnvConfig, TradingEnv
 
-    assert record_episode(CoinEnv(), [1, 2], seed=0).trace.meta.supplies == frozenset({"t", "predicted", "reward"})
+    # CoinEnv reports its mask as info["action_mask"], from reset on: GymAdapter supplies it
+    assert record_episode(CoinEnv(), [1, 2], seed=0).trace.meta.supplies == frozenset({"t", "predicted", "reward", "mask"})
     own = record_episode(TradingEnv(config=EnvConfig(episode_length=4)), [1, 2], seed=0)
     assert own.trace.meta.env_id.startswith("tradeguard") and len(own.trace) == 2
 
@@ -396,10 +397,11 @@ def test_check_env_blames_a_factory_that_returns_no_env(capsys: pytest.CaptureFi
 
 def test_the_report_says_when_the_adapter_left_the_trading_invariants_unchecked() -> None:
     report = check_trading_env(CoinEnv, examples=5, max_steps=3, seed=0)
+    # (CoinEnv's info["action_mask"], present from reset on, is supplied by GymAdapter: no "action masks")
     assert report.format().splitlines()[-2:] == [
         "7 passed, 0 failed, 14 not applicable",
         "13 invariants were not checked: the gym adapter does not supply positions, cost bases, cash, equity, "
-        "prices, fees, executions, action masks or reward components. Write an adapter for this env "
+        "prices, fees, executions or reward components. Write an adapter for this env "
         "(about 40 lines, see docs/adapters.md) to check them.",
     ]
     unchecked = [i for i, s in statuses(report).items() if s == "not-applicable" and i != "metrics-match-trace"]

@@ -17,7 +17,7 @@ So ``equity_before = cash_before + position_before * price`` and
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, NamedTuple, overload
 
@@ -109,6 +109,14 @@ class TraceMeta:
     replay: str | None = None
     supplies: frozenset[str] = field(default_factory=lambda: frozenset(StepRecord._fields))
 
+    def __post_init__(self) -> None:
+        # Cheap (a subset test and one pass over the kinds): TradingEnv builds one per reset.
+        if not _RECORD_FIELDS.issuperset(self.supplies):
+            _bad_supplies(self.supplies)
+        kinds = self.action_kinds
+        if not _KINDS.issuperset(kinds) or len(kinds) != len(self.action_names):
+            _bad_kinds(self.env_id, self.action_names, kinds)
+
     def action_name(self, action: int) -> str:
         """Name of ``action``, or ``"<action 9>"`` for an id outside the table."""
         if 0 <= action < len(self.action_names):
@@ -119,6 +127,50 @@ class TraceMeta:
         """Format an amount of minor units as currency, ``12345 -> '123.45'``."""
         decimals = max(0, -math.floor(math.log10(self.minor_unit) + 1e-9))
         return f"{minor_units * self.minor_unit:,.{decimals}f}"
+
+
+_RECORD_FIELDS: frozenset[str] = frozenset(StepRecord._fields)
+_KINDS: frozenset[str] = frozenset(ACTION_KINDS)
+
+
+def _bad_supplies(supplies: Iterable[object]) -> None:
+    from tradeguard._validation import suggest
+    from tradeguard.errors import InvalidConfig
+
+    if isinstance(supplies, str):
+        raise InvalidConfig(
+            f"TraceMeta(supplies={supplies!r}) is a string; expected a frozenset of StepRecord field "
+            f"names, e.g. frozenset({{'t', 'predicted', 'reward'}})."
+        )
+    unknown = sorted((s for s in supplies if s not in _RECORD_FIELDS), key=repr)
+    hints = "".join(suggest(s, StepRecord._fields) if isinstance(s, str) else "" for s in unknown)
+    raise InvalidConfig(
+        f"TraceMeta(supplies=...) names {', '.join(repr(s) for s in unknown)}, which "
+        f"{'is not a StepRecord field' if len(unknown) == 1 else 'are not StepRecord fields'}."
+        f"{hints} The fields are {', '.join(StepRecord._fields)}. List in supplies the fields "
+        "the adapter's records really fill."
+    )
+
+
+def _bad_kinds(env_id: str, names: Sequence[str], kinds: Sequence[object]) -> None:
+    from tradeguard._validation import suggest
+    from tradeguard.errors import InvalidConfig
+
+    unknown = [k for k in kinds if k not in _KINDS]
+    if unknown:
+        k = unknown[0]
+        raise InvalidConfig(
+            f"TraceMeta(env_id={env_id!r}, action_kinds={tuple(kinds)!r}): {k!r} is not an action kind; "
+            f"expected one of {', '.join(repr(a) for a in ACTION_KINDS)} for each action (what it does "
+            f"to a long position: nothing, open from flat, sell part, sell all, add), e.g. a buy from "
+            f"flat is 'open' and a sell of the whole position 'close'."
+            f"{suggest(k, ACTION_KINDS) if isinstance(k, str) else ''}"
+        )
+    raise InvalidConfig(
+        f"TraceMeta(env_id={env_id!r}) has {len(names)} action_names {tuple(names)!r} but "
+        f"{len(kinds)} action_kinds {tuple(kinds)!r}; expected one kind per action name, both "
+        "indexed by action id."
+    )
 
 
 @dataclass(frozen=True, slots=True)
