@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import difflib
 import math
+import os
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from tradeguard.errors import InvalidConfig
@@ -19,6 +21,23 @@ def suggest(given: str, options: Iterable[str]) -> str:
     """Return ``" Did you mean 'x'?"`` for the closest option, or ``""``."""
     close = difflib.get_close_matches(given, list(options), n=1, cutoff=0.6)
     return f" Did you mean {close[0]!r}?" if close else ""
+
+
+def unwritable_ancestor(path: Path) -> tuple[Path, str | None]:
+    """The nearest part of ``path`` that exists, and why new files cannot be made under it.
+
+    Returns ``(existing, None)`` when ``existing`` is a writable directory (``path``, or the
+    parents still missing, can be created there); else the reason, ``"is a file, not a
+    directory"`` or ``"is not writable"``, for the caller's message. Creates nothing.
+    """
+    existing = path.absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return existing, "is a file, not a directory"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return existing, "is not writable"
+    return existing, None
 
 
 def check_int(

@@ -147,10 +147,10 @@ def check_report_dir(directory: str | None, option: str = "--report") -> None:
     """
     if directory is None:
         return
-    import os
     from pathlib import Path
 
     from tradeguard._plots import require_matplotlib
+    from tradeguard._validation import unwritable_ancestor
 
     if not directory.strip():
         raise InvalidConfig(f"{option} {directory!r} is empty; give a directory for the HTML report (created if missing).")
@@ -160,15 +160,13 @@ def check_report_dir(directory: str | None, option: str = "--report") -> None:
             f"{option} {directory!r} is a file; expected a directory for the HTML report (created if "
             "missing). Give another path, or move the file away."
         )
-    existing = path.absolute()
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
+    existing, why = unwritable_ancestor(path)
+    if why is not None and not existing.is_dir():
         raise InvalidConfig(
             f"{option} {directory!r} cannot be created: {str(existing)!r} is a file, not a directory. "
             "Give a path whose parents are directories (or do not exist yet)."
         )
-    if not os.access(existing, os.W_OK | os.X_OK):
+    if why is not None:
         where = "" if existing == path.absolute() else f": its parent {str(existing)!r} is not writable"
         raise InvalidConfig(
             f"{option} {directory!r} is not writable{where}. Give a directory you can write to."

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tradeguard import __version__
-from tradeguard._validation import check_int, check_number, suggest
+from tradeguard._validation import check_int, check_number, suggest, unwritable_ancestor
 from tradeguard.errors import InvalidConfig
 from tradeguard.rl._exploration import Exploration, parse_exploration
 
@@ -256,20 +256,14 @@ def check_out_path(out: str | Path, *, checkpoints: bool = False, option: str = 
     base = Path(given)
     if base.suffix == ".zip":
         base = base.with_suffix("")
-    parent = base.absolute().parent
-    existing = parent
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        raise InvalidConfig(
-            f"{option} {given!r}: cannot save the model there: {str(existing)!r} is a file, not a directory. "
+    existing, why = unwritable_ancestor(base.absolute().parent)
+    if why is not None:
+        fix = (
             f"Expected PATH in a directory (created if missing), e.g. {option} runs/{base.name}."
+            if not existing.is_dir()
+            else "Give a path in a directory you can write to."
         )
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise InvalidConfig(
-            f"{option} {given!r}: cannot save the model there: {str(existing)!r} is not writable. "
-            "Give a path in a directory you can write to."
-        )
+        raise InvalidConfig(f"{option} {given!r}: cannot save the model there: {str(existing)!r} {why}. {fix}")
     zip_path = Path(f"{base}.zip")
     if zip_path.is_dir():
         raise InvalidConfig(
