@@ -6,7 +6,7 @@ import enum
 
 from tradeguard.trace import ActionKind
 
-__all__ = ["Action", "RejectReason", "ACTION_NAMES", "N_ACTIONS"]
+__all__ = ["ACTION_NAMES", "N_ACTIONS", "Action", "RejectReason"]
 
 
 class Action(enum.IntEnum):

@@ -44,10 +44,10 @@ from tradeguard.errors import EpisodeEnded, InvalidAction, InvalidConfig, Invali
 from tradeguard.trace import StepRecord, Trace, TraceMeta
 
 __all__ = [
-    "BatchEngine",
-    "EnvView",
     "MAX_EQUITY",
     "MAX_POSITION",
+    "BatchEngine",
+    "EnvView",
     "exactness_problem",
 ]
 

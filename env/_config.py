@@ -16,14 +16,12 @@ from typing import Any, Self
 from tradeguard._validation import check_int, check_number, suggest
 from tradeguard.env._actions import Action
 from tradeguard.errors import InvalidConfig
+from tradeguard.limits import MAX_CASH, MAX_EPISODE_LENGTH
 
-__all__ = ["EnvConfig", "RewardConfig", "COMPONENT_NAMES", "PPM"]
+__all__ = ["COMPONENT_NAMES", "PPM", "EnvConfig", "RewardConfig"]
 
 PPM = 1_000_000
 """Fractions are held exactly as integer parts per million."""
-
-MAX_CASH = 10**15
-MAX_EPISODE_LENGTH = 1_000_000
 
 COMPONENT_NAMES: tuple[str, ...] = (
     "realized_pnl",

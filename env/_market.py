@@ -19,13 +19,12 @@ import numpy.typing as npt
 
 from tradeguard._validation import check_int, check_number, suggest
 from tradeguard.errors import InvalidConfig, InvalidMarket
+from tradeguard.limits import MAX_PRICE
 
-__all__ = ["Market", "MarketSpec", "MarketKind", "MARKET_KINDS", "MAX_PRICE"]
+__all__ = ["MARKET_KINDS", "MAX_PRICE", "Market", "MarketKind", "MarketSpec"]
 
 MarketKind = Literal["random_walk", "trend", "crash", "flat", "gap"]
 MARKET_KINDS: tuple[MarketKind, ...] = get_args(MarketKind)
-MAX_PRICE = 10**12
-"""Largest price in minor units (10 billion at cents)."""
 
 
 @dataclass(frozen=True, slots=True, eq=False)

@@ -14,14 +14,14 @@ from tradeguard.errors import InvalidConfig
 from tradeguard.trace import Trace
 
 __all__ = [
-    "Policy",
-    "HoldPolicy",
-    "RandomPolicy",
-    "MaskedRandomPolicy",
+    "POLICY_SPECS",
     "ConstantPolicy",
+    "HoldPolicy",
+    "MaskedRandomPolicy",
+    "Policy",
+    "RandomPolicy",
     "parse_policy",
     "run_episode",
-    "POLICY_SPECS",
 ]
 
 POLICY_SPECS = ("random", "hold", "masked-random", "constant:ACTION")

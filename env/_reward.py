@@ -12,7 +12,7 @@ from tradeguard.env._actions import Action
 from tradeguard.env._config import COMPONENT_NAMES, PPM, RewardConfig
 from tradeguard.env._rules import Outcome, PortfolioState
 
-__all__ = ["RewardShaper", "ShaperState", "COMPONENT_NAMES", "POTENTIAL_BASED", "total_reward"]
+__all__ = ["COMPONENT_NAMES", "POTENTIAL_BASED", "RewardShaper", "ShaperState", "total_reward"]
 
 POTENTIAL_BASED: dict[str, bool] = {
     "realized_pnl": False,

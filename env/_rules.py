@@ -16,16 +16,16 @@ from tradeguard.env._actions import Action, RejectReason
 from tradeguard.env._config import PPM, EnvConfig
 
 __all__ = [
+    "RULES",
     "Condition",
     "Effect",
-    "Rule",
-    "RULES",
-    "PortfolioState",
-    "Outcome",
     "Machine",
-    "transition",
-    "initial_state",
+    "Outcome",
+    "PortfolioState",
+    "Rule",
     "format_rules",
+    "initial_state",
+    "transition",
 ]
 
 

@@ -19,7 +19,7 @@ from tradeguard.env._scenarios import Scenario, load_scenario, scenario_names
 from tradeguard.errors import EpisodeEnded, InvalidAction, InvalidConfig, InvalidMarket
 from tradeguard.trace import StepRecord, Trace, TraceMeta
 
-__all__ = ["TradingEnv", "validate_action", "N_POSITION_FEATURES", "OBS_BOUND"]
+__all__ = ["N_POSITION_FEATURES", "OBS_BOUND", "TradingEnv", "validate_action"]
 
 N_POSITION_FEATURES = 4
 OBS_BOUND = 32.0

@@ -1,7 +1,15 @@
 """Invariants over traces, the checkers that run them, and the env contract.
 
 Every invariant speaks only the trace model (:mod:`tradeguard.trace`), never env
-internals: that is what makes the catalog pluggable into any trading env.
+internals: that is what makes the catalog pluggable into any trading env. Importing
+this package imports neither :mod:`tradeguard.env` nor stable-baselines3 nor torch.
+
+Two subpackages are imported only when asked for:
+
+- :mod:`tradeguard.invariants.audit`: the exact reward oracle and the audits of rewards
+  and policies (they drive tradeguard's own env);
+- :mod:`tradeguard.invariants.peers`: the built-in adapters for third-party envs
+  (gym-anytrading, gym-trading-env).
 
 Example:
     >>> from tradeguard.env import TradingEnv, parse_policy, run_episode
@@ -12,49 +20,27 @@ Example:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from tradeguard.invariants._adapter import (
     ADAPTERS,
     GymAdapter,
     NativeAdapter,
     StepData,
     TraceAdapter,
-    action_id,
     adapter_for,
-    env_mask,
     get_adapter,
     partial_record,
 )
-from tradeguard.invariants._anytrading import (
-    AnyTradingAdapter,
-    AnyTradingMarketEnv,
-    make_forex_env,
-    make_stocks_env,
-)
-from tradeguard.invariants._catalog import CATALOG, REL_TOL, get_invariant, invariant_ids
+from tradeguard.invariants._catalog import CATALOG, get_invariant, invariant_ids
 from tradeguard.invariants._check import (
     InvariantResult,
     assert_trace,
     check_reported_metrics,
     check_trace,
     evaluate_trace,
-    format_steps,
-    replay_command,
-    trace_invariants,
 )
-from tradeguard.invariants._contract import (
-    BAD_ACTIONS,
-    CONTRACT_CHECKS,
-    EnvFactory,
-    MaskedPlan,
-    RecordedEpisode,
-    check_action_range_enforced,
-    check_env_contract,
-    check_observation_in_space,
-    check_replay_determinism,
-    check_returned_data_not_reused,
-    check_step_after_end_refused,
-    record_episode,
-)
+from tradeguard.invariants._contract import RecordedEpisode, check_env_contract, record_episode
 from tradeguard.invariants._database import resolve_database
 from tradeguard.invariants._gate import (
     DEFAULT_EXAMPLES,
@@ -65,144 +51,34 @@ from tradeguard.invariants._gate import (
     InvariantReport,
     check_trading_env,
 )
-from tradeguard.invariants._gym_trading_env import (
-    GymTradingEnvAdapter,
-    GymTradingEnvMarketEnv,
-    make_trading_env,
-)
+from tradeguard.invariants._isolation import CallTimedOut, EnvCall, Isolation
 from tradeguard.invariants._model import Context, Family, Invariant, Scope, Status, Violation
 from tradeguard.invariants._monitor import InvariantMonitor
-from tradeguard.invariants._oracle import (
-    DEFAULT_MAX_NODES,
-    MAX_HORIZON,
-    Objective,
-    OptimalPlan,
-    Oracle,
-    Rollout,
-    rollout,
-)
-from tradeguard.invariants._policy_audit import (
-    AUDIT_FAMILIES,
-    FINDING_KINDS,
-    FamilyReport,
-    Finding,
-    FindingKind,
-    PolicyAuditReport,
-    PolicyContract,
-    audit_markets,
-    audit_policy,
-    collapse_findings,
-    describe_policy,
-)
 from tradeguard.invariants._profiles import PROFILES, GateProfile, get_profile
-from tradeguard.invariants._reference_policies import (
-    AlwaysHold,
-    BuyAndNeverSell,
-    EpsilonHold,
-    ReferencePolicy,
-    Spam,
-    UniformRandom,
-    parse_reference,
-    play_reference,
-    play_references,
-    reference_policies,
-)
-from tradeguard.invariants._reward_audit import (
-    DEFAULT_AUDIT_BUDGET,
-    MAX_AUDIT_HORIZON,
-    REWARD_FINDING_KINDS,
-    REWARD_SEVERITY,
-    WEAK_PENALTY_RATIO,
-    BaselineComparison,
-    RewardAuditReport,
-    RewardComponent,
-    RewardCounterexample,
-    RewardFinding,
-    assert_reward_sound,
-    audit_reward,
-    component_table,
-    penalty_strength,
-)
+
+if TYPE_CHECKING:
+    from tradeguard.invariants._pytest_plugin import invariant_suite
 
 __all__ = [
     "ADAPTERS",
-    "DEFAULT_TIMEOUT",
-    "AnyTradingAdapter",
-    "AnyTradingMarketEnv",
-    "GymAdapter",
-    "GymTradingEnvAdapter",
-    "GymTradingEnvMarketEnv",
-    "action_id",
-    "adapter_for",
-    "get_adapter",
-    "partial_record",
-    "make_forex_env",
-    "make_stocks_env",
-    "make_trading_env",
-    "DEFAULT_AUDIT_BUDGET",
-    "DEFAULT_MAX_NODES",
-    "MAX_AUDIT_HORIZON",
-    "MAX_HORIZON",
-    "REWARD_FINDING_KINDS",
-    "REWARD_SEVERITY",
-    "WEAK_PENALTY_RATIO",
-    "AlwaysHold",
-    "BaselineComparison",
-    "BuyAndNeverSell",
-    "EpsilonHold",
-    "Objective",
-    "OptimalPlan",
-    "Oracle",
-    "ReferencePolicy",
-    "RewardAuditReport",
-    "RewardComponent",
-    "RewardCounterexample",
-    "RewardFinding",
-    "Rollout",
-    "Spam",
-    "UniformRandom",
-    "assert_reward_sound",
-    "audit_reward",
-    "component_table",
-    "parse_reference",
-    "penalty_strength",
-    "play_reference",
-    "play_references",
-    "reference_policies",
-    "rollout",
-    "AUDIT_FAMILIES",
-    "FINDING_KINDS",
-    "FamilyReport",
-    "Finding",
-    "FindingKind",
-    "PolicyAuditReport",
-    "PolicyContract",
-    "audit_markets",
-    "audit_policy",
-    "collapse_findings",
-    "describe_policy",
-    "BAD_ACTIONS",
     "CATALOG",
-    "CONTRACT_CHECKS",
     "DEFAULT_EXAMPLES",
     "DEFAULT_MAX_STEPS",
+    "DEFAULT_TIMEOUT",
     "PROFILES",
+    "CallTimedOut",
     "CatalogReport",
-    "Counterexample",
-    "GateProfile",
-    "InvariantReport",
-    "MaskedPlan",
-    "check_trading_env",
-    "get_profile",
-    "invariant_suite",
-    "resolve_database",
-    "REL_TOL",
     "Context",
-    "EnvFactory",
+    "Counterexample",
+    "EnvCall",
     "Family",
+    "GateProfile",
+    "GymAdapter",
     "Invariant",
     "InvariantMonitor",
+    "InvariantReport",
     "InvariantResult",
+    "Isolation",
     "NativeAdapter",
     "RecordedEpisode",
     "Scope",
@@ -210,30 +86,33 @@ __all__ = [
     "StepData",
     "TraceAdapter",
     "Violation",
+    "adapter_for",
     "assert_trace",
-    "check_action_range_enforced",
     "check_env_contract",
-    "check_observation_in_space",
-    "check_replay_determinism",
     "check_reported_metrics",
-    "check_returned_data_not_reused",
-    "check_step_after_end_refused",
     "check_trace",
-    "env_mask",
+    "check_trading_env",
     "evaluate_trace",
-    "format_steps",
+    "get_adapter",
     "get_invariant",
+    "get_profile",
     "invariant_ids",
+    "invariant_suite",
+    "partial_record",
     "record_episode",
-    "replay_command",
-    "trace_invariants",
+    "resolve_database",
 ]
 
 
 def __getattr__(name: str) -> object:
-    # The pytest helper imports pytest: load it only when asked for.
+    # The pytest helper imports pytest, and the subpackages import env or third-party
+    # packages: load each only when asked for.
     if name == "invariant_suite":
         from tradeguard.invariants._pytest_plugin import invariant_suite
 
         return invariant_suite
+    if name in ("audit", "peers"):
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -19,16 +19,16 @@ import numpy.typing as npt
 from tradeguard.trace import ActionKind, StepRecord, TraceMeta
 
 __all__ = [
+    "ADAPTERS",
+    "GymAdapter",
+    "NativeAdapter",
     "StepData",
     "TraceAdapter",
-    "NativeAdapter",
-    "GymAdapter",
-    "env_mask",
-    "checked_record",
     "action_id",
-    "ADAPTERS",
-    "get_adapter",
     "adapter_for",
+    "checked_record",
+    "env_mask",
+    "get_adapter",
 ]
 
 
@@ -265,9 +265,9 @@ def _hold_kinds(n: int) -> tuple[ActionKind, ...]:
 ADAPTERS: dict[str, str] = {
     "tradeguard": "tradeguard.invariants._adapter:NativeAdapter",
     "gym": "tradeguard.invariants._adapter:GymAdapter",
-    "anytrading-stocks": "tradeguard.invariants._anytrading:AnyTradingAdapter:stocks",
-    "anytrading-forex": "tradeguard.invariants._anytrading:AnyTradingAdapter:forex",
-    "gym-trading-env": "tradeguard.invariants._gym_trading_env:GymTradingEnvAdapter",
+    "anytrading-stocks": "tradeguard.invariants.peers:AnyTradingAdapter:stocks",
+    "anytrading-forex": "tradeguard.invariants.peers:AnyTradingAdapter:forex",
+    "gym-trading-env": "tradeguard.invariants.peers:GymTradingEnvAdapter",
 }
 """The built-in adapters by name, as ``module:class[:argument]`` (imported when asked for)."""
 
@@ -302,11 +302,11 @@ def adapter_for(env: Any) -> TraceAdapter:
     base = getattr(base, "tradeguard_target", base)  # an env guarded by the checker
     names = {f"{c.__module__}.{c.__qualname__}" for c in type(base).__mro__}
     if any(n.startswith("gym_anytrading.") for n in names):
-        from tradeguard.invariants._anytrading import AnyTradingAdapter
+        from tradeguard.invariants.peers import AnyTradingAdapter
 
         return AnyTradingAdapter.for_env(base)
     if any(n.startswith("gym_trading_env.") for n in names):
-        from tradeguard.invariants._gym_trading_env import GymTradingEnvAdapter
+        from tradeguard.invariants.peers import GymTradingEnvAdapter
 
         return GymTradingEnvAdapter()
     return GymAdapter()

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 from tradeguard.invariants._model import Context, Invariant
 from tradeguard.trace import StepRecord, Trace, compute_metrics
 
-__all__ = ["CATALOG", "get_invariant", "invariant_ids", "REL_TOL"]
+__all__ = ["CATALOG", "REL_TOL", "get_invariant", "invariant_ids"]
 
 REL_TOL = 1e-9
 """Relative tolerance of float reward identities (money identities are exact integers)."""

@@ -12,17 +12,17 @@ from tradeguard.invariants._model import Context, Invariant, Status, Violation
 from tradeguard.trace import StepRecord, Trace, TraceMeta
 
 __all__ = [
-    "check_trace",
+    "InvariantResult",
     "assert_trace",
     "check_reported_metrics",
-    "trace_invariants",
-    "select",
-    "format_steps",
-    "replay_command",
+    "check_trace",
     "compress_actions",
-    "raise_violations",
-    "InvariantResult",
     "evaluate_trace",
+    "format_steps",
+    "raise_violations",
+    "replay_command",
+    "select",
+    "trace_invariants",
 ]
 
 

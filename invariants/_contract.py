@@ -26,18 +26,18 @@ from tradeguard.invariants._model import Violation
 from tradeguard.trace import StepRecord, Trace, TraceMeta
 
 __all__ = [
+    "BAD_ACTIONS",
+    "CONTRACT_CHECKS",
     "EnvFactory",
+    "MaskedPlan",
     "RecordedEpisode",
-    "record_episode",
+    "check_action_range_enforced",
+    "check_env_contract",
+    "check_observation_in_space",
     "check_replay_determinism",
     "check_returned_data_not_reused",
-    "check_observation_in_space",
-    "check_action_range_enforced",
     "check_step_after_end_refused",
-    "check_env_contract",
-    "CONTRACT_CHECKS",
-    "BAD_ACTIONS",
-    "MaskedPlan",
+    "record_episode",
 ]
 
 EnvFactory = Callable[[], Any]

@@ -15,7 +15,7 @@ from hypothesis.database import DirectoryBasedExampleDatabase, ExampleDatabase
 
 from tradeguard.errors import InvalidConfig
 
-__all__ = ["resolve_database", "DEFAULT_DATABASE_DIR", "REDIS_CONNECT_TIMEOUT"]
+__all__ = ["DEFAULT_DATABASE_DIR", "REDIS_CONNECT_TIMEOUT", "resolve_database"]
 
 DEFAULT_DATABASE_DIR = ".hypothesis/tradeguard"
 """The local example database, relative to the working directory."""

@@ -35,15 +35,16 @@ from tradeguard.invariants._contract import (
 )
 from tradeguard.invariants._isolation import CallTimedOut, EnvCall, Isolation
 from tradeguard.invariants._model import Invariant, Status, Violation
+from tradeguard.limits import MAX_GATE_EXAMPLES, MAX_TIMEOUT
 
 __all__ = [
-    "check_trading_env",
-    "CatalogReport",
-    "InvariantReport",
-    "Counterexample",
     "DEFAULT_EXAMPLES",
     "DEFAULT_MAX_STEPS",
     "DEFAULT_TIMEOUT",
+    "CatalogReport",
+    "Counterexample",
+    "InvariantReport",
+    "check_trading_env",
 ]
 
 DEFAULT_EXAMPLES = 100
@@ -55,7 +56,7 @@ DEFAULT_TIMEOUT = 10.0
 MAX_TIMEOUTS = 3
 """Timed-out examples after which the check stops (each one costs ``timeout`` seconds)."""
 
-MAX_TIMEOUT_SECONDS = 86_400.0
+MAX_TIMEOUT_SECONDS = MAX_TIMEOUT
 """The longest ``timeout``, a day: beyond what the platform's clock can represent, every call
 would time out at once and the env be blamed."""
 END_WITHIN = 10_000
@@ -398,7 +399,7 @@ def check_trading_env(
         True
     """
     __tracebackhide__ = _violation_only  # pytest: the caller's line, then the report
-    check_int("examples", examples, min_value=1, max_value=100_000)
+    check_int("examples", examples, min_value=1, max_value=MAX_GATE_EXAMPLES)
     check_int("max_steps", max_steps, min_value=1, max_value=10_000)
     check_number("timeout", timeout, min_value=0.0, max_value=MAX_TIMEOUT_SECONDS, min_exclusive=True)
     invariants = select(only)

@@ -37,7 +37,7 @@ from typing import Any, cast
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["CallTimedOut", "EnvCall", "Isolation", "GuardedEnv"]
+__all__ = ["CallTimedOut", "EnvCall", "GuardedEnv", "Isolation"]
 
 _REFIRE = 0.05
 """Seconds between repeated timer interrupts once a call is over its budget."""

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from tradeguard.trace import ActionKind, StepRecord, Trace, TraceMeta
 
-__all__ = ["Scope", "Family", "Status", "Invariant", "Violation", "Context", "StepCheck", "EpisodeCheck"]
+__all__ = ["Context", "EpisodeCheck", "Family", "Invariant", "Scope", "Status", "StepCheck", "Violation"]
 
 Scope = Literal["step", "episode", "env"]
 """``step``: checkable online from one record and the one before; ``episode``: needs the

@@ -23,7 +23,7 @@ from tradeguard.invariants._check import format_steps, raise_violations, replay_
 from tradeguard.invariants._model import Context, Invariant, Violation
 from tradeguard.trace import StepRecord, Trace
 
-__all__ = ["InvariantMonitor", "fast_step_ok", "fast_step_check"]
+__all__ = ["InvariantMonitor", "fast_step_check", "fast_step_ok"]
 
 _SELL = frozenset({"reduce", "close"})
 

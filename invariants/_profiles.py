@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from tradeguard._validation import suggest
 from tradeguard.errors import InvalidConfig
 
-__all__ = ["GateProfile", "PROFILES", "get_profile", "default_profile_name"]
+__all__ = ["PROFILES", "GateProfile", "default_profile_name", "get_profile"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -34,14 +34,14 @@ from tradeguard.strategies._common import check_int_arg, check_option, check_siz
 from tradeguard.trace import Trace
 
 __all__ = [
-    "ActionStyle",
     "ACTION_STYLES",
-    "PlanStyle",
-    "PLAN_STYLES",
     "INVALID_WHEN_FLAT",
-    "actions",
-    "action_sequences",
+    "PLAN_STYLES",
+    "ActionStyle",
+    "PlanStyle",
     "action_plans",
+    "action_sequences",
+    "actions",
     "drive",
 ]
 

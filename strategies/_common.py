@@ -17,14 +17,14 @@ from hypothesis.errors import InvalidArgument
 from tradeguard._validation import suggest
 
 __all__ = [
+    "anchored",
+    "as_strategy",
     "check_bool",
+    "check_fixed_names",
     "check_int_arg",
-    "check_sizes",
     "check_option",
     "check_options",
-    "as_strategy",
-    "check_fixed_names",
-    "anchored",
+    "check_sizes",
 ]
 
 

@@ -18,7 +18,7 @@ from tradeguard.env import Action, EnvConfig, RewardConfig
 from tradeguard.errors import InvalidConfig
 from tradeguard.strategies._common import anchored, as_strategy, check_bool, check_fixed_names
 
-__all__ = ["PATHOLOGICAL_REWARDS", "env_configs", "reward_configs", "config_changes"]
+__all__ = ["PATHOLOGICAL_REWARDS", "config_changes", "env_configs", "reward_configs"]
 
 _ENV_FIELDS = tuple(f.name for f in dataclasses.fields(EnvConfig))
 _REWARD_FIELDS = tuple(f.name for f in dataclasses.fields(RewardConfig))

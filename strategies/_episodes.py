@@ -20,6 +20,7 @@ from tradeguard.env import (
     TradingEnv,
     load_scenario,
 )
+from tradeguard.limits import MAX_GATE_STEPS
 from tradeguard.strategies._actions import (
     ACTION_STYLES,
     PLAN_STYLES,
@@ -35,7 +36,7 @@ from tradeguard.trace import Trace
 
 __all__ = ["Episode", "episodes"]
 
-MAX_STEPS = 10_000
+MAX_STEPS = MAX_GATE_STEPS
 _SHOWN_PRICES = 12
 
 

@@ -19,7 +19,7 @@ from tradeguard.env import Market
 from tradeguard.errors import InvalidMarket
 from tradeguard.strategies._common import anchored, check_int_arg, check_options, check_sizes
 
-__all__ = ["PathKind", "PATH_KINDS", "ROUND_PRICE", "markets"]
+__all__ = ["PATH_KINDS", "ROUND_PRICE", "PathKind", "markets"]
 
 PathKind = Literal["flat", "random_walk", "trend", "crash", "gap", "extreme"]
 """Kinds of price path :func:`markets` draws (``flat`` first: the shrink target)."""

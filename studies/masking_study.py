@@ -85,7 +85,7 @@ def run_job(job: Job) -> dict[str, Any]:
     import torch
 
     torch.set_num_threads(1)
-    from tradeguard.invariants._policy_audit import audit_policy
+    from tradeguard.invariants.audit._policy_audit import audit_policy
     from tradeguard.rl import InvariantCallback, train
 
     cond = CONDITIONS[job.condition]

@@ -30,9 +30,13 @@ from tradeguard.env import Market
 from tradeguard.errors import InvalidConfig, InvalidMarket
 from tradeguard.invariants import NativeAdapter, record_episode
 from tradeguard.invariants._adapter import ADAPTERS, GymAdapter, adapter_for, get_adapter
-from tradeguard.invariants._anytrading import AnyTradingAdapter, make_forex_env, make_stocks_env
 from tradeguard.invariants._gate import check_trading_env
-from tradeguard.invariants._gym_trading_env import GymTradingEnvAdapter, make_trading_env
+from tradeguard.invariants.peers._anytrading import (
+    AnyTradingAdapter,
+    make_forex_env,
+    make_stocks_env,
+)
+from tradeguard.invariants.peers._gym_trading_env import GymTradingEnvAdapter, make_trading_env
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "adapters.md"
 _BLOCKS = re.findall(r"```python\n(.*?)```", DOC.read_text(), re.S)

@@ -14,7 +14,7 @@ from stable_baselines3.common.logger import KVWriter, Logger
 
 from tradeguard.env import ACTION_NAMES, Action, TradingEnv
 from tradeguard.errors import InvalidConfig
-from tradeguard.invariants._policy_audit import PolicyContract
+from tradeguard.invariants.audit._policy_audit import PolicyContract
 from tradeguard.rl import EpsilonGreedy, InvariantCallback, WindowStats, train
 
 PPO_TINY: dict[str, Any] = {"n_steps": 64, "batch_size": 64, "n_epochs": 1, "seed": 0, "device": "cpu"}

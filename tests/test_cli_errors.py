@@ -263,7 +263,7 @@ def test_audit_reward_default_examples_stay_within_bounds(
 ) -> None:
     """A long --budget without --max-examples: the default (30 a second) is capped, not refused
     under a name the user did not type (it was ``max_examples=1200000 is out of range``)."""
-    from tradeguard.invariants import _reward_audit
+    from tradeguard.invariants.audit import _reward_audit
 
     seen: list[dict[str, Any]] = []
 
@@ -286,7 +286,7 @@ def test_audit_reward_default_examples_stay_within_bounds(
 def test_cli_copies_of_library_constants_agree() -> None:
     """Bounds the CLI repeats (to keep --help free of heavy imports) are the library's."""
     from tradeguard.env._config import MAX_EPISODE_LENGTH
-    from tradeguard.invariants import _reward_audit
+    from tradeguard.invariants.audit import _reward_audit
 
     assert cli_audit_reward.MAX_HORIZON == _reward_audit.MAX_AUDIT_HORIZON
     assert cli_audit_reward.EXAMPLES_PER_SECOND == _reward_audit.EXAMPLES_PER_SECOND
@@ -296,7 +296,7 @@ def test_cli_copies_of_library_constants_agree() -> None:
 
     assert cli_check.MAX_TIMEOUT == _gate.MAX_TIMEOUT_SECONDS
     from tradeguard._cli import _audit_policy as cli_audit_policy
-    from tradeguard.invariants import _policy_audit
+    from tradeguard.invariants.audit import _policy_audit
 
     assert cli_audit_policy.MAX_EPISODES == _policy_audit.MAX_EPISODES
     from tradeguard._cli import _train as cli_train

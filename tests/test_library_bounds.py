@@ -12,8 +12,9 @@ import pytest
 
 from tradeguard.env import Market, TradingEnv
 from tradeguard.errors import InvalidConfig
-from tradeguard.invariants import audit_policy, check_trading_env
-from tradeguard.invariants._reward_audit import MAX_EXAMPLES, default_max_examples
+from tradeguard.invariants import check_trading_env
+from tradeguard.invariants.audit import audit_policy
+from tradeguard.invariants.audit._reward_audit import MAX_EXAMPLES, default_max_examples
 
 
 @pytest.mark.parametrize("unit", [0.0, -0.01, float("nan"), float("inf")])

@@ -26,8 +26,8 @@ from tradeguard.env import (
     total_reward,
 )
 from tradeguard.errors import InvalidConfig, InvalidMarket
-from tradeguard.invariants._oracle import MAX_HORIZON, Oracle, rollout
-from tradeguard.invariants._reference_policies import (
+from tradeguard.invariants.audit._oracle import MAX_HORIZON, Oracle, rollout
+from tradeguard.invariants.audit._reference_policies import (
     AlwaysHold,
     BuyAndNeverSell,
     EpsilonHold,
@@ -346,7 +346,7 @@ def test_reference_set_skips_disabled_buys_and_names_are_parseable() -> None:
 
 
 def test_docstring_examples_run() -> None:
-    import tradeguard.invariants._oracle as oracle_module
+    import tradeguard.invariants.audit._oracle as oracle_module
 
     result = doctest.testmod(oracle_module, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0

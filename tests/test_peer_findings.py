@@ -18,9 +18,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tradeguard.invariants._anytrading import make_forex_env, make_stocks_env
 from tradeguard.invariants._gate import check_trading_env
-from tradeguard.invariants._gym_trading_env import make_trading_env
+from tradeguard.invariants.peers._anytrading import make_forex_env, make_stocks_env
+from tradeguard.invariants.peers._gym_trading_env import make_trading_env
 
 pytestmark = pytest.mark.filterwarnings("default")
 

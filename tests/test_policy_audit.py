@@ -18,7 +18,7 @@ import pytest
 from tradeguard.env import ACTION_NAMES, Action, TradingEnv, parse_policy
 from tradeguard.errors import InvalidConfig
 from tradeguard.invariants import check_reported_metrics
-from tradeguard.invariants._policy_audit import (
+from tradeguard.invariants.audit._policy_audit import (
     AUDIT_FAMILIES,
     FINDING_KINDS,
     PolicyContract,
@@ -380,7 +380,7 @@ def test_sb3_model_sweeps_every_family_at_once_with_the_same_report(
     from sb3_contrib import MaskablePPO
     from stable_baselines3 import PPO
 
-    from tradeguard.invariants import _policy_audit
+    from tradeguard.invariants.audit import _policy_audit
 
     cls = MaskablePPO if algo == "MaskablePPO" else PPO
     model = cls("MlpPolicy", TradingEnv(scenario="v10"), seed=3, device="cpu")
@@ -403,7 +403,7 @@ def test_sb3_model_sweeps_every_family_at_once_with_the_same_report(
 def test_stand_in_models_and_stochastic_predictions_are_played_one_by_one(monkeypatch: pytest.MonkeyPatch) -> None:
     from stable_baselines3 import PPO
 
-    from tradeguard.invariants import _policy_audit
+    from tradeguard.invariants.audit import _policy_audit
 
     played: list[int] = []
     real_play = _policy_audit._play

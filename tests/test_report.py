@@ -18,19 +18,17 @@ from tradeguard._report import (
 )
 from tradeguard.env import Action, Condition, EnvConfig, TradingEnv, parse_policy
 from tradeguard.errors import InvalidConfig
-from tradeguard.invariants import (
-    CatalogReport,
-    _policy_audit,
-    _reward_audit,
-    check_trading_env,
-    invariant_ids,
+from tradeguard.invariants import CatalogReport, check_trading_env, invariant_ids
+from tradeguard.invariants.audit import (
+    POLICY_FINDING_KINDS,
+    REWARD_FINDING_KINDS,
+    audit_policy,
+    audit_reward,
 )
-from tradeguard.invariants._policy_audit import audit_policy
-from tradeguard.invariants._reward_audit import audit_reward
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-REWARD_KINDS: tuple[str, ...] = getattr(_reward_audit, "REWARD_FINDING_KINDS", None) or _reward_audit.FINDING_KINDS  # type: ignore[attr-defined]
-POLICY_KINDS: tuple[str, ...] = getattr(_policy_audit, "POLICY_FINDING_KINDS", None) or _policy_audit.FINDING_KINDS
+REWARD_KINDS: tuple[str, ...] = REWARD_FINDING_KINDS
+POLICY_KINDS: tuple[str, ...] = POLICY_FINDING_KINDS
 
 
 class Page(HTMLParser):

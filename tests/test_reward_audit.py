@@ -13,8 +13,8 @@ import pytest
 
 from tradeguard.env import Action, EnvConfig, RewardConfig, load_scenario
 from tradeguard.errors import InvalidConfig, InvariantViolation
-from tradeguard.invariants._oracle import rollout
-from tradeguard.invariants._reward_audit import (
+from tradeguard.invariants.audit._oracle import rollout
+from tradeguard.invariants.audit._reward_audit import (
     REWARD_FINDING_KINDS,
     REWARD_SEVERITY,
     RewardAuditReport,
@@ -145,8 +145,8 @@ def test_claim_checker_rejects_a_counterexample_that_does_not_show_its_kind() ->
 
 
 def test_docstring_examples_run() -> None:
-    import tradeguard.invariants._reference_policies as refs
-    import tradeguard.invariants._reward_audit as audit_module
+    import tradeguard.invariants.audit._reference_policies as refs
+    import tradeguard.invariants.audit._reward_audit as audit_module
 
     for module in (audit_module, refs):
         result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
@@ -352,7 +352,7 @@ def test_exploring_signal_of_the_batch_engine_is_the_scalar_machines(scenario: s
     import numpy as np
 
     from tradeguard.env import MarketSpec
-    from tradeguard.invariants._reward_audit import (
+    from tradeguard.invariants.audit._reward_audit import (
         _exploring_signal_batch,
         _exploring_signal_scalar,
     )

@@ -17,7 +17,7 @@ import pytest
 
 from tradeguard.env import Action, TradingEnv
 from tradeguard.errors import InvalidConfig
-from tradeguard.invariants._policy_audit import audit_policy
+from tradeguard.invariants.audit._policy_audit import audit_policy
 from tradeguard.rl import (
     EpsilonGreedy,
     Exploration,
@@ -246,7 +246,7 @@ def test_core_packages_do_not_import_sb3_or_torch() -> None:
     code = (
         "import sys\n"
         "import tradeguard.env, tradeguard.invariants, tradeguard.rl, tradeguard._cli\n"
-        "import tradeguard.invariants._policy_audit\n"
+        "import tradeguard.invariants.audit._policy_audit\n"
         "from tradeguard._cli import build_parser\n"
         "build_parser()\n"
         "bad = [m for m in ('torch', 'stable_baselines3', 'sb3_contrib') if m in sys.modules]\n"

@@ -22,9 +22,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EpisodePath",
-    "require_matplotlib",
     "distribution_png",
     "equity_png",
+    "require_matplotlib",
     "sequences_png",
 ]
 

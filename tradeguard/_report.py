@@ -44,11 +44,11 @@ from tradeguard.errors import InvalidConfig
 from tradeguard.trace import Trace
 
 __all__ = [
-    "REPORT_FILE",
     "DATA_FILE",
+    "REPORT_FILE",
     "write_check_report",
-    "write_reward_audit_report",
     "write_policy_audit_report",
+    "write_reward_audit_report",
 ]
 
 REPORT_FILE = "index.html"
@@ -216,13 +216,6 @@ def _as_data(report: Any, what: str, required: Sequence[str]) -> dict[str, Any]:
         )
     return data
 
-
-def _constant(module: Any, *names: str) -> Any:
-    """The first of ``names`` the audit module defines (its public names are being settled)."""
-    for name in names:
-        if hasattr(module, name):
-            return getattr(module, name)
-    raise InvalidConfig(f"{module.__name__} defines none of {', '.join(names)}; the report needs its finding kinds.")
 
 
 def _pct(x: float) -> str:
@@ -439,9 +432,7 @@ def _replay_gate(cx: Mapping[str, Any], make_env: Callable[[], Any] | None, adap
     import numpy as np
 
     from tradeguard.env import EnvConfig, Market, TradingEnv
-    from tradeguard.invariants._adapter import adapter_for
-    from tradeguard.invariants._contract import record_episode
-    from tradeguard.invariants._isolation import Isolation
+    from tradeguard.invariants import Isolation, adapter_for, record_episode
 
     actions = [int(a) for a in cx.get("actions") or []]
     prices = [int(p) for p in cx["market"]] if cx.get("market") is not None else None
@@ -511,17 +502,17 @@ def write_reward_audit_report(report: Any, directory: str | os.PathLike[str]) ->
 
     Example:
         >>> import tempfile
-        >>> from tradeguard.invariants._reward_audit import audit_reward
+        >>> from tradeguard.invariants.audit import audit_reward
         >>> r = audit_reward("v10.1", budget=5, max_examples=20)
         >>> write_reward_audit_report(r, tempfile.mkdtemp()).name
         'index.html'
     """
     from tradeguard._plots import EpisodePath, equity_png
     from tradeguard.env import EnvConfig, load_scenario, scenario_names
-    from tradeguard.invariants import _reward_audit
+    from tradeguard.invariants.audit import REWARD_FINDING_KINDS, REWARD_SEVERITY
 
-    FINDING_KINDS: tuple[str, ...] = _constant(_reward_audit, "REWARD_FINDING_KINDS", "FINDING_KINDS")
-    SEVERITY: Mapping[str, str] = _constant(_reward_audit, "REWARD_SEVERITY", "SEVERITY")
+    FINDING_KINDS: tuple[str, ...] = REWARD_FINDING_KINDS
+    SEVERITY: Mapping[str, str] = REWARD_SEVERITY
 
     data = _as_data(report, "RewardAuditReport", ("scenario", "passed", "findings"))
     env_config = getattr(report, "env", None)
@@ -788,17 +779,17 @@ def write_policy_audit_report(report: Any, directory: str | os.PathLike[str]) ->
     Example:
         >>> import tempfile
         >>> from tradeguard.env import parse_policy
-        >>> from tradeguard.invariants._policy_audit import audit_policy
+        >>> from tradeguard.invariants.audit import audit_policy
         >>> r = audit_policy(parse_policy("constant:SELL_PARTIAL"), scenario="v10",
         ...                  episodes=1, episode_length=50)
         >>> write_policy_audit_report(r, tempfile.mkdtemp()).name
         'index.html'
     """
     from tradeguard._plots import EpisodePath, distribution_png, equity_png
-    from tradeguard.invariants import _policy_audit
-    from tradeguard.invariants._catalog import CATALOG
+    from tradeguard.invariants import CATALOG
+    from tradeguard.invariants.audit import POLICY_FINDING_KINDS
 
-    FINDING_KINDS: tuple[str, ...] = _constant(_policy_audit, "POLICY_FINDING_KINDS", "FINDING_KINDS")
+    FINDING_KINDS: tuple[str, ...] = POLICY_FINDING_KINDS
 
     data = _as_data(report, "PolicyAuditReport",
                     ("passed", "findings", "action_distribution_predicted", "action_distribution_executed"))

@@ -8,12 +8,12 @@ Gymnasium and stable-baselines3 do, so that pytest reports them as failures.
 from __future__ import annotations
 
 __all__ = [
-    "TradeguardError",
-    "InvalidConfig",
-    "InvalidAction",
-    "InvalidMarket",
     "EpisodeEnded",
+    "InvalidAction",
+    "InvalidConfig",
+    "InvalidMarket",
     "InvariantViolation",
+    "TradeguardError",
 ]
 
 

@@ -22,12 +22,12 @@ from dataclasses import dataclass, field
 from typing import Literal, NamedTuple, overload
 
 __all__ = [
-    "ActionKind",
     "ACTION_KINDS",
-    "StepRecord",
-    "TraceMeta",
-    "Trace",
+    "ActionKind",
     "EpisodeMetrics",
+    "StepRecord",
+    "Trace",
+    "TraceMeta",
     "compute_metrics",
 ]
 

@@ -14,7 +14,7 @@ from typing import Any
 from tradeguard import __version__
 from tradeguard.errors import TradeguardError
 
-__all__ = ["main", "build_parser"]
+__all__ = ["build_parser", "main"]
 
 
 

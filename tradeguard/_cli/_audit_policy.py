@@ -22,6 +22,7 @@ import argparse
 import sys
 from typing import Any
 
+from tradeguard import limits
 from tradeguard._cli._common import (
     SEED_HELP,
     add_output_arguments,
@@ -38,8 +39,7 @@ from tradeguard._cli._common import (
 COMMAND = "audit-policy"
 ORDER = 45
 
-MAX_EPISODES = 10_000
-"""The most ``--episodes`` per market family (audit_policy has no upper bound: 10**12 ran forever)."""
+MAX_EPISODES = limits.MAX_AUDIT_EPISODES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
     from tradeguard._validation import check_int, check_number
     from tradeguard.env import parse_policy
     from tradeguard.errors import InvalidConfig
-    from tradeguard.invariants._policy_audit import PolicyContract, audit_policy
+    from tradeguard.invariants.audit import PolicyContract, audit_policy
 
     # the numeric options, named as typed, before a model is loaded (torch: seconds)
     check_int("--episodes", args.episodes, min_value=1, max_value=MAX_EPISODES)

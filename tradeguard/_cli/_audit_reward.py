@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import math
 
+from tradeguard import limits
 from tradeguard._cli._common import (
     SEED_HELP,
     add_output_arguments,
@@ -35,16 +36,11 @@ from tradeguard.errors import InvalidConfig
 COMMAND = "audit-reward"
 ORDER = 40
 
-MAX_BUDGET = 86_400.0
-MAX_EXAMPLES = 1_000_000
-MAX_PNL_TOLERANCE = 100.0
-MAX_HORIZON = 12
-"""audit_reward's bounds on ``budget``, ``max_examples``, ``pnl_tolerance`` and ``horizon``
-(MAX_AUDIT_HORIZON), checked here first so that the error names the option given
-(``--budget 0``), not the parameter it becomes (``budget=0.0``)."""
-
-EXAMPLES_PER_SECOND = 30
-"""audit_reward's default ``max_examples`` per second of budget (EXAMPLES_PER_SECOND)."""
+MAX_BUDGET = limits.MAX_AUDIT_BUDGET
+MAX_EXAMPLES = limits.MAX_AUDIT_EXAMPLES
+MAX_PNL_TOLERANCE = limits.MAX_PNL_TOLERANCE
+MAX_HORIZON = limits.MAX_AUDIT_HORIZON
+EXAMPLES_PER_SECOND = limits.AUDIT_EXAMPLES_PER_SECOND
 
 
 def _fuzz_range(text: str) -> tuple[str, float, float, str]:
@@ -120,7 +116,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _check_options(args: argparse.Namespace) -> tuple[float, int]:
     """The numeric options, named as typed; returns the budget and max examples to search with."""
     from tradeguard._validation import check_int, check_number
-    from tradeguard.invariants._reward_audit import DEFAULT_AUDIT_BUDGET, default_max_examples
+    from tradeguard.invariants.audit import DEFAULT_AUDIT_BUDGET, default_max_examples
 
     budget = DEFAULT_AUDIT_BUDGET if args.budget is None else args.budget
     check_number("--budget", budget, min_value=0.0, min_exclusive=True, max_value=MAX_BUDGET)
@@ -140,7 +136,7 @@ def _check_options(args: argparse.Namespace) -> tuple[float, int]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tradeguard.invariants._reward_audit import audit_reward
+    from tradeguard.invariants.audit import audit_reward
 
     budget, max_examples = _check_options(args)
     check_report_dir(args.report)

@@ -33,6 +33,7 @@ import shlex
 from types import ModuleType
 from typing import Any
 
+from tradeguard import limits
 from tradeguard._cli._common import (
     SEED_HELP,
     add_output_arguments,
@@ -49,20 +50,15 @@ COMMAND = "check"
 ORDER = 30
 
 PEERS: dict[str, tuple[str, str, str]] = {
-    "anytrading-stocks": ("tradeguard.invariants._anytrading:make_stocks_env", "anytrading-stocks", "gym-anytrading StocksEnv"),
-    "anytrading-forex": ("tradeguard.invariants._anytrading:make_forex_env", "anytrading-forex", "gym-anytrading ForexEnv"),
-    "gym-trading-env": ("tradeguard.invariants._gym_trading_env:make_trading_env", "gym-trading-env", "gym-trading-env TradingEnv"),
+    "anytrading-stocks": ("tradeguard.invariants.peers:make_stocks_env", "anytrading-stocks", "gym-anytrading StocksEnv"),
+    "anytrading-forex": ("tradeguard.invariants.peers:make_forex_env", "anytrading-forex", "gym-anytrading ForexEnv"),
+    "gym-trading-env": ("tradeguard.invariants.peers:make_trading_env", "gym-trading-env", "gym-trading-env TradingEnv"),
 }
 """``--env`` shortcuts: name -> (factory taking ``steps=``, adapter name, report name)."""
 
-MAX_EXAMPLES = 100_000
-MAX_STEPS = 10_000
-"""check_trading_env's bounds on ``examples`` and ``max_steps``, checked here first so that the
-error names the option given (``--max-steps -1``), not the parameter it becomes."""
-
-MAX_TIMEOUT = 86_400.0
-"""The longest ``--timeout``, a day: the gate has no upper bound of its own, and a timeout past
-what the platform's clock can represent made every reset "raise" (blaming the env)."""
+MAX_EXAMPLES = limits.MAX_GATE_EXAMPLES
+MAX_STEPS = limits.MAX_GATE_STEPS
+MAX_TIMEOUT = limits.MAX_TIMEOUT
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -114,9 +110,12 @@ def run(args: argparse.Namespace) -> int:
 
     from tradeguard._validation import check_int, check_number
     from tradeguard.errors import InvalidConfig
-    from tradeguard.invariants._database import resolve_database
-    from tradeguard.invariants._gate import DEFAULT_TIMEOUT, check_trading_env
-    from tradeguard.invariants._profiles import get_profile
+    from tradeguard.invariants import (
+        DEFAULT_TIMEOUT,
+        check_trading_env,
+        get_profile,
+        resolve_database,
+    )
 
     # The command is a gate: deterministic (profile ci) unless asked otherwise.
     profile = get_profile(args.profile or os.environ.get("TRADEGUARD_PROFILE") or "ci")
@@ -231,7 +230,7 @@ def _other_env(spec: str, max_steps: int, timeout: float) -> tuple[Any, str | No
 
 def _adapter(spec: str, timeout: float) -> Any:
     from tradeguard.errors import InvalidConfig
-    from tradeguard.invariants._adapter import TraceAdapter, get_adapter
+    from tradeguard.invariants import TraceAdapter, get_adapter
 
     if ":" not in spec:
         return get_adapter(spec)
@@ -250,7 +249,7 @@ def _load(spec: str, option: str, timeout: float) -> tuple[Any, tuple[str, ...]]
     import importlib
 
     from tradeguard.errors import InvalidConfig
-    from tradeguard.invariants._isolation import CallTimedOut, EnvCall, Isolation
+    from tradeguard.invariants import CallTimedOut, EnvCall, Isolation
 
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr:

@@ -8,6 +8,7 @@ import json
 import sys
 from typing import Any
 
+from tradeguard import limits
 from tradeguard.errors import InvalidConfig
 
 
@@ -73,10 +74,7 @@ def load_scenario_option(option: str, value: str) -> Any:
     return load_scenario(value)
 
 
-MAX_SEED = 2**32 - 1
-"""The largest ``--seed``: numpy's legacy seeding (``np.random.seed``, which stable-baselines3's
-``set_random_seed`` calls) takes 0..2**32 - 1, and every command that chooses a seed offers the
-same range. ``tradeguard run`` alone takes any non-negative seed: it replays env resets."""
+MAX_SEED = limits.MAX_SEED
 
 SEED_HELP = f"0..{MAX_SEED} (2**32 - 1)"
 
@@ -93,9 +91,8 @@ def check_episode_length(option: str, steps: int | None) -> None:
     name: the scenario's own check would name ``episode_length``, which the user did not type."""
     if steps is not None:
         from tradeguard._validation import check_int
-        from tradeguard.env._config import MAX_EPISODE_LENGTH
 
-        check_int(option, steps, min_value=1, max_value=MAX_EPISODE_LENGTH)
+        check_int(option, steps, min_value=1, max_value=limits.MAX_EPISODE_LENGTH)
 
 
 def with_episode_length(scenario: Any, steps: int | None) -> Any:

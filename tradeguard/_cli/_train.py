@@ -22,6 +22,7 @@ import os
 import sys
 from typing import Any
 
+from tradeguard import limits
 from tradeguard._cli._common import (
     SEED_HELP,
     add_scenario_arguments,
@@ -34,12 +35,10 @@ from tradeguard._cli._common import (
 COMMAND = "train"
 ORDER = 40
 
-MAX_STEPS = 10**9
-"""The most ``--steps``: days of training at these envs' speed (10**12 would never end)."""
-MAX_N_STEPS = 1_000_000
-"""The longest rollout, ``--n-steps`` (tradeguard.rl's MAX_N_STEPS, repeated to keep --help light)."""
-MAX_LEARNING_RATE = 1.0
-MAX_THREADS = 1024
+MAX_STEPS = limits.MAX_TRAIN_STEPS
+MAX_N_STEPS = limits.MAX_N_STEPS
+MAX_LEARNING_RATE = limits.MAX_LEARNING_RATE
+MAX_THREADS = limits.MAX_THREADS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -130,7 +129,7 @@ def _check_options(args: argparse.Namespace) -> int:
     10**12`` allocates the rollout buffer).
     """
     from tradeguard._validation import check_int
-    from tradeguard.rl._train import check_out_path, check_rollout
+    from tradeguard.rl import check_out_path, check_rollout
 
     steps = check_int("--steps", args.steps, min_value=1, max_value=MAX_STEPS)
     check_seed("--seed", args.seed)

@@ -7,7 +7,7 @@
 - :class:`EpsilonGreedy` is the seed's V10 exploration, kept so its failure can be
   reproduced (and documented as the wrong tool for action-dependent envs).
 
-Audit a trained policy with :func:`tradeguard.invariants.audit_policy`.
+Audit a trained policy with :func:`tradeguard.invariants.audit.audit_policy`.
 
 Importing this package is cheap: stable-baselines3, sb3-contrib and torch (the ``rl``
 extra) are imported only when a name that needs them is first used.
@@ -32,6 +32,8 @@ from tradeguard.rl._exploration import (
 from tradeguard.rl._train import (
     ALGORITHMS,
     TrainResult,
+    check_out_path,
+    check_rollout,
     load,
     load_metadata,
     make_env,
@@ -60,6 +62,8 @@ __all__ = [
     "MetadataCheckpointCallback",
     "TrainResult",
     "WindowStats",
+    "check_out_path",
+    "check_rollout",
     "load",
     "load_metadata",
     "make_env",

@@ -19,17 +19,16 @@ from stable_baselines3.common.callbacks import BaseCallback, CheckpointCallback
 
 from tradeguard._validation import check_int, check_number
 from tradeguard.errors import InvalidConfig
-from tradeguard.invariants._check import check_trace
-from tradeguard.invariants._model import Violation
-from tradeguard.invariants._policy_audit import (
-    FINDING_KINDS,
+from tradeguard.invariants import Violation, check_trace
+from tradeguard.invariants.audit import (
+    POLICY_FINDING_KINDS,
     FindingKind,
     PolicyContract,
     collapse_findings,
 )
 from tradeguard.trace import StepRecord, Trace, TraceMeta
 
-__all__ = ["InvariantCallback", "EntCoefSchedule", "MetadataCheckpointCallback", "WindowStats"]
+__all__ = ["EntCoefSchedule", "InvariantCallback", "MetadataCheckpointCallback", "WindowStats"]
 
 DEFAULT_STOP_ON: tuple[FindingKind, ...] = (
     "single-action-collapse",
@@ -145,9 +144,9 @@ class InvariantCallback(BaseCallback):
         self._check_every_arg = check_every
         self.patience = check_int("patience", patience, min_value=1)
         for kind in stop_on:
-            if kind not in FINDING_KINDS:
+            if kind not in POLICY_FINDING_KINDS:
                 raise InvalidConfig(
-                    f"stop_on contains {kind!r}; expected finding kinds from {', '.join(FINDING_KINDS)}."
+                    f"stop_on contains {kind!r}; expected finding kinds from {', '.join(POLICY_FINDING_KINDS)}."
                 )
         self.stop_on: tuple[str, ...] = tuple(stop_on)
         self.check_invariants = check_invariants

@@ -15,7 +15,7 @@ import numpy as np
 from tradeguard._validation import check_int, check_number
 from tradeguard.errors import InvalidConfig
 
-__all__ = ["Exploration", "EpsilonGreedy", "parse_exploration", "EXPLORATION_SPECS"]
+__all__ = ["EXPLORATION_SPECS", "EpsilonGreedy", "Exploration", "parse_exploration"]
 
 EXPLORATION_SPECS = ("none", "epsilon-greedy:START:END")
 

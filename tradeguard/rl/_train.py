@@ -18,18 +18,19 @@ from typing import Any
 from tradeguard import __version__
 from tradeguard._validation import check_int, check_number, suggest, unwritable_ancestor
 from tradeguard.errors import InvalidConfig
+from tradeguard.limits import MAX_LEARNING_RATE, MAX_N_STEPS
 from tradeguard.rl._exploration import Exploration, parse_exploration
 
 __all__ = [
     "ALGORITHMS",
     "TrainResult",
-    "train",
-    "make_env",
     "load",
     "load_metadata",
+    "make_env",
     "metadata_path",
     "parse_ent_coef",
     "require_rl",
+    "train",
 ]
 
 ALGORITHMS: tuple[str, ...] = ("ppo", "maskable-ppo")
@@ -200,9 +201,6 @@ def _plain_kwargs(kwargs: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-MAX_N_STEPS = 1_000_000
-"""The longest rollout (``n_steps``): stable-baselines3 allocates its buffer up front."""
-MAX_LEARNING_RATE = 1.0
 PPO_N_STEPS, PPO_BATCH_SIZE = 2048, 64
 """stable-baselines3's PPO defaults, what ``train`` checks when they are not given."""
 

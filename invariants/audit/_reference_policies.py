@@ -4,7 +4,7 @@ Each is a simple, named behaviour a degenerate learner collapses to (the seed's
 collapses: 100% BUY_SMALL, 100% ADD_POSITION, 100% SELL_PARTIAL) or explores
 with (uniform random, epsilon-random around HOLD). They see the portfolio and
 the action mask, play one market through the machine and the reward shaper, and
-return a :class:`~tradeguard.invariants._oracle.Rollout`.
+return a :class:`~tradeguard.invariants.audit._oracle.Rollout`.
 """
 
 from __future__ import annotations
@@ -26,19 +26,19 @@ from tradeguard.env import (
     RewardShaper,
 )
 from tradeguard.errors import InvalidConfig
-from tradeguard.invariants._oracle import Rollout, _replay, as_prices
+from tradeguard.invariants.audit._oracle import Rollout, _replay, as_prices
 
 __all__ = [
-    "ReferencePolicy",
     "AlwaysHold",
-    "Spam",
     "BuyAndNeverSell",
-    "UniformRandom",
     "EpsilonHold",
-    "reference_policies",
+    "ReferencePolicy",
+    "Spam",
+    "UniformRandom",
+    "parse_reference",
     "play_reference",
     "play_references",
-    "parse_reference",
+    "reference_policies",
 ]
 
 

@@ -46,7 +46,7 @@ from tradeguard.invariants._adapter import (
 )
 from tradeguard.trace import ActionKind, StepRecord, TraceMeta
 
-__all__ = ["AnyTradingAdapter", "AnyTradingMarketEnv", "make_stocks_env", "make_forex_env", "market_frame"]
+__all__ = ["AnyTradingAdapter", "AnyTradingMarketEnv", "make_forex_env", "make_stocks_env", "market_frame"]
 
 Kind = Literal["stocks", "forex"]
 

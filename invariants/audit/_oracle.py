@@ -65,20 +65,21 @@ from tradeguard.env import (
     total_reward,
 )
 from tradeguard.errors import InvalidConfig
+from tradeguard.limits import MAX_ORACLE_HORIZON
 
 __all__ = [
-    "MAX_HORIZON",
     "DEFAULT_MAX_NODES",
+    "MAX_HORIZON",
     "Objective",
-    "Rollout",
     "OptimalPlan",
     "Oracle",
-    "rollout",
+    "Rollout",
     "as_prices",
+    "rollout",
 ]
 
-MAX_HORIZON = 20
-"""Longest market (in steps) the oracle accepts; a market of H steps has H + 1 prices."""
+MAX_HORIZON = MAX_ORACLE_HORIZON
+"""Longest market (in steps) the oracle accepts (:data:`tradeguard.limits.MAX_ORACLE_HORIZON`)."""
 
 DEFAULT_MAX_NODES = 2_000_000
 """States the oracle may expand before it gives up with :class:`InvalidConfig`."""

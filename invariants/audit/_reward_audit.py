@@ -63,29 +63,30 @@ from tradeguard.env import (
     total_reward,
 )
 from tradeguard.errors import InvalidConfig, InvariantViolation
-from tradeguard.invariants._oracle import Oracle, Rollout
-from tradeguard.invariants._reference_policies import (
+from tradeguard.invariants.audit._oracle import Oracle, Rollout
+from tradeguard.invariants.audit._reference_policies import (
     ReferencePolicy,
     _play,
     reference_policies,
 )
+from tradeguard.limits import AUDIT_EXAMPLES_PER_SECOND, MAX_AUDIT_EXAMPLES, MAX_AUDIT_HORIZON
 
 __all__ = [
+    "DEFAULT_AUDIT_BUDGET",
+    "MAX_AUDIT_HORIZON",
     "REWARD_FINDING_KINDS",
     "REWARD_SEVERITY",
-    "DEFAULT_AUDIT_BUDGET",
     "WEAK_PENALTY_RATIO",
-    "MAX_AUDIT_HORIZON",
-    "Severity",
-    "RewardCounterexample",
-    "RewardFinding",
-    "RewardComponent",
     "BaselineComparison",
     "RewardAuditReport",
-    "audit_reward",
+    "RewardComponent",
+    "RewardCounterexample",
+    "RewardFinding",
+    "Severity",
     "assert_reward_sound",
-    "penalty_strength",
+    "audit_reward",
     "component_table",
+    "penalty_strength",
 ]
 
 Severity = Literal["error", "warning"]
@@ -120,10 +121,10 @@ WEAK_PENALTY_RATIO = 1.0
 """``weak-penalty`` fires when |penalty| is below this many standard deviations of the
 per-step reward (penalty excluded) a uniformly random policy sees."""
 
-EXAMPLES_PER_SECOND = 30
+EXAMPLES_PER_SECOND = AUDIT_EXAMPLES_PER_SECOND
 """Markets explored per second of budget when ``max_examples`` is not given."""
 
-MAX_EXAMPLES = 1_000_000
+MAX_EXAMPLES = MAX_AUDIT_EXAMPLES
 """The most markets one audit generates (the default, ``EXAMPLES_PER_SECOND * budget``, is capped there)."""
 
 _TIE = 1e-9
@@ -135,9 +136,6 @@ _SCORE_UNITS = {
     "never-close-optimum": "PnL lost by holding, % of cash",
     "pnl-regret": "regret, % of cash",
 }
-
-MAX_AUDIT_HORIZON = 12
-"""Longest market the audit generates, in steps (the oracle itself goes to ``MAX_HORIZON``)."""
 
 
 # ----------------------------------------------------------------------------- records

@@ -38,6 +38,7 @@ from tradeguard.errors import InvalidConfig
 from tradeguard.invariants._adapter import NativeAdapter, StepData, TraceAdapter, env_mask
 from tradeguard.invariants._check import check_trace
 from tradeguard.invariants._model import Violation
+from tradeguard.limits import MAX_AUDIT_EPISODES
 from tradeguard.trace import StepRecord, Trace, TraceMeta, compute_metrics
 
 __all__ = [
@@ -48,8 +49,8 @@ __all__ = [
     "FindingKind",
     "PolicyAuditReport",
     "PolicyContract",
-    "audit_policy",
     "audit_markets",
+    "audit_policy",
     "collapse_findings",
     "describe_policy",
 ]
@@ -70,8 +71,8 @@ AUDIT_FAMILIES: tuple[str, ...] = ("trend", "crash", "flat", "random_walk")
 
 _ALL_FAMILIES = ("trend", "crash", "flat", "random_walk", "gap")
 
-MAX_EPISODES = 10_000
-"""The most episodes per market family one audit plays."""
+MAX_EPISODES = MAX_AUDIT_EPISODES
+"""The most episodes per market family one audit plays (:data:`tradeguard.limits.MAX_AUDIT_EPISODES`)."""
 
 
 # --------------------------------------------------------------------------- the contract
