@@ -9,9 +9,10 @@ Example:
     >>> from tradeguard.invariants import check_trading_env
     >>> from tradeguard.invariants.peers import AnyTradingAdapter, make_stocks_env
     >>> report = check_trading_env(make_stocks_env, adapter=AnyTradingAdapter("stocks"),
-    ...                            examples=5, max_steps=3, seed=0, database=None)
-    >>> report.results["no-sell-without-position"].status
-    'pass'
+    ...                            only=["no-sell-without-position"], examples=5, max_steps=3,
+    ...                            seed=0, database=None)
+    >>> [(r.invariant.id, r.status) for r in report.results]
+    [('no-sell-without-position', 'pass')]
 """
 
 from __future__ import annotations
