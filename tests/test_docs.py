@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from conftest import RL_PACKAGES
-from hypothesis import settings
+from hypothesis import Phase, settings
 
 import tradeguard
 import tradeguard._cli
@@ -18,7 +18,15 @@ import tradeguard.env
 import tradeguard.invariants
 import tradeguard.strategies
 
-settings.register_profile("doctest", parent=settings.get_profile("ci"), database=None)
+# No explain phase: examples call hypothesis.find(), whose result is the example itself; the
+# explanation of a failure (which arguments could vary) is never shown, and it cost 20 s of
+# CPU in strategies._episodes' find() alone (45 s -> 3 s wall there).
+settings.register_profile(
+    "doctest",
+    parent=settings.get_profile("ci"),
+    database=None,
+    phases=tuple(phase for phase in Phase if phase is not Phase.explain),
+)
 
 
 def _all_modules() -> Iterator[str]:
