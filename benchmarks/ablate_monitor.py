@@ -12,7 +12,8 @@ the monitor with each variant against the bare env, interleaved, on the same act
     rules       + what executed vs what was predicted, and the rule per action kind
     accounting  + the integer identities (equity, cash, position, fees, signs)
     mask        + mask-matches-execution
-    reward      + reward = fsum(components), the penalty on exactly the rejected steps
+    reward      + reward = the components' sum (fsum, else total_reward), the penalty on
+                  exactly the rejected steps
     whole       + reward-consistent-with-pnl: the monitor as shipped
 
 A variant is only for timing: it passes records the catalog rejects.

@@ -78,16 +78,6 @@ _BUYS = _EFFECTS == 1
 _BITS = np.array([1 << a for a in range(N_ACTIONS)], dtype=np.int64)
 
 
-def _sum_semantics() -> tuple[bool, bool]:
-    """How the scalar env adds its reward components: (compensated floats, compensated ints).
-
-    TradingEnv adds them with :func:`~tradeguard.env.total_reward`, left to right from
-    0.0 (not ``sum()``, which compensates from CPython 3.12 on): never compensated.
-    """
-    return False, False
-
-
-
 def exactness_problem(
     prices: npt.ArrayLike,
     *,
@@ -374,10 +364,9 @@ class BatchEngine(VectorEnv[F32, npt.NDArray[np.int64], npt.NDArray[Any]]):
         self._diversity = per_env([float(k.diversity) if k.diversity else 0.0 for k in kinds], np.float64)
         self._any_curriculum = any(k.curriculum_bits for k in kinds)
         self._any_diversity = any(k.diversity for k in kinds)
-        # Which components can be non-zero (a zero component adds nothing to sum()), and
-        # which are Python ints in the scalar env (sum() may add those uncompensated).
-        floats_comp, ints_comp = _sum_semantics()
-        self._compensated = floats_comp
+        # Which components can be non-zero. A component that is zero (0.0 or -0.0) for
+        # every env is left out of the reward's sum: total_reward's running total starts
+        # at 0.0 + c0, so it is never -0.0, and adding a zero then leaves it unchanged.
         nonzero = [
             any(k.weights[0] for k in kinds),
             any(k.weights[1] for k in kinds),
@@ -388,22 +377,6 @@ class BatchEngine(VectorEnv[F32, npt.NDArray[np.int64], npt.NDArray[Any]]):
             self._any_diversity,
         ]
         self._summed = [j for j in range(7) if nonzero[j]]
-        is_int = [
-            [False] * len(kinds),
-            [False] * len(kinds),
-            [False] * len(kinds),
-            [False] * len(kinds),
-            [type(k.penalty) is int for k in kinds],
-            [type(k.curriculum) is int for k in kinds],
-            [type(k.diversity) is int for k in kinds],
-        ]
-        self._plain: list[Any] = []
-        for j in range(7):
-            plain = [not floats_comp or (flag and not ints_comp) for flag in is_int[j]]
-            if uniform or len(set(plain)) == 1:
-                self._plain.append(plain[0])
-            else:
-                self._plain.append(np.array(plain, dtype=np.bool_)[self._kind_of])
 
         # Shared (fixed) markets are stored once; each episode on one is an offset into it.
         # Generated and passed-in markets are copied into the env's slot (two per env: its
@@ -902,7 +875,7 @@ class BatchEngine(VectorEnv[F32, npt.NDArray[np.int64], npt.NDArray[Any]]):
                 comp[6] = 0.0
         if self._track_seen:
             self._seen = self._seen | bit
-        reward = self._sum(comp)
+        reward = _total_rewards(comp, self._summed)  # total_reward, as TradingEnv pays it
         predicted = a
         if rec:
             predicted = self._log_pred[k]
@@ -1011,9 +984,6 @@ class BatchEngine(VectorEnv[F32, npt.NDArray[np.int64], npt.NDArray[Any]]):
         notional -= removed
         notional[buy] = 0
         realized[traded] = notional
-
-    def _sum(self, comp: F64, out: F64 | None = None) -> F64:
-        return _vector_sum(comp, self._summed, self._compensated, self._plain, out)
 
     def _observe(self, idx: I64 | None = None) -> F32:
         """Observations of envs ``idx`` (default all): TradingEnv._observation, vectorized."""
@@ -1255,55 +1225,31 @@ class BatchEngine(VectorEnv[F32, npt.NDArray[np.int64], npt.NDArray[Any]]):
         )
 
 
-def _vector_sum(
-    comp: F64, summed: Sequence[int], compensated: bool, plain: Sequence[Any], out: F64 | None = None
-) -> F64:
-    """``sum(components)`` as this interpreter computes it, for every env (column) at once.
+def _total_rewards(comp: F64, summed: Sequence[int], out: F64 | None = None) -> F64:
+    """:func:`~tradeguard.trace.total_reward` of every env (column) at once, bit for bit.
 
-    ``sum`` starts from int 0, so the first component becomes ``0 + c``; components
-    that are zero for every env add nothing and are left out (``summed`` lists the
-    others). CPython <= 3.11 then adds left to right. 3.12+ (``compensated``) keeps
-    Neumaier's running compensation and adds it at the end; its error term, ``(f - t)
-    + x`` or ``(x - t) + f`` by magnitude, is the exact rounding error of ``f + x``,
-    which Knuth's branch-free two-sum computes too. ``plain[j]`` (bool, or a bool per
-    env) marks components that are Python ints in the scalar env, which 3.12 and 3.13
-    add without compensation.
+    The same additions in the same order, elementwise: ``0.0 + c[summed[0]]``, then
+    each further row added in place. Rows left out of ``summed`` must be zero (0.0 or
+    -0.0) for every env: adding them would change nothing (see :class:`BatchEngine`).
+    Spelled as one ``np.add`` per row rather than a reduction, whose order of additions
+    is numpy's choice (pairwise along a contiguous axis).
 
     Args:
         comp: Components, shape ``(7, num_envs)``.
-        summed: Indices of the components to add, in order.
-        compensated: Whether ``sum`` compensates float additions.
-        plain: Per component: added without compensation (bool or bool array).
-        out: Where to write the rewards (default: a new array).
+        summed: Indices of the rows to add, in order.
+        out: Where to write the rewards (default: a new array); must not be a row of ``comp``.
 
     Returns:
         The rewards, shape ``(num_envs,)`` (``out`` when given).
     """
-    n = comp.shape[1]
-    if not compensated:
-        # 0.0 + c0 + c1 + ... in row order (an axis-0 reduction adds rows one by one);
-        # the zero components add nothing, so all seven rows give the same result.
-        plain_total: F64 = np.add.reduce(comp, axis=0, initial=0.0, out=out)
-        return plain_total
+    total: F64 = np.empty(comp.shape[1], dtype=np.float64) if out is None else out
     if not summed:
-        if out is None:
-            return np.zeros(n, dtype=np.float64)
-        out[...] = 0.0
-        return out
-    total: F64 = comp[summed[0]] + 0.0
-    carry = np.zeros(n, dtype=np.float64)
+        total[...] = 0.0
+        return total
+    np.add(comp[summed[0]], 0.0, out=total)  # 0.0 + c0 (turns -0.0 into 0.0, as the loop does)
     for j in summed[1:]:
-        x = comp[j]
-        s = total + x
-        back = s - total
-        err = (total - (s - back)) + (x - back)
-        flag = plain[j]
-        if flag is False:
-            carry += err
-        elif flag is not True:
-            carry += np.where(flag, 0.0, err)
-        total = s
-    return np.add(total, carry, out=out)
+        np.add(total, comp[j], out=total)
+    return total
 
 
 def _log_like_math(ratio: F64) -> F64:

@@ -11,6 +11,7 @@ from typing import NamedTuple
 from tradeguard.env._actions import Action
 from tradeguard.env._config import COMPONENT_NAMES, PPM, RewardConfig
 from tradeguard.env._rules import Outcome, PortfolioState
+from tradeguard.trace import total_reward
 
 __all__ = ["COMPONENT_NAMES", "POTENTIAL_BASED", "RewardShaper", "ShaperState", "total_reward"]
 
@@ -26,18 +27,6 @@ POTENTIAL_BASED: dict[str, bool] = {
 """Whether each component is potential-based shaping (Ng, Harada & Russell 1999):
 ``unrealized_pnl_change`` is ``Phi(s') - Phi(s)`` with ``Phi`` = unrealized PnL. The
 others change what is optimal unless they are themselves the task's reward (PnL)."""
-
-
-def total_reward(components: tuple[float, ...]) -> float:
-    """The reward: the components added left to right from 0.0.
-
-    Spelled out rather than ``sum()``, which compensates from CPython 3.12 on: the
-    same components give the same reward bits on every interpreter.
-    """
-    total = 0.0
-    for c in components:
-        total += c
-    return total
 
 
 class ShaperState(NamedTuple):

@@ -6,7 +6,7 @@ import math
 from collections.abc import Iterable, Mapping
 
 from tradeguard.invariants._model import Context, Invariant
-from tradeguard.trace import StepRecord, Trace, compute_metrics
+from tradeguard.trace import StepRecord, Trace, compute_metrics, total_reward
 
 __all__ = ["CATALOG", "REL_TOL", "get_invariant", "invariant_ids"]
 
@@ -230,10 +230,13 @@ def _fees_only_on_trades(prev: StepRecord | None, r: StepRecord, c: Context) -> 
 
 # --------------------------------------------------------------------------- rewards and metrics
 def _reward_sum(prev: StepRecord | None, r: StepRecord, c: Context) -> str | None:
+    # The sum is total_reward's: left to right from 0.0, what tradeguard's envs pay, the
+    # same on every interpreter (never builtin sum(), which compensates from CPython 3.12).
+    # An env that adds its components another way is within REL_TOL of the exact sum.
     if not r.components:
         return None
-    total = math.fsum(r.components)
-    if not _close(r.reward, total):
+    total = total_reward(r.components)
+    if r.reward != total and not _close(r.reward, math.fsum(r.components)):
         parts = ", ".join(
             f"{n}={v!r}" for n, v in zip(c.meta.component_names, r.components, strict=False) if v
         )

@@ -21,7 +21,7 @@ from tradeguard.invariants._adapter import (
 from tradeguard.invariants._catalog import REL_TOL, _executed_counts, _penalty_total
 from tradeguard.invariants._check import format_steps, raise_violations, replay_command, select
 from tradeguard.invariants._model import Context, Invariant, Violation
-from tradeguard.trace import StepRecord, Trace
+from tradeguard.trace import StepRecord, Trace, total_reward
 
 __all__ = ["InvariantMonitor", "fast_step_check", "fast_step_ok"]
 
@@ -45,10 +45,11 @@ def fast_step_check(c: Context) -> Callable[[StepRecord | None, StepRecord], boo
     Soundness: every comparison is the catalog's own expression on the same values
     (so it holds for floats, or numpy integers, exactly when the catalog's does), or
     stricter than it (a tolerance of 1e-9 where the catalog's is at least that); the
-    reward's sum is ``math.fsum``, as in the catalog, and with a finite reward an exact
-    match also implies finite components (``fsum`` gives inf or NaN, or raises, on any
-    non-finite one); any exception (an odd type, a short components tuple) means "not
-    sure": False. ``tests/test_monitor.py`` checks all of it against the catalog.
+    reward passes as in the catalog, when it is ``total_reward`` of its components (bit
+    for bit) or within the tolerance of ``math.fsum``'s exact sum, and with a finite
+    reward an exact match of either also implies finite components (both give inf or
+    NaN, or ``fsum`` raises, on any non-finite one); any exception (an odd type, a short
+    components tuple) means "not sure": False. ``tests/test_monitor.py`` checks all of it against the catalog.
     """
     hold = c.hold
     n_actions = len(c.kinds)
@@ -69,6 +70,7 @@ def fast_step_check(c: Context) -> Callable[[StepRecord | None, StepRecord], boo
     scale = c.meta.pnl_scale
     isfinite = math.isfinite
     fsum = math.fsum
+    total = total_reward
 
     def check(prev: StepRecord | None, r: StepRecord) -> bool:
         try:
@@ -124,7 +126,7 @@ def fast_step_check(c: Context) -> Callable[[StepRecord | None, StepRecord], boo
             ):
                 return False
             if comps:
-                if reward != fsum(comps) and not _reward_sum_close(reward, comps):
+                if reward != fsum(comps) and reward != total(comps) and not _reward_sum_close(reward, comps):
                     return False
                 if pi is None:
                     pen = 0.0
@@ -152,7 +154,7 @@ def fast_step_check(c: Context) -> Callable[[StepRecord | None, StepRecord], boo
 
 
 def _reward_sum_close(reward: float, comps: tuple[float, ...]) -> bool:
-    """reward-is-sum-of-components and finite-rewards' component part, as the catalog decides them."""
+    """reward-is-sum-of-components' tolerance and finite-rewards' component part, as the catalog decides them."""
     if not all(map(math.isfinite, comps)):
         return False
     total = math.fsum(comps)

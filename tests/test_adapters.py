@@ -499,6 +499,7 @@ def test_check_env_usage_errors_exit_2_with_a_clear_message(argv: list[str], mes
     assert re.search(message, capsys.readouterr().err)
 
 
+@pytest.mark.slow
 def test_gym_trading_env_changes_warning_filters_at_import_found_by_the_cli() -> None:
     # A fresh interpreter: in this one the package may already be imported (import-time
     # changes happen once per process).

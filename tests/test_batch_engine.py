@@ -5,7 +5,7 @@ scalar :class:`TradingEnv` objects and one :class:`BatchEngine`, and compares ev
 field of every step with ``repr`` (which tells -0.0 from 0.0, ints from floats and
 prints floats exactly), observations byte for byte, rewards by their hex form. Then
 the int64 bounds, bad input, and the pieces the engine relies on (the buy quantity's
-closed form, ``sum``'s float semantics, ``math.log`` rounding) are checked on their own.
+closed form, the reward's sum, ``math.log`` rounding) are checked on their own.
 """
 
 from __future__ import annotations
@@ -32,14 +32,14 @@ from tradeguard.env import (
     TradingEnv,
     load_scenario,
     scenario_names,
+    total_reward,
 )
 from tradeguard.env._batch import (
     MAX_EQUITY,
     MAX_POSITION,
     BatchEngine,
     _log_like_math,
-    _sum_semantics,
-    _vector_sum,
+    _total_rewards,
     exactness_problem,
 )
 from tradeguard.env._config import PPM
@@ -499,19 +499,63 @@ def test_buy_quantity_closed_form_equals_the_machines_loop(
     assert machine.buy_quantity(PortfolioState(cash, 0, 0), Action.BUY_SMALL, price) == expected
 
 
-def _cpython_sum(items: list[float], compensated: bool) -> float:
-    """A transcription of CPython's builtin_sum float path (3.11 plain, 3.12+ Neumaier)."""
-    f = 0 + items[0]
-    if not compensated:
-        for x in items[1:]:
-            f += x
-        return f
-    c = 0.0
-    for x in items[1:]:
-        t = f + x
-        c += (f - t) + x if abs(f) >= abs(x) else (x - t) + f
-        f = t
-    return f + c if c and math.isfinite(c) else f
+# --------------------------------------------------------------------------- the reward's sum
+# One episode whose reward components do not add up the same in every order: four of its
+# eight rewards change if the components are summed exactly (math.fsum) or compensated
+# (builtin sum() from CPython 3.12 on) instead of left to right. The rewards below are
+# total_reward's bits; they must come out of the scalar env and the batch engine alike on
+# every interpreter the suite runs on (CI runs it on 3.11 and on the newest 3.12+).
+GOLDEN_PRICES = [10007, 10313, 9871, 10559, 10211, 10733, 10401, 10997, 10603]
+GOLDEN_ACTIONS = [
+    Action.BUY_MEDIUM, Action.HOLD, Action.ADD_POSITION, Action.SELL_PARTIAL,
+    Action.HOLD, Action.SELL_PARTIAL, Action.SELL_ALL, Action.SELL_ALL,
+]
+GOLDEN_REWARD = RewardConfig(
+    realized_pnl=0.7, unrealized_pnl_change=1.3, unrealized_pnl_level=0.1, transaction_cost=3.0,
+    failed_action_penalty=-0.05, curriculum_min_share=0.5, diversity_bonus=0.01,
+)
+GOLDEN_REWARDS = [
+    "-0x1.88bd66277c45cp+0", "-0x1.f36a400fba884p+1", "-0x1.0b39192641b24p-2", "-0x1.b8d306a2b1706p+1",
+    "-0x1.993b3a68b19a4p+0", "-0x1.82122fad6cb54p+1", "-0x1.534b72c5197a3p+1", "-0x1.999999999999ap-5",
+]
+
+
+def _golden_kwargs() -> dict[str, Any]:
+    market = Market(np.array(GOLDEN_PRICES, dtype=np.int64))
+    return {"config": EnvConfig(episode_length=8), "reward": GOLDEN_REWARD, "market": market}
+
+
+def test_rewards_are_the_same_bits_on_every_interpreter() -> None:
+    env = TradingEnv(**_golden_kwargs())
+    env.reset(seed=0)
+    rewards = [env.step(int(a))[1] for a in GOLDEN_ACTIONS]
+    assert [float(r).hex() for r in rewards] == GOLDEN_REWARDS
+    records = env.trace.records
+    assert [total_reward(r.components) for r in records] == rewards
+    # The episode tells the sums apart: an exact (or compensated) sum pays other bits.
+    assert sum(math.fsum(r.components) != r.reward for r in records) == 4
+
+
+def test_the_batch_engine_pays_the_same_bits() -> None:
+    kwargs = _golden_kwargs()
+    engine = BatchEngine(3, config=kwargs["config"], reward=kwargs["reward"], market=kwargs["market"])
+    engine.reset(seed=0)
+    paid = []
+    for a in GOLDEN_ACTIONS:
+        _, rewards, *_ = engine.step(np.full(3, int(a)))
+        paid.append(rewards)
+    for i in range(3):
+        assert [float(r[i]).hex() for r in paid] == GOLDEN_REWARDS
+
+
+def test_total_reward_adds_left_to_right_from_zero() -> None:
+    # Pinned: every + rounds, in order. fsum (exact) and 3.12's sum() (compensated) give
+    # 0.6 and 1.0 here; 0.0 + -0.0 is 0.0.
+    assert total_reward((0.1, 0.2, 0.3)).hex() == (0.1 + 0.2 + 0.3).hex() == "0x1.3333333333334p-1"
+    assert total_reward((1e20, 1.0, -1e20)) == 0.0
+    assert math.fsum((1e20, 1.0, -1e20)) == 1.0
+    assert total_reward((-0.0, -0.0)).hex() == "0x0.0p+0" and math.copysign(1.0, total_reward((-0.0,))) == 1.0
+    assert total_reward(()) == 0.0
 
 
 @settings(max_examples=200)
@@ -527,25 +571,21 @@ def _cpython_sum(items: list[float], compensated: bool) -> float:
         ),
         min_size=1,
         max_size=8,
-    )
+    ),
+    st.sets(st.integers(0, 6)),
 )
-def test_vector_sum_is_sum_bit_for_bit(rows: list[list[float]]) -> None:
+def test_the_vectorized_sum_is_total_reward_bit_for_bit(rows: list[list[float]], zero: set[int]) -> None:
+    # Components that are zero for every env (either sign) may be left out of the sum.
+    for i, row in enumerate(rows):
+        for j in zero:
+            row[j] = -0.0 if (i + j) % 2 else 0.0
     comp = np.array(rows, dtype=np.float64).T.copy()
-    everything = list(range(7))
-    for compensated in (False, True):
-        got = _vector_sum(comp, everything, compensated, [False] * 7)
-        for j, row in enumerate(rows):
-            assert got[j].hex() == _cpython_sum(row, compensated).hex()
-    mine = _vector_sum(comp, everything, _sum_semantics()[0], [False] * 7)
-    assert [x.hex() for x in mine] == [float(sum(row)).hex() for row in rows]
-
-
-def test_the_sum_transcription_is_what_it_claims() -> None:
-    # Broken on purpose: compensation changes this sum (3.12+ gives 1.0, 3.11 gives 0.0).
-    items = [0.0, 1e100, 1.0, -1e100]
-    assert _cpython_sum(items, False) == 0.0
-    assert _cpython_sum(items, True) == 1.0
-    assert sum(items) == _cpython_sum(items, _sum_semantics()[0])
+    want = [total_reward(row).hex() for row in rows]
+    assert [x.hex() for x in _total_rewards(comp, range(7))] == want
+    summed = [j for j in range(7) if j not in zero]
+    out = np.full(len(rows), np.nan)
+    assert _total_rewards(comp, summed, out) is out
+    assert [x.hex() for x in out] == want
 
 
 def test_log_matches_math_log_after_rounding_to_float32() -> None:

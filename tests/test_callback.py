@@ -17,6 +17,8 @@ from tradeguard.errors import InvalidConfig
 from tradeguard.invariants.audit._policy_audit import PolicyContract
 from tradeguard.rl import EpsilonGreedy, InvariantCallback, WindowStats, train
 
+pytestmark = [pytest.mark.requires_rl, pytest.mark.slow]  # trains
+
 PPO_TINY: dict[str, Any] = {"n_steps": 64, "batch_size": 64, "n_epochs": 1, "seed": 0, "device": "cpu"}
 
 

@@ -20,6 +20,7 @@ def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[
     return status, json.loads(out)
 
 
+@pytest.mark.slow
 def test_the_seeds_v10_agent_fails_the_audit() -> None:
     # the acceptance command, through the installed console script
     exe = shutil.which("tradeguard")
@@ -94,6 +95,8 @@ def test_usage_errors_exit_2(argv: list[str], message: str, capsys: pytest.Captu
     assert message in err, err
 
 
+@pytest.mark.slow
+@pytest.mark.requires_rl
 def test_train_then_audit_the_saved_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "run" / "masked"
     status, summary = run_json(
@@ -129,6 +132,8 @@ def test_train_then_audit_the_saved_model(tmp_path: Path, capsys: pytest.Capture
     assert "evaluated-without-masks" in [f["kind"] for f in report["findings"]]
 
 
+@pytest.mark.slow
+@pytest.mark.requires_rl
 def test_train_exits_1_when_the_run_is_stopped(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # the seed's trap in miniature: a rejected action is free (penalty 0) while trading costs
     # (fees x100); with no entropy bonus and a high learning rate, PPO collapses within a few

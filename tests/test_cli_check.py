@@ -88,6 +88,7 @@ def cli(*args: str, cwd: Path, stdout: int | None = subprocess.PIPE) -> subproce
 
 
 # ------------------------------------------------------------------ 1. modules in the current directory
+@pytest.mark.slow
 def test_env_module_in_the_current_directory_is_found_by_the_console_script(tmp_path: Path) -> None:
     assert SCRIPT.exists(), f"console script not installed next to {sys.executable}"
     (tmp_path / "brokenenv.py").write_text(BROKEN_ENV)
@@ -190,6 +191,7 @@ def test_the_cli_bounds_are_the_gates() -> None:
 
 
 # ------------------------------------------------------------------ 4. a reader that leaves early
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "args",
     [
@@ -215,6 +217,7 @@ def test_output_piped_into_a_reader_that_closes_early_exits_quietly(args: list[s
 
 
 # ------------------------------------------------------------------ 5. replays of foreign envs
+@pytest.mark.slow
 def test_a_foreign_envs_failures_get_a_check_command_that_reproduces_them(tmp_path: Path) -> None:
     (tmp_path / "brokenenv.py").write_text(BROKEN_ENV)
     done = cli("check", "--env", "brokenenv:make_env", "--adapter", "gym", *FAST, "--json", cwd=tmp_path)

@@ -105,7 +105,10 @@ def run_main(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, 
 @pytest.fixture(autouse=True)
 def no_training(monkeypatch: pytest.MonkeyPatch) -> None:
     """``tradeguard.rl``'s training names replaced by stubs: ``train`` raises ``TrainingStarted``,
-    so that no case trains, and nothing imports torch or stable-baselines3 (its callback would)."""
+    so that no case trains, and nothing imports torch or stable-baselines3 (its callback would).
+
+    Set in the module's namespace, not with ``setattr``: reading the lazy names' old values
+    would import the ``rl`` extra, and these cases must run without it."""
     import tradeguard.rl
 
     class Callback:
@@ -115,9 +118,10 @@ def no_training(monkeypatch: pytest.MonkeyPatch) -> None:
     def train(**kwargs: Any) -> Any:
         raise TrainingStarted(kwargs)
 
-    monkeypatch.setattr(tradeguard.rl, "DEFAULT_STOP_ON", (), raising=False)
-    monkeypatch.setattr(tradeguard.rl, "InvariantCallback", Callback, raising=False)
-    monkeypatch.setattr(tradeguard.rl, "train", train)
+    namespace = vars(tradeguard.rl)
+    monkeypatch.setitem(namespace, "DEFAULT_STOP_ON", ())
+    monkeypatch.setitem(namespace, "InvariantCallback", Callback)
+    monkeypatch.setitem(namespace, "train", train)
 
 
 def argv_for(command: str, option: str, value: str, tmp_path: Path) -> list[str]:
@@ -320,6 +324,7 @@ def test_every_numeric_option_documents_its_range(command: str, option: str) -> 
     assert re.search(r"\.\.|> 0|at most|or more", text), (command, option, text)
 
 
+@pytest.mark.slow
 def test_refusing_a_value_imports_neither_torch_nor_stable_baselines3(tmp_path: Path) -> None:
     """Validation runs before the expensive imports (train, and audit-policy loading a model)."""
     failing = [

@@ -172,6 +172,7 @@ def test_a_report_directory_that_cannot_be_written_is_refused_before_the_run(
 
 
 # --------------------------------------------------------------------------- 3. train --out checked up front
+@pytest.mark.slow
 @pytest.mark.parametrize("extra", [[], ["--checkpoint-every", "0"]], ids=["checkpoints", "no-checkpoints"])
 def test_train_out_under_a_file_is_refused_before_torch_is_imported(extra: list[str], tmp_path: Path) -> None:
     (tmp_path / "afile").write_text("")

@@ -57,6 +57,7 @@ def test_the_seed_example_in_process(capsys: pytest.CaptureFixture[str]) -> None
     check_seed_example(json.loads(capsys.readouterr().out))
 
 
+@pytest.mark.slow
 def test_the_seed_example_through_the_console_script() -> None:
     script = Path(sys.executable).with_name("tradeguard")
     assert script.exists(), f"console script not installed next to {sys.executable}"

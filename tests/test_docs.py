@@ -6,9 +6,11 @@ import doctest
 import importlib
 import pkgutil
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
-from hypothesis import settings
+from conftest import RL_PACKAGES
+from hypothesis import Phase, settings
 
 import tradeguard
 import tradeguard._cli
@@ -16,7 +18,15 @@ import tradeguard.env
 import tradeguard.invariants
 import tradeguard.strategies
 
-settings.register_profile("doctest", parent=settings.get_profile("ci"), database=None)
+# No explain phase: examples call hypothesis.find(), whose result is the example itself; the
+# explanation of a failure (which arguments could vary) is never shown, and it cost 20 s of
+# CPU in strategies._episodes' find() alone (45 s -> 3 s wall there).
+settings.register_profile(
+    "doctest",
+    parent=settings.get_profile("ci"),
+    database=None,
+    phases=tuple(phase for phase in Phase if phase is not Phase.explain),
+)
 
 
 def _all_modules() -> Iterator[str]:
@@ -27,14 +37,25 @@ def _all_modules() -> Iterator[str]:
             yield f"{pkg.__name__}.{info.name}"
 
 
-def _modules() -> list[str]:
-    """The modules that have docstring examples (a module without any is not a test)."""
+def _modules() -> list[Any]:
+    """The modules that have docstring examples (a module without any is not a test).
+
+    A module that imports the ``rl`` extra cannot be looked into without it: it is a
+    test marked ``requires_rl`` (``--without-rl`` deselects and lists it).
+    """
     finder = doctest.DocTestFinder()
-    return sorted(
-        name
-        for name in set(_all_modules())
-        if any(t.examples for t in finder.find(importlib.import_module(name)))
-    )
+    found: list[Any] = []
+    for name in sorted(set(_all_modules())):
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if (exc.name or "").partition(".")[0] not in RL_PACKAGES:
+                raise
+            found.append(pytest.param(name, marks=pytest.mark.requires_rl, id=name))
+            continue
+        if any(t.examples for t in finder.find(module)):
+            found.append(name)
+    return found
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ import pytest
 from gymnasium.utils.env_checker import check_env as gym_check_env
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import tradeguard.env  # noqa: F401  (registers tradeguard/Trading-v0)
 from tradeguard.env import (
@@ -54,8 +53,11 @@ def test_gymnasium_check_env_passes_without_warnings(scenario: str) -> None:
         gym_check_env(env)
 
 
+@pytest.mark.requires_rl
 @pytest.mark.parametrize("scenario", scenario_names())
 def test_sb3_check_env_passes_without_warnings(scenario: str) -> None:
+    from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         env = gym.make(ENV_ID, scenario=scenario).unwrapped
@@ -282,6 +284,7 @@ def test_no_global_rng_is_used() -> None:
     assert _rng_states() == before
 
 
+@pytest.mark.slow
 def test_importing_the_env_changes_no_global_state() -> None:
     # gymnasium itself adds one filter when imported (gymnasium/logger.py:
     # filterwarnings("once", "", DeprecationWarning, module=r"^gymnasium\.")); tradeguard
@@ -311,6 +314,7 @@ def test_importing_the_env_changes_no_global_state() -> None:
     assert done.stdout.strip() == "unchanged"
 
 
+@pytest.mark.slow
 def test_importing_the_env_after_gymnasium_adds_no_warning_filter() -> None:
     code = (
         "import warnings\n"

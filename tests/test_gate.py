@@ -199,6 +199,7 @@ def test_bad_argument():
     assert "_gate.py" in bad_argument and "examples=0 is out of range" in bad_argument, bad_argument
 
 
+@pytest.mark.slow
 def test_console_script_check_runs_in_a_subprocess(tmp_path: Path) -> None:
     env = {**os.environ, "TRADEGUARD_DATABASE": "none"}
     proc = subprocess.run(

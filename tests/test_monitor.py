@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from typing import Any
 
@@ -17,7 +18,7 @@ from tradeguard.env import Action, Condition, EnvConfig, TradingEnv
 from tradeguard.errors import InvalidConfig, InvariantViolation
 from tradeguard.invariants import CATALOG, Context, GymAdapter, InvariantMonitor, NativeAdapter
 from tradeguard.invariants._monitor import fast_step_ok
-from tradeguard.trace import StepRecord, Trace
+from tradeguard.trace import StepRecord, Trace, total_reward
 
 SHORT = EnvConfig(episode_length=25)
 
@@ -119,16 +120,30 @@ def test_fast_path_never_passes_a_step_an_individual_check_rejects(
     assert all(i.step_check(healthy, rec, ctx) is None for i in _step_checks())
 
 
-def test_fast_path_sums_components_as_the_catalog_does() -> None:
-    # A naive float sum of (1e20, 1.0, -1e20) is 0.0; the catalog's fsum says 1.0.
-    trace = _records(0)
+@pytest.mark.parametrize(
+    ("reward", "reported"),
+    [
+        (0.0, []),  # total_reward: left to right from 0.0, what tradeguard's envs pay
+        (1.0, []),  # the exact sum (math.fsum), what an env that adds another way may pay
+        (1.0 + 1e-12, []),  # within REL_TOL of the exact sum
+        (2.0, ["reward-is-sum-of-components"]),
+        (-1.0, ["reward-is-sum-of-components"]),
+        (1e-12, ["reward-is-sum-of-components"]),  # near total_reward is not total_reward
+        (float("nan"), ["reward-is-sum-of-components", "finite-rewards"]),
+    ],
+)
+def test_fast_path_sums_components_as_the_catalog_does(reward: float, reported: list[str]) -> None:
+    # (1e20, 1.0, -1e20) adds up to 0.0 left to right and to 1.0 exactly; builtin sum()
+    # says 0.0 on CPython 3.11 and 1.0 from 3.12 on. The verdict must not depend on it.
+    trace = _records(0, "v10.1")  # a shaped reward: reward-consistent-with-pnl does not apply
+    assert not trace.meta.reward_is_pnl
     ctx = Context.of(trace.meta)
-    rec = trace.records[0]
+    rec = next(r for r in trace.records if not any(r.components[3:]))  # no fee, penalty, bonus
     comps = (1e20, 1.0, -1e20, *rec.components[3:])
-    bad = rec._replace(components=comps, reward=sum(comps))
-    assert bad.reward == sum(bad.components)
-    assert [i.id for i in _step_checks() if i.step_check(None, bad, ctx) is not None] == ["reward-is-sum-of-components"]
-    assert not fast_step_ok(None, bad, ctx)
+    assert math.fsum(comps) == 1.0 and total_reward(comps) == 0.0
+    record = rec._replace(components=comps, reward=reward)
+    assert _rejecting(None, record, ctx) == reported
+    assert fast_step_ok(None, record, ctx) is (reported == [])
 
 
 @settings(max_examples=60, deadline=None)

@@ -109,6 +109,7 @@ def test_anytrading_unseeded_reset_reseeds_the_action_space_with_zero() -> None:
 
 
 # --------------------------------------------------------------------------- gym-trading-env
+@pytest.mark.slow
 def test_gym_trading_env_import_turns_every_warning_into_an_error() -> None:
     code = (
         "import warnings\n"

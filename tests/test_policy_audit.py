@@ -372,6 +372,8 @@ def test_bug_1_the_audit_reports_both_distributions() -> None:
 
 
 # --------------------------------------------------------------------------- batched sweeps
+@pytest.mark.slow
+@pytest.mark.requires_rl
 @pytest.mark.parametrize(("algo", "use_masks"), [("MaskablePPO", True), ("MaskablePPO", False), ("PPO", True)])
 def test_sb3_model_sweeps_every_family_at_once_with_the_same_report(
     algo: str, use_masks: bool, monkeypatch: pytest.MonkeyPatch
@@ -400,6 +402,8 @@ def test_sb3_model_sweeps_every_family_at_once_with_the_same_report(
     assert batched.format() == one_by_one.format()
 
 
+@pytest.mark.slow
+@pytest.mark.requires_rl
 def test_stand_in_models_and_stochastic_predictions_are_played_one_by_one(monkeypatch: pytest.MonkeyPatch) -> None:
     from stable_baselines3 import PPO
 

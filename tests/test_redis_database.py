@@ -133,6 +133,7 @@ def _run_check(workdir: Path, spec: str, examples: int, seed: int) -> dict[str, 
     return result
 
 
+@pytest.mark.slow
 def test_a_failure_found_by_one_process_is_replayed_first_by_another(redis_url: str, tmp_path: Path) -> None:
     import redis
 
@@ -155,6 +156,7 @@ def test_a_failure_found_by_one_process_is_replayed_first_by_another(redis_url: 
     assert alone["status"] == "pass" and alone["counterexample"] is None
 
 
+@pytest.mark.slow
 def test_readonly_reads_the_shared_failures_and_never_writes_them(
     redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -197,6 +199,7 @@ test_env = invariant_suite(lambda: TradingEnv(config=EnvConfig(episode_length=4)
 """
 
 
+@pytest.mark.slow
 def test_the_pytest_option_and_the_environment_variable_reach_redis(
     redis_url: str, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:

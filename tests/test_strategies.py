@@ -581,6 +581,7 @@ def test_episode_repr_is_short() -> None:
         )
 
 
+@pytest.mark.slow
 def test_import_has_no_global_side_effects() -> None:
     # dependencies first (gymnasium adds warning filters of its own), then our package
     code = (

@@ -50,6 +50,8 @@ def masked_run(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 
 # --------------------------------------------------------------------------- MaskablePPO and masks
+@pytest.mark.slow
+@pytest.mark.requires_rl
 def test_maskable_ppo_never_predicts_what_its_mask_forbids(masked_run: Any) -> None:
     import torch
 
@@ -65,6 +67,8 @@ def test_maskable_ppo_never_predicts_what_its_mask_forbids(masked_run: Any) -> N
         assert report.violations == ()
 
 
+@pytest.mark.slow
+@pytest.mark.requires_rl
 def test_the_same_model_without_masks_is_reported(masked_run: Any) -> None:
     import torch
 
@@ -79,6 +83,8 @@ def test_the_same_model_without_masks_is_reported(masked_run: Any) -> None:
     assert report.overall.rejection_rate > 0
 
 
+@pytest.mark.slow
+@pytest.mark.requires_rl
 def test_training_run_metadata_and_checkpoints(masked_run: Any) -> None:
     r = masked_run
     assert r.steps_done == 256 and not r.stopped_early and r.stop_reason is None
@@ -98,6 +104,8 @@ def test_training_run_metadata_and_checkpoints(masked_run: Any) -> None:
         assert type(load(c)).__name__ == "MaskablePPO"
 
 
+@pytest.mark.slow
+@pytest.mark.requires_rl
 def test_load_round_trip_gives_the_same_predictions(masked_run: Any) -> None:
     loaded = load(masked_run.path)
     assert type(loaded).__name__ == "MaskablePPO"
@@ -116,6 +124,8 @@ def test_load_round_trip_gives_the_same_predictions(masked_run: Any) -> None:
     assert type(load(copy)).__name__ == "MaskablePPO"
 
 
+@pytest.mark.slow
+@pytest.mark.requires_rl
 def test_ppo_train_and_load(tmp_path: Path) -> None:
     r = train(algo="ppo", scenario="default", steps=64, seed=1, out=tmp_path / "ppo.zip", progress_bar=False, **TINY)
     assert r.path == tmp_path / "ppo.zip" and r.path.is_file()
@@ -146,10 +156,17 @@ def test_train_argument_errors() -> None:
         train(steps=0)
     with pytest.raises(InvalidConfig, match=r"checkpoint_every needs out=PATH"):
         train(steps=10, checkpoint_every=5)
+
+
+@pytest.mark.requires_rl
+def test_train_refuses_an_invariant_callback_that_is_not_one() -> None:
+    # Told apart from an SB3 callback, so checked once stable-baselines3 is imported.
     with pytest.raises(InvalidConfig, match=r"invariant_callback='yes'"):
         train(steps=8, invariant_callback="yes", **TINY)
 
 
+@pytest.mark.slow
+@pytest.mark.requires_rl
 def test_entropy_schedule_decays(tmp_path: Path) -> None:
     r = train(algo="ppo", scenario="v10", exploration="none", steps=256, ent_coef="0.5:0.01", progress_bar=False, **TINY)
     # set at the start of the last of 4 rollouts: progress 3/4
@@ -242,6 +259,7 @@ def test_make_env_uses_the_scenarios_exploration() -> None:
 
 
 # --------------------------------------------------------------------------- layering
+@pytest.mark.slow
 def test_core_packages_do_not_import_sb3_or_torch() -> None:
     code = (
         "import sys\n"

@@ -17,6 +17,8 @@ from tradeguard.env import EnvConfig, Market, RewardConfig, TradingEnv
 from tradeguard.env._vec_env import TradingVecEnv
 from tradeguard.errors import InvalidAction, InvalidConfig
 
+pytestmark = [pytest.mark.requires_rl, pytest.mark.slow]  # trains
+
 N = 3
 
 

@@ -29,6 +29,7 @@ __all__ = [
     "Trace",
     "TraceMeta",
     "compute_metrics",
+    "total_reward",
 ]
 
 ActionKind = Literal["hold", "open", "reduce", "close", "add"]
@@ -44,8 +45,9 @@ class StepRecord(NamedTuple):
     the rejection reason (for example ``"NO_POSITION"``) or ``None`` when the
     predicted action executed. ``components`` are the reward components in the
     order of :attr:`TraceMeta.component_names`; ``reward`` is what the env
-    returned. ``mask`` is the action mask the agent saw before acting, or
-    ``None`` when the env has none. ``cost_basis_before`` is what the open position
+    returned (tradeguard's envs return :func:`total_reward` of the components).
+    ``mask`` is the action mask the agent saw before acting, or ``None`` when the
+    env has none. ``cost_basis_before`` is what the open position
     cost (fees excluded) before the step: ``position * price - cost_basis`` is the
     unrealized PnL, and ADD_POSITION's "profitable" means it is positive.
     """
@@ -69,6 +71,38 @@ class StepRecord(NamedTuple):
     components: tuple[float, ...]
     mask: tuple[bool, ...] | None
     cost_basis_before: int
+
+
+def total_reward(components: Iterable[float]) -> float:
+    """The reward of a step: its components added left to right, starting from 0.0.
+
+    The definition tradeguard's envs pay (the scalar env, and the batch engine column
+    by column) and that the invariant ``reward-is-sum-of-components`` accepts bit for
+    bit (an env that adds its components another way passes within the catalog's
+    tolerance of their exact sum). Spelled out as float additions because builtin
+    ``sum()`` of floats compensates (Neumaier) from CPython 3.12 on: the same
+    components would give other reward bits on 3.11 than on 3.12. ``math.fsum`` is
+    the same everywhere, but exact summation has no elementwise numpy form for the
+    batch engine to reproduce bit for bit; a left-to-right sum is one ``+`` per
+    component, in every interpreter and in numpy alike.
+
+    Args:
+        components: The reward components, in the order of
+            :attr:`TraceMeta.component_names`.
+
+    Returns:
+        ``((0.0 + c0) + c1) + ...`` as a float (``0.0`` for no components).
+
+    Example:
+        >>> total_reward((0.1, 0.2, 0.3))  # each + rounds; math.fsum would give 0.6
+        0.6000000000000001
+        >>> total_reward((1e20, 1.0, -1e20))  # sum() gives 1.0 from CPython 3.12 on
+        0.0
+    """
+    total = 0.0
+    for c in components:
+        total += c
+    return total
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
