@@ -14,6 +14,7 @@ import tradeguard
 import tradeguard._cli
 import tradeguard.env
 import tradeguard.invariants
+import tradeguard.mutate
 import tradeguard.strategies
 
 settings.register_profile("doctest", parent=settings.get_profile("ci"), database=None)
@@ -21,7 +22,7 @@ settings.register_profile("doctest", parent=settings.get_profile("ci"), database
 
 def _all_modules() -> Iterator[str]:
     yield "tradeguard.trace"
-    for pkg in (tradeguard.env, tradeguard.invariants, tradeguard.strategies, tradeguard._cli):
+    for pkg in (tradeguard.env, tradeguard.invariants, tradeguard.strategies, tradeguard.mutate, tradeguard._cli):
         yield pkg.__name__
         for info in pkgutil.iter_modules(pkg.__path__):
             yield f"{pkg.__name__}.{info.name}"

@@ -108,8 +108,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--timeout",
         type=float,
         metavar="SECONDS",
-        help="a mutant's run is killed after this long and counts as killed by a timeout "
-        "(default: 5 x the unmutated run, at least 30)",
+        help=f"a mutant's run is killed after this long and counts as killed by a timeout, > 0 and at most "
+        f"{MAX_TIMEOUT:g} (default: 5 x the unmutated run, at least 30)",
     )
     parser.add_argument(
         "--profile",

@@ -422,18 +422,19 @@ _AUG_TOKENS = {f"{name}Assign": token for name, token in _BINARY_TOKENS.items()}
 
 
 def _dotted_name(node: Any) -> str:
-    """``a.b.c`` for a Name/Attribute chain, else ``""``."""
+    """``a.b.c`` for a Name/Attribute chain (a call in it as ``f()``: ``logging.getLogger().info``), else ``""``."""
     import libcst as cst
 
     parts: list[str] = []
-    while isinstance(node, cst.Attribute):
-        parts.append(node.attr.value)
-        node = node.value
+    while isinstance(node, (cst.Attribute, cst.Call)):
+        if isinstance(node, cst.Call):
+            parts.append("()")
+            node = node.func
+        else:
+            parts.append(f".{node.attr.value}")
+            node = node.value
     if isinstance(node, cst.Name):
-        parts.append(node.value)
-        return ".".join(reversed(parts))
-    if parts and isinstance(node, cst.Call):  # logging.getLogger(__name__).info(...)
-        return ".".join(["<call>", *reversed(parts)])
+        return (node.value + "".join(reversed(parts))).replace(".()", "()")
     return ""
 
 
