@@ -314,6 +314,38 @@ def test_how_a_run_is_judged(kw: dict[str, Any], expected: tuple[str, tuple[str,
     assert classify(outcome(**kw), 30.0) == expected
 
 
+# --------------------------------------------------------------------------- the import hook
+
+
+def test_the_hook_serves_a_package_that_reads_its_own_data_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """tradeguard.env reads its scenarios with importlib.resources: a served package must still find them."""
+    import importlib
+
+    from tradeguard.mutate._boot import _Log, _ServeFinder
+
+    pkg = tmp_path / "respkg_for_hook"
+    pkg.mkdir()
+    (pkg / "data.txt").write_text("shipped")
+    init = pkg / "__init__.py"
+    init.write_text("from importlib import resources\nDATA = resources.files(__name__).joinpath('data.txt').read_text()\nN = 1\n")
+    served = init.read_text().replace("N = 1", "N = 2")
+    finder = _ServeFinder({os.path.realpath(init): served}, os.path.realpath(init), _Log(str(tmp_path / "log.jsonl")))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
+    sys.meta_path.insert(0, finder)
+    try:
+        module = importlib.import_module("respkg_for_hook")
+        assert (module.N, module.DATA, module.__file__) == (2, "shipped", str(init))
+    finally:
+        sys.meta_path.remove(finder)
+        sys.modules.pop("respkg_for_hook", None)
+    assert sorted(p.name for p in pkg.iterdir()) == ["__init__.py", "data.txt"], "bytecode was written"
+    events = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert [(e["event"], e["module"], e["mutated"]) for e in events] == [("served", "respkg_for_hook", True)]
+
+
 # --------------------------------------------------------------------------- the command's errors
 
 

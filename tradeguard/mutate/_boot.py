@@ -55,22 +55,27 @@ class _Log:
         self._file.flush()
 
 
-class _TextLoader(importlib.abc.Loader):
-    """Loads one module from source text held in memory, as if it were its file."""
+class _TextLoader(importlib.machinery.SourceFileLoader):
+    """Loads one module from source text held in memory, as if it were its file.
 
-    def __init__(self, path: str, text: str) -> None:
-        self.path = path
+    A ``SourceFileLoader`` for everything else (``__file__``, packages, resources read
+    with ``importlib.resources``, as the env's data files are), except that the code is
+    compiled from the text, never from the file or its cached bytecode, and no bytecode
+    is written.
+    """
+
+    def __init__(self, fullname: str, path: str, text: str) -> None:
+        super().__init__(fullname, path)
         self.text = text
 
-    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
-        return None  # the default module object
-
-    def exec_module(self, module: ModuleType) -> None:
-        code = compile(self.text, self.path, "exec", dont_inherit=True)
-        exec(code, module.__dict__)
+    def get_code(self, fullname: str) -> Any:
+        return compile(self.text, self.path, "exec", dont_inherit=True)
 
     def get_source(self, fullname: str) -> str:
         return self.text
+
+    def set_data(self, path: str, data: Any, *, _mode: int = 0o666) -> None:
+        return None  # never write bytecode of a mutant (nor of the original served in its place)
 
 
 class _ServeFinder(importlib.abc.MetaPathFinder):
@@ -103,7 +108,7 @@ class _ServeFinder(importlib.abc.MetaPathFinder):
         served = importlib.util.spec_from_file_location(
             fullname,
             spec.origin,
-            loader=_TextLoader(spec.origin, text),
+            loader=_TextLoader(fullname, spec.origin, text),
             submodule_search_locations=spec.submodule_search_locations,
         )
         if served is None:  # pragma: no cover (only for origins without a file suffix)

@@ -16,6 +16,7 @@ import shlex
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -313,7 +314,8 @@ def _verdict(r: MutantResult) -> str:
         return "invariant: " + ", ".join(r.invariants)
     if r.status == "timeout":
         return f"timeout: {r.detail}"
-    return f"crash: {r.detail}"
+    detail = r.detail if len(r.detail) <= 140 else r.detail[:139] + "..."
+    return f"crash: {detail}"
 
 
 def default_jobs() -> int:
@@ -430,14 +432,17 @@ def run_mutation(
     cwd = cwd or os.getcwd()
     equivalents = dict(equivalents or {})
     sources = read_sources(paths, cwd=cwd)
-    by_file = {s.real: mutants_of_source(s.text, s.path) for s in sources}
     jobs = jobs or default_jobs()
-    with WorkerPool(jobs=jobs, cwd=cwd) as pool:
+    with WorkerPool(jobs=jobs, cwd=cwd) as pool, ThreadPoolExecutor(max_workers=1) as side:
         if progress is not None:
             progress(0, 1, "the gate on the unmutated code")
-        baseline = pool.run(
-            gate.check_argv(), {s.real: s.text for s in sources}, None, timeout or BASELINE_TIMEOUT
+        # The unmutated run goes first, in the background: reading the files takes libcst
+        # seconds on large sources, time the run would otherwise wait for.
+        running = side.submit(
+            pool.run, gate.check_argv(), {s.real: s.text for s in sources}, None, timeout or BASELINE_TIMEOUT
         )
+        by_file = {s.real: mutants_of_source(s.text, s.path) for s in sources}
+        baseline = running.result()
         modules = _check_baseline(gate, baseline, timeout)
         imported = [s for s in sources if s.real in modules]
         missing = [s for s in sources if s.real not in modules]

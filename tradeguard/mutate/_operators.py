@@ -206,12 +206,30 @@ def mutants_of_source(text: str, path: str) -> list[Mutant]:
             start=start,
             end=end,
         )
-        try:
-            compile(mutant.apply(text), path, "exec", dont_inherit=True)
-        except SyntaxError:
-            continue  # e.g. a constant made into a float where only an int parses: not a mutant
+        if _may_retokenize(text, start, end, site.replacement):
+            try:
+                compile(mutant.apply(text), path, "exec", dont_inherit=True)
+            except SyntaxError:
+                continue  # e.g. "0and" made "0or", which reads as an octal prefix: not a mutant
         mutants.append(mutant)
     return mutants
+
+
+def _may_retokenize(text: str, start: int, end: int, replacement: str) -> bool:
+    """Whether the new token could merge with a neighbour (``0and`` -> ``0or``) or vanish oddly.
+
+    A token replaced by one of its own kind (an operator by an operator, a number by a
+    number, ``True`` by ``False``) between spaces or punctuation reads as one token again,
+    so only the other sites are compiled to be sure: compiling every mutant of a large
+    file costs seconds per hundred.
+    """
+
+    def word(ch: str) -> bool:
+        return ch.isalnum() or ch in "_.\\"
+
+    before = text[start - 1] if start > 0 else " "
+    after = text[end] if end < len(text) else " "
+    return not replacement or "\n" in text[start:end] or word(before) or word(after)
 
 
 def _span_matches(span: str, expect: str) -> bool:
