@@ -64,10 +64,15 @@ VALID: dict[tuple[str, str, str], str] = {
     ("audit-policy", "--max-rejection-rate", "0"): "no tolerance: any rejected prediction is a rejection-collapse",
     ("train", "--seed", "0"): "the default seed",
     ("train", "--checkpoint-every", "0"): "0 saves no checkpoints (documented)",
+    ("mutate", "--seed", "0"): "the default sample seed",
+    ("mutate", "--fail-under", "0"): "no bar: a kill rate of 0% is not under 0%",
 }
 """The swept values that are legitimate, each with its reason; every other case must be refused."""
 
-REQUIRED = {"audit-policy": ["--policy", "hold"]}
+REQUIRED = {
+    "audit-policy": ["--policy", "hold"],
+    "mutate": ["--env", "tradeguard/Trading-v0", "--source", str(Path(__file__).resolve().parents[1] / "env" / "_rules.py")],
+}
 """What a command needs to run at all (train's --out is added per test, in tmp_path)."""
 
 NEEDS = {("run", "--minor-unit"): ["--prices", "100,101,102"]}
@@ -78,6 +83,7 @@ FAST = {
     "check": ["--examples", "1", "--max-steps", "2", "--only", "finite-rewards", "--database", "none"],
     "audit-reward": ["--budget", "0.5", "--max-examples", "5", "--horizon", "2:2"],
     "audit-policy": ["--episodes", "1", "--episode-length", "4", "--families", "flat"],
+    "mutate": ["--list"],  # validates every option, then lists the mutants without running the gate
 }
 """Tiny budgets, given before the option under test (argparse keeps the last value), so that a
 valid case, or an invalid one that slips through, ends in a second."""

@@ -16,6 +16,7 @@ import tradeguard
 import tradeguard._cli
 import tradeguard.env
 import tradeguard.invariants
+import tradeguard.mutate
 import tradeguard.strategies
 
 # No explain phase: examples call hypothesis.find(), whose result is the example itself; the
@@ -31,7 +32,7 @@ settings.register_profile(
 
 def _all_modules() -> Iterator[str]:
     yield "tradeguard.trace"
-    for pkg in (tradeguard.env, tradeguard.invariants, tradeguard.strategies, tradeguard._cli):
+    for pkg in (tradeguard.env, tradeguard.invariants, tradeguard.strategies, tradeguard.mutate, tradeguard._cli):
         yield pkg.__name__
         for info in pkgutil.iter_modules(pkg.__path__):
             yield f"{pkg.__name__}.{info.name}"

@@ -25,6 +25,7 @@ FOLDERS = {"tradeguard": "tradeguard", "env": "tradeguard.env", "invariants": "t
            "strategies": "tradeguard.strategies"}
 PACKAGES = ("tradeguard", "tradeguard.env", "tradeguard.invariants", "tradeguard.invariants.audit",
             "tradeguard.invariants.peers", "tradeguard.strategies", "tradeguard.rl", "tradeguard.limits",
+            "tradeguard.mutate",
             "tradeguard.trace", "tradeguard.errors")
 
 
