@@ -26,7 +26,7 @@ from tradeguard.env import (
     total_reward,
 )
 from tradeguard.errors import InvalidConfig, InvalidMarket
-from tradeguard.invariants.audit._oracle import MAX_HORIZON, Oracle, rollout
+from tradeguard.invariants.audit import MAX_HORIZON, Oracle, rollout
 from tradeguard.invariants.audit._reference_policies import (
     AlwaysHold,
     BuyAndNeverSell,
@@ -108,7 +108,7 @@ def _bound_violations(oracle: Oracle, prices: list[int]) -> list[tuple[object, .
     runs = [oracle.rollout(prices, seq) for seq in itertools.product(ACTIONS, repeat=h)]
     out: list[tuple[object, ...]] = []
     for objective in ("shaped", "pnl"):
-        bound = oracle._bound_fn(tuple(prices), objective)  # type: ignore[arg-type]
+        bound = oracle._bound.for_market(tuple(prices), objective)  # type: ignore[arg-type]
         for k in range(h):
             best: dict[tuple[Action, ...], tuple[float, Any]] = {}
             for r in runs:
@@ -133,15 +133,24 @@ def test_bound_is_never_below_the_best_continuation(case: int) -> None:
     assert _bound_violations(Oracle(env, reward), prices) == []
 
 
+class _ScaledBound:
+    """A broken bound on purpose: the real one times ``factor``."""
+
+    def __init__(self, real: Any, factor: float) -> None:
+        self.real, self.factor = real, factor
+
+    def for_market(self, p: tuple[int, ...], objective: Any) -> Any:
+        inner = self.real.for_market(p, objective)
+        return lambda t, s, h: self.factor * inner(t, s, h)
+
+
 def test_bound_check_catches_a_bound_that_is_too_low() -> None:
     oracle = Oracle()
-    real = oracle._bound_fn
-    oracle._bound_fn = lambda p, objective: (  # type: ignore[method-assign]
-        lambda t, s, h: 0.5 * real(p, objective)(t, s, h)
-    )
+    real = oracle._bound
+    oracle._bound = _ScaledBound(real, 0.5)  # type: ignore[assignment]
     assert _bound_violations(oracle, [10_000, 10_300, 10_600])
     # ... and the oracle's own consistency check refuses to return a wrong optimum.
-    oracle._bound_fn = lambda p, objective: (lambda t, s, h: 0.0)  # type: ignore[method-assign]
+    oracle._bound = _ScaledBound(real, 0.0)  # type: ignore[assignment]
     with pytest.raises(AssertionError, match="no continuation reaches the optimum"):
         oracle.solve([10_000, 10_300, 10_600], "pnl")
 
@@ -243,7 +252,7 @@ def _exact_values(
 
 
 def _bound_below_exact(oracle: Oracle, prices: list[int], objective: str, values: list[dict[PortfolioState, float]]) -> int:
-    bound = oracle._bound_fn(tuple(prices), objective)  # type: ignore[arg-type]
+    bound = oracle._bound.for_market(tuple(prices), objective)  # type: ignore[arg-type]
     return sum(
         bound(t, s, ShaperState(t, 0, 0)) < v - 1e-9 * max(1.0, abs(v))
         for t, layer in enumerate(values)
@@ -345,8 +354,10 @@ def test_reference_set_skips_disabled_buys_and_names_are_parseable() -> None:
         play_references([10_000, 10_100], policies=[AlwaysHold(), AlwaysHold()])
 
 
-def test_docstring_examples_run() -> None:
-    import tradeguard.invariants.audit._oracle as oracle_module
+@pytest.mark.parametrize("name", ["_oracle", "_rollout"])
+def test_docstring_examples_run(name: str) -> None:
+    import importlib
 
-    result = doctest.testmod(oracle_module, optionflags=doctest.ELLIPSIS)
+    module = importlib.import_module(f"tradeguard.invariants.audit.{name}")
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0

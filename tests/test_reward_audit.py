@@ -13,7 +13,7 @@ import pytest
 
 from tradeguard.env import Action, EnvConfig, RewardConfig, load_scenario
 from tradeguard.errors import InvalidConfig, InvariantViolation
-from tradeguard.invariants.audit._oracle import rollout
+from tradeguard.invariants.audit import rollout
 from tradeguard.invariants.audit._reward_audit import (
     REWARD_FINDING_KINDS,
     REWARD_SEVERITY,

@@ -25,8 +25,6 @@ from tradeguard.invariants.audit._oracle import (
     Objective,
     OptimalPlan,
     Oracle,
-    Rollout,
-    rollout,
 )
 from tradeguard.invariants.audit._policy_audit import (
     AUDIT_FAMILIES,
@@ -70,6 +68,7 @@ from tradeguard.invariants.audit._reward_audit import (
     default_max_examples,
     penalty_strength,
 )
+from tradeguard.invariants.audit._rollout import Rollout, rollout
 
 __all__ = [
     "AUDIT_FAMILIES",

@@ -26,7 +26,7 @@ from tradeguard.env import (
     RewardShaper,
 )
 from tradeguard.errors import InvalidConfig
-from tradeguard.invariants.audit._oracle import Rollout, _replay, as_prices
+from tradeguard.invariants.audit._rollout import Rollout, _replay, as_prices
 
 __all__ = [
     "AlwaysHold",

@@ -63,12 +63,13 @@ from tradeguard.env import (
     total_reward,
 )
 from tradeguard.errors import InvalidConfig, InvariantViolation
-from tradeguard.invariants.audit._oracle import Oracle, Rollout
+from tradeguard.invariants.audit._oracle import Oracle
 from tradeguard.invariants.audit._reference_policies import (
     ReferencePolicy,
     _play,
     reference_policies,
 )
+from tradeguard.invariants.audit._rollout import Rollout
 from tradeguard.limits import AUDIT_EXAMPLES_PER_SECOND, MAX_AUDIT_EXAMPLES, MAX_AUDIT_HORIZON
 
 __all__ = [
