@@ -8,6 +8,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
+from tradeguard._episode import play_episode
 from tradeguard._validation import suggest
 from tradeguard.env._actions import Action
 from tradeguard.errors import InvalidConfig
@@ -148,15 +149,10 @@ def run_episode(
         (5, 0)
     """
     rng = np.random.default_rng(None if seed is None else [seed, 0x7A11])
-    obs, _ = env.reset(seed=seed, options=options)
-    base = getattr(env, "unwrapped", env)
-    masks = getattr(base, "action_masks", None)
-    steps = 0
-    while max_steps is None or steps < max_steps:
-        mask = masks() if masks is not None else None
-        obs, _, terminated, truncated, _ = env.step(policy.act(obs, mask, rng))
-        steps += 1
-        if terminated or truncated:
-            break
-    trace: Trace = base.trace
+
+    def choose(t: int, observation: Any, mask: tuple[bool, ...] | None) -> int:
+        return policy.act(observation, None if mask is None else np.array(mask, dtype=bool), rng)
+
+    play_episode(env, choose, recorder=None, seed=seed, options=options, max_steps=max_steps)
+    trace: Trace = getattr(env, "unwrapped", env).trace
     return trace

@@ -40,6 +40,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from tradeguard._episode import play_episode
 from tradeguard.errors import InvalidConfig
 from tradeguard.trace import Trace
 
@@ -663,6 +664,11 @@ class _Rolls:
     notes: list[str]
 
 
+def _playing(actions: Sequence[int]) -> Callable[[int, Any, Any], int]:
+    """A chooser that plays ``actions`` in order."""
+    return lambda t, observation, mask: actions[t]
+
+
 def _reward_paths(cx: Mapping[str, Any], env_config: Any) -> _Rolls:
     """Replay a reward-audit counterexample's sequences through TradingEnv."""
     import numpy as np
@@ -686,9 +692,9 @@ def _reward_paths(cx: Mapping[str, Any], env_config: Any) -> _Rolls:
     for label, seq in sequences.items():
         try:
             env = TradingEnv(config=config, reward=reward)
-            env.reset(seed=0, options={"market": market})
-            for name in seq["actions"]:
-                env.step(int(Action[name]))
+            actions = [int(Action[name]) for name in seq["actions"]]
+            play_episode(env, _playing(actions), recorder=None, seed=0, options={"market": market},
+                         max_steps=len(actions), stop_at_end=False)
             trace = env.trace
         except Exception as exc:
             out.notes.append(f"{label}: the replay through TradingEnv failed: {type(exc).__name__}: {exc}")

@@ -33,13 +33,14 @@ from typing import Any, Literal, get_args
 import numpy as np
 import numpy.typing as npt
 
+from tradeguard._episode import env_mask, play_episode
 from tradeguard._validation import check_int, check_number, suggest
 from tradeguard.errors import InvalidConfig
-from tradeguard.invariants._adapter import NativeAdapter, StepData, TraceAdapter, env_mask
+from tradeguard.invariants._adapter import NativeAdapter, TraceAdapter
 from tradeguard.invariants._check import check_trace
 from tradeguard.invariants._model import Violation
 from tradeguard.limits import MAX_AUDIT_EPISODES
-from tradeguard.trace import StepRecord, Trace, TraceMeta, compute_metrics
+from tradeguard.trace import Trace, TraceMeta, compute_metrics
 
 __all__ = [
     "AUDIT_FAMILIES",
@@ -591,25 +592,20 @@ def _play(
     max_steps: int | None,
 ) -> tuple[Trace, int]:
     """One episode; returns its trace and how many predictions the visible mask forbade."""
-    obs, info = env.reset(seed=seed, options=options)
-    adapter.begin(env, obs, info)
-    meta: TraceMeta = adapter.meta(env, seed=seed)
     player.begin()
-    records: list[StepRecord] = []
     invalid = 0
-    t = 0
-    while max_steps is None or t < max_steps:
-        mask_t = env_mask(env, info)
-        mask = np.array(mask_t, dtype=bool) if mask_t is not None else None
-        action = player(obs, mask, rng)
+
+    def choose(t: int, observation: Any, visible: tuple[bool, ...] | None) -> int:
+        nonlocal invalid
+        mask = np.array(visible, dtype=bool) if visible is not None else None
+        action = player(observation, mask, rng)
         if mask is not None and 0 <= action < len(mask) and not mask[action]:
             invalid += 1
-        obs, reward, terminated, truncated, info = env.step(action)
-        records.append(adapter.record(env, StepData(t, action, obs, reward, terminated, truncated, info, mask_t)))
-        t += 1
-        if terminated or truncated:
-            break
-    return Trace(tuple(records), meta), invalid
+        return action
+
+    played = play_episode(env, choose, recorder=adapter, seed=seed, options=options, max_steps=max_steps)
+    assert played.trace is not None  # a recorder was given
+    return played.trace, invalid
 
 
 def _predicts_batches(policy: Any) -> bool:
