@@ -10,7 +10,7 @@ Example:
     >>> from tradeguard.invariants.peers import AnyTradingAdapter, make_stocks_env
     >>> report = check_trading_env(make_stocks_env, adapter=AnyTradingAdapter("stocks"),
     ...                            examples=5, max_steps=3, seed=0, database=None)
-    >>> report.results["no-sell-without-position"].status
+    >>> {r.invariant.id: r.status for r in report.results}["no-sell-without-position"]
     'pass'
 """
 
