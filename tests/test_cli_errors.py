@@ -307,6 +307,14 @@ def test_cli_copies_of_library_constants_agree() -> None:
         assert f"1..{MAX_EPISODE_LENGTH}" in option_help(command, option)
 
 
+def test_the_policy_help_lists_every_policy_the_parser_takes() -> None:
+    from tradeguard.env import POLICY_SPECS
+
+    for command in ("run", "audit-policy"):
+        text = option_help(command, "--policy")
+        assert [s for s in POLICY_SPECS if s not in text] == [], (command, text)
+
+
 def option_help(command: str, option: str) -> str:
     parser = build_parser()
     (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]

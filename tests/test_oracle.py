@@ -6,6 +6,7 @@ import dataclasses
 import doctest
 import itertools
 import random
+import re
 from typing import Any
 
 import numpy as np
@@ -341,7 +342,7 @@ def test_reference_set_skips_disabled_buys_and_names_are_parseable() -> None:
     names = [p.name for p in reference_policies(EnvConfig(disabled_actions=("BUY_LARGE", "ADD_POSITION")))]
     assert "buy-and-never-sell:BUY_LARGE" not in names
     assert not any(n.endswith("+ADD") for n in names)
-    assert "spam:ADD_POSITION" in names and "random" in names and "hold" in names
+    assert "constant:ADD_POSITION" in names and "random" in names and "hold" in names
     for p in reference_policies():
         assert parse_reference(p.name).name == p.name
     with pytest.raises(InvalidConfig, match="Did you mean 'hold'"):
@@ -352,6 +353,59 @@ def test_reference_set_skips_disabled_buys_and_names_are_parseable() -> None:
     assert list(runs) == [p.name for p in reference_policies()]
     with pytest.raises(InvalidConfig, match="named 'hold'"):
         play_references([10_000, 10_100], policies=[AlwaysHold(), AlwaysHold()])
+
+
+def test_one_family_of_reference_policies_under_one_parser() -> None:
+    import tradeguard.env as env_pkg
+    import tradeguard.invariants.audit as audit_pkg
+
+    # The audit's former names are the env's classes, not copies.
+    assert audit_pkg.AlwaysHold is env_pkg.HoldPolicy and audit_pkg.Spam is env_pkg.ConstantPolicy
+    assert audit_pkg.UniformRandom is env_pkg.RandomPolicy and audit_pkg.EpsilonHold is env_pkg.EpsilonHoldPolicy
+    assert audit_pkg.BuyAndNeverSell is env_pkg.BuyAndNeverSellPolicy and audit_pkg.ReferencePolicy is env_pkg.Policy
+    assert audit_pkg.parse_reference is env_pkg.parse_policy
+    # Every name the reward audit plays, and every spelling the CLI documents, parses to itself.
+    examples = {"constant:ACTION": "constant:SELL_ALL", "buy-and-never-sell:BUY_SIZE[+ADD]":
+                "buy-and-never-sell:BUY_MEDIUM+ADD", "epsilon-hold:EPSILON": "epsilon-hold:0.25"}
+    for spec in env_pkg.POLICY_SPECS:
+        name = examples.get(spec, spec)
+        assert env_pkg.parse_policy(name).name == name
+    assert env_pkg.parse_policy("constant:4").name == "constant:SELL_PARTIAL"
+    for bad, message in [
+        ("buy-and-never-sell:SELL_ALL", "BUY_SIZE one of BUY_SMALL, BUY_MEDIUM, BUY_LARGE"),
+        ("buy-and-never-sell:BUY_SMALL+SELL", "BUY_SIZE one of"),
+        ("buy-and-never-sell:BUY_SMAL", "Did you mean 'BUY_SMALL'"),
+        ("epsilon-hold:half", "'half' is not a number"),
+        ("epsilon-hold:1.5", "epsilon"),
+        ("epsilon_hold:0.5", "Did you mean 'epsilon-hold:'"),
+    ]:
+        with pytest.raises(InvalidConfig, match=re.escape(message)):
+            env_pkg.parse_policy(bad)
+
+
+@pytest.mark.parametrize("spec", ["hold", "constant:SELL_PARTIAL", "buy-and-never-sell:BUY_SMALL",
+                                  "buy-and-never-sell:BUY_MEDIUM+ADD", "epsilon-hold:0"])
+def test_a_reference_policy_plays_the_same_on_the_env_and_on_the_bare_machine(spec: str) -> None:
+    """The reward audit plays the policies on the machine, ``tradeguard run`` on TradingEnv: the same actions."""
+    from tradeguard.env import parse_policy, run_episode
+
+    prices = [10_000, 10_300, 10_100, 10_400, 10_200, 10_600]
+    policy = parse_policy(spec)
+    env = TradingEnv(config=EnvConfig(episode_length=len(prices) - 1))
+    trace = run_episode(env, policy, seed=0, options={"market": Market(np.asarray(prices, dtype=np.int64))})
+    on_machine = play_reference(policy, prices)
+    assert [r.predicted for r in trace.records] == [int(a) for a in on_machine.predicted]
+    assert [r.executed for r in trace.records] == [int(a) for a in on_machine.executed]
+    assert trace.records[-1].position_after == on_machine.states[-1].position
+
+
+def test_buy_and_never_sell_needs_a_mask_and_says_so() -> None:
+    from tradeguard.env import BuyAndNeverSellPolicy
+
+    with pytest.raises(InvalidConfig, match="decides from the action mask and was given none"):
+        BuyAndNeverSellPolicy().act(None, None, np.random.default_rng(0))
+    with pytest.raises(InvalidConfig, match=re.escape("buy=<Action.HOLD: 0>; expected one of BUY_SMALL")):
+        BuyAndNeverSellPolicy(Action.HOLD)
 
 
 @pytest.mark.parametrize("name", ["_oracle", "_rollout"])

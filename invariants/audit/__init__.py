@@ -5,8 +5,11 @@
   optimum is degenerate (rejections in the optimum, idle or never-close optima, PnL regret).
 - :func:`audit_policy`: a policy (a trained SB3 model or a reference policy) run over
   market families; predicted vs executed distributions, collapse, invariant violations.
-- Reference policies (:func:`reference_policies`): hold, spam, buy-and-never-sell,
-  uniform random, epsilon-hold, the baselines the audits compare against.
+- Reference policies (:func:`reference_policies`): hold, constant, buy-and-never-sell,
+  uniform random, epsilon-hold, the baselines the audits compare against
+  (:mod:`tradeguard.env`'s policies; ``AlwaysHold``, ``Spam``, ``UniformRandom``,
+  ``EpsilonHold``, ``BuyAndNeverSell``, ``ReferencePolicy`` and ``parse_reference`` are
+  their former names here).
 
 This subpackage drives tradeguard's own env (:mod:`tradeguard.env`), so
 :mod:`tradeguard.invariants` imports it only when asked for.

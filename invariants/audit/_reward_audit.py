@@ -66,7 +66,7 @@ from tradeguard.errors import InvalidConfig, InvariantViolation
 from tradeguard.invariants.audit._oracle import Oracle
 from tradeguard.invariants.audit._reference_policies import (
     ReferencePolicy,
-    _play,
+    _play_policy,
     reference_policies,
 )
 from tradeguard.invariants.audit._rollout import Rollout
@@ -693,7 +693,7 @@ class _Auditor:
         free = None
         if shaped.rejections:
             free = oracle.solve(prices, "shaped", allow_rejections=False).rollout
-        refs = {p.name: _play(p, prices, self.machine, shaper, 0) for p in self.policies}
+        refs = {p.name: _play_policy(p, prices, self.machine, shaper, 0) for p in self.policies}
         scores: dict[str, float] = {}
         fired: dict[str, dict[str, Any]] = {}
         tol = _TIE * max(1.0, abs(shaped.shaped_return))

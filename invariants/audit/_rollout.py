@@ -7,7 +7,7 @@ policies' runs and the reward audit's counterexamples are all rollouts.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -221,18 +221,38 @@ def _as_action(a: Action | int) -> Action:
 def _replay(
     machine: Machine, shaper: RewardShaper, prices: tuple[int, ...], actions: tuple[Action, ...]
 ) -> Rollout:
+    """``actions`` played from the start of ``prices``."""
+    return _play(machine, shaper, prices, len(actions), lambda t, mask: actions[t])
+
+
+def _play(
+    machine: Machine,
+    shaper: RewardShaper,
+    prices: tuple[int, ...],
+    steps: int,
+    choose: Callable[[int, tuple[bool, ...]], Action],
+) -> Rollout:
+    """The state machine's episode loop: ``choose(t, mask)`` picks each step's action.
+
+    What :func:`tradeguard._episode.play_episode` is for an env, on the bare machine and
+    reward shaper, without observations: the oracle's replays and the reference policies
+    (:func:`~tradeguard.invariants.audit.play_reference`) play here.
+    """
     state = initial_state(machine.config)
     hist = shaper.initial()
     states, hists = [state], [hist]
+    predicted: list[Action] = []
     executed: list[Action] = []
     reasons: list[RejectReason | None] = []
     rewards: list[float] = []
     comps: list[tuple[float, ...]] = []
-    for t, a in enumerate(actions):
+    for t in range(steps):
         price, next_price = prices[t], prices[t + 1]
-        verdicts, _ = machine.verdicts(state, price)
+        verdicts, mask = machine.verdicts(state, price)
+        a = choose(t, mask)
         after, outcome = machine.apply(state, a, price, verdicts[a])
         c, hist = shaper.shape(hist, a, outcome, state, after, price, next_price)
+        predicted.append(a)
         executed.append(outcome.executed)
         reasons.append(outcome.reason)
         rewards.append(total_reward(c))
@@ -241,8 +261,8 @@ def _replay(
         states.append(state)
         hists.append(hist)
     return Rollout(
-        prices=prices[: len(actions) + 1],
-        predicted=actions,
+        prices=prices[: steps + 1],
+        predicted=tuple(predicted),
         executed=tuple(executed),
         reasons=tuple(reasons),
         rewards=tuple(rewards),

@@ -47,7 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--policy",
         metavar="SPEC",
-        help="a reference policy instead of a model: random | hold | masked-random | constant:ACTION",
+        help="a reference policy instead of a model: random | hold | masked-random | constant:ACTION | buy-and-never-sell:BUY_SIZE[+ADD] | epsilon-hold:EPSILON",
     )
     add_scenario_arguments(parser)
     parser.add_argument(
