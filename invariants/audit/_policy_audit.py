@@ -40,7 +40,7 @@ from tradeguard.invariants._adapter import NativeAdapter, TraceAdapter
 from tradeguard.invariants._check import check_trace
 from tradeguard.invariants._model import Violation
 from tradeguard.limits import MAX_AUDIT_EPISODES
-from tradeguard.trace import Trace, TraceMeta, compute_metrics
+from tradeguard.trace import Trace, TraceMeta, action_entropy, compute_metrics
 
 __all__ = [
     "AUDIT_FAMILIES",
@@ -564,7 +564,6 @@ class _Tally:
         steps = self.steps
         pred = {a: (c / steps if steps else 0.0) for a, c in zip(self.names, self.predicted, strict=True)}
         exe = {a: (c / steps if steps else 0.0) for a, c in zip(self.names, self.executed, strict=True)}
-        entropy = -math.fsum(p * math.log(p) for p in exe.values() if p > 0.0) + 0.0
         return FamilyReport(
             family=self.family,
             episodes=self.episodes,
@@ -572,7 +571,7 @@ class _Tally:
             action_distribution_predicted=pred,
             action_distribution_executed=exe,
             rejection_rate=self.rejections / steps if steps else 0.0,
-            action_entropy_executed=entropy,
+            action_entropy_executed=action_entropy(exe),
             trades=self.trades,
             mean_return=math.fsum(self.returns) / len(self.returns) if self.returns else 0.0,
             mean_episode_reward=math.fsum(self.rewards) / len(self.rewards) if self.rewards else 0.0,
