@@ -21,6 +21,7 @@ settings.register_profile("doctest", parent=settings.get_profile("ci"), database
 
 def _all_modules() -> Iterator[str]:
     yield "tradeguard.trace"
+    yield "tradeguard._episode"
     for pkg in (tradeguard.env, tradeguard.invariants, tradeguard.strategies, tradeguard._cli):
         yield pkg.__name__
         for info in pkgutil.iter_modules(pkg.__path__):
