@@ -263,7 +263,7 @@ def test_audit_reward_default_examples_stay_within_bounds(
 ) -> None:
     """A long --budget without --max-examples: the default (30 a second) is capped, not refused
     under a name the user did not type (it was ``max_examples=1200000 is out of range``)."""
-    from tradeguard.invariants.audit import _reward_audit
+    import tradeguard.invariants.audit as audit
 
     seen: list[dict[str, Any]] = []
 
@@ -277,7 +277,7 @@ def test_audit_reward_default_examples_stay_within_bounds(
         seen.append(kwargs)
         return Report()
 
-    monkeypatch.setattr(_reward_audit, "audit_reward", stub)
+    monkeypatch.setattr(audit, "audit_reward", stub)  # the public name the CLI calls
     assert run_main(["audit-reward", "--budget", "40000"], capsys)[0] == 0
     assert run_main(["audit-reward", "--budget", "2"], capsys)[0] == 0
     assert [(s["budget"], s["max_examples"]) for s in seen] == [(40000.0, 1_000_000), (2.0, 60)]
