@@ -31,13 +31,12 @@ from tradeguard.env import (
     RewardConfig,
     RewardShaper,
     ShaperState,
-    total_reward,
 )
 from tradeguard.errors import InvalidConfig
 from tradeguard.invariants.audit._oracle import Oracle
 from tradeguard.invariants.audit._reference_policies import ReferencePolicy, _play_policy
 from tradeguard.invariants.audit._reward_report import RewardCounterexample, _plain, component_table
-from tradeguard.invariants.audit._rollout import Rollout
+from tradeguard.invariants.audit._rollout import Rollout, _play
 
 __all__ = ["penalty_strength"]
 
@@ -148,15 +147,9 @@ def _exploring_signal_scalar(
     pen_index = COMPONENT_NAMES.index("failed_action_penalty")
     signal: list[float] = []
     for e, m in enumerate(markets):
-        prices = m.prices.tolist()
-        state = PortfolioState(env.cash, 0, 0)
-        hist = shaper.initial()
-        for t in range(actions.shape[0]):
-            a = Action(int(actions[t, e]))
-            after, outcome = machine.step(state, a, prices[t])
-            comps, hist = shaper.shape(hist, a, outcome, state, after, prices[t], prices[t + 1])
-            signal.append(total_reward(comps) - comps[pen_index])
-            state = after
+        column = [Action(int(a)) for a in actions[:, e]]
+        played = _play(machine, shaper, tuple(m.prices.tolist()), len(column), lambda t, mask: column[t])  # noqa: B023 (used in this iteration)
+        signal.extend(r - c[pen_index] for r, c in zip(played.rewards, played.components, strict=True))
     return np.array(signal, dtype=np.float64)
 
 
