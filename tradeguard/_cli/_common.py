@@ -175,12 +175,12 @@ def write_report(kind: str, report: Any, directory: str | None, **kwargs: Any) -
     """Write the HTML report of ``kind`` (check, reward, policy) when ``--report`` was given."""
     if not directory:
         return
-    from tradeguard import _report
+    from tradeguard import _reports
 
     writer = {
-        "check": _report.write_check_report,
-        "reward": _report.write_reward_audit_report,
-        "policy": _report.write_policy_audit_report,
+        "check": _reports.write_check_report,
+        "reward": _reports.write_reward_audit_report,
+        "policy": _reports.write_policy_audit_report,
     }[kind]
     print(f"report: {writer(report, directory, **kwargs)}", file=sys.stderr)
 
