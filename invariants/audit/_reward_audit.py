@@ -36,7 +36,7 @@ from __future__ import annotations
 import dataclasses
 import time
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from tradeguard._validation import check_int, check_number, suggest
@@ -125,6 +125,7 @@ def audit_reward(
     fuzz: Mapping[str, tuple[float, float]] | None = None,
     pnl_tolerance: float = 0.01,
     weak_penalty_ratio: float = WEAK_PENALTY_RATIO,
+    progress: Callable[[int, int, str], None] | None = None,
 ) -> RewardAuditReport:
     """Audit a reward config: search markets where its optimum is degenerate.
 
@@ -143,6 +144,10 @@ def audit_reward(
         fuzz: Reward fields to draw per example, ``{"failed_action_penalty": (-2.0, 0.0)}``.
         pnl_tolerance: PnL shortfall, in percent of starting cash, that counts as regret.
         weak_penalty_ratio: ``weak-penalty`` fires below this ratio.
+        progress: Called as ``progress(done, total, label)`` as the audit goes: the penalty
+            measurement, each market searched (``total`` is ``max_examples``; the budget
+            may stop the search before), each finding shrunk (the CLI draws it on stderr
+            when attached to a terminal).
 
     Returns:
         The :class:`RewardAuditReport`.
@@ -191,6 +196,8 @@ def audit_reward(
     unit = env.minor_unit
 
     # weak-penalty: a measurement, not a search.
+    if progress is not None:
+        progress(0, max_examples, "measuring the failed-action penalty")
     findings: list[RewardFinding] = []
     ratio, spread = penalty_strength(env, reward, market, seed=seed or 0)
     weak_configs = [reward]
@@ -211,7 +218,7 @@ def audit_reward(
 
     baseline_reward = base_resolved[2] if base_resolved is not None else None
     generated: list[tuple[RewardConfig, tuple[int, ...]]] = []
-    _explore(setup, auditor, max_examples, baseline_reward, visited=generated)
+    _explore(setup, auditor, max_examples, baseline_reward, visited=generated, progress=progress)
     visited = list(dict.fromkeys(generated))  # Hypothesis may replay an example
     explored_budget_hit = auditor.budget_hit
 
@@ -238,6 +245,8 @@ def audit_reward(
     # Shrink each kind that fired, sharing the rest of the budget.
     shrunk: dict[str, Any] = {}
     for i, kind in enumerate(hunt_kinds):
+        if progress is not None:
+            progress(i, len(hunt_kinds), f"shrinking the {kind} counterexample")
         remaining = deadline - time.perf_counter()
         auditor.deadline = time.perf_counter() + max(0.0, remaining) / (len(hunt_kinds) - i)
         result = _explore(setup, auditor, max_examples, baseline_reward, hunt=kind)

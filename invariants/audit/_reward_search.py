@@ -125,21 +125,28 @@ def _explore(
     baseline: RewardConfig | None,
     hunt: str | None = None,
     visited: list[tuple[RewardConfig, tuple[int, ...]]] | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
 ) -> Any:
     """Generate and analyse markets, steering towards every kind's worst case.
 
     With ``hunt``, the run is the same (same seed, same targets, cached analyses) up to
     the first market where ``hunt`` fires; that market is then shrunk by Hypothesis and
-    its analysis returned (``None`` if it never fires).
+    its analysis returned (``None`` if it never fires). ``progress(done, max_examples,
+    "searching markets")`` is called after each market analysed.
     """
     from hypothesis import target
 
     last: list[Any] = []
+    analysed = 0
 
     def body(prices: tuple[int, ...], reward: RewardConfig) -> None:
+        nonlocal analysed
         a = auditor.analyse(reward, prices)
         if a is None:
             raise _OutOfBudget
+        analysed += 1
+        if progress is not None:
+            progress(min(analysed, max_examples), max_examples, "searching markets")
         if visited is not None:
             visited.append((reward, prices))
         b = None
