@@ -32,8 +32,7 @@ import numpy as np
 
 from tradeguard import __version__
 from tradeguard.env import load_scenario
-from tradeguard.invariants.audit._oracle import Oracle
-from tradeguard.invariants.audit._reward_audit import DEFAULT_AUDIT_BUDGET, audit_reward
+from tradeguard.invariants.audit import DEFAULT_AUDIT_BUDGET, Oracle, audit_reward
 
 SCENARIOS = ("default", "v10", "v10.1", "v10.2", "v9")
 

@@ -1,21 +1,29 @@
-"""Reference policies and the episode runner used by ``tradeguard run`` and the audits."""
+"""Reference policies, their one parser, and the episode runner of ``tradeguard run``.
+
+One family: ``tradeguard run --policy``, the policy audit and the reward audit (which plays
+them on the bare state machine against its exact optimum) all take these policies by the
+same names.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 
-from tradeguard._validation import suggest
+from tradeguard._episode import play_episode
+from tradeguard._validation import check_number, suggest
 from tradeguard.env._actions import Action
 from tradeguard.errors import InvalidConfig
 from tradeguard.trace import Trace
 
 __all__ = [
     "POLICY_SPECS",
+    "BuyAndNeverSellPolicy",
     "ConstantPolicy",
+    "EpsilonHoldPolicy",
     "HoldPolicy",
     "MaskedRandomPolicy",
     "Policy",
@@ -24,21 +32,37 @@ __all__ = [
     "run_episode",
 ]
 
-POLICY_SPECS = ("random", "hold", "masked-random", "constant:ACTION")
+POLICY_SPECS = (
+    "random",
+    "hold",
+    "masked-random",
+    "constant:ACTION",
+    "buy-and-never-sell:BUY_SIZE[+ADD]",
+    "epsilon-hold:EPSILON",
+)
+"""How :func:`parse_policy` spells each policy (and ``Policy.name`` prints it)."""
+
+_BUYS = (Action.BUY_SMALL, Action.BUY_MEDIUM, Action.BUY_LARGE)
 
 
 @runtime_checkable
 class Policy(Protocol):
-    """Anything that picks an action from an observation and the current action mask."""
+    """Anything that picks an action from an observation and the current action mask.
+
+    The reference policies here are the simple, named behaviours a degenerate learner
+    collapses to or explores with; ``tradeguard run``, the policy audit and the reward
+    audit all play them. They decide from the mask, never from the observation, so the
+    reward audit can play them on the bare state machine (observation ``None``).
+    """
 
     @property
     def name(self) -> str:
-        """Short name for reports (``"masked-random"``)."""
+        """Short name for reports, as :func:`parse_policy` reads it (``"masked-random"``)."""
         ...
 
     def act(
         self,
-        observation: npt.NDArray[np.float32],
+        observation: npt.NDArray[np.float32] | None,
         mask: npt.NDArray[np.bool_] | None,
         rng: np.random.Generator,
     ) -> int:
@@ -46,9 +70,9 @@ class Policy(Protocol):
         ...
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class HoldPolicy:
-    """Always HOLD."""
+    """HOLD on every step: the baseline every reward must make beatable."""
 
     name: str = "hold"
 
@@ -56,7 +80,7 @@ class HoldPolicy:
         return int(Action.HOLD)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RandomPolicy:
     """Uniform over all actions, ignoring the mask (what epsilon-greedy explores with)."""
 
@@ -67,7 +91,7 @@ class RandomPolicy:
         return int(rng.integers(self.n_actions))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MaskedRandomPolicy:
     """Uniform over the actions the mask allows (all actions when there is no mask)."""
 
@@ -81,26 +105,95 @@ class MaskedRandomPolicy:
         return int(valid[rng.integers(len(valid))])
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ConstantPolicy:
-    """Always the same action, valid or not (the seed's collapsed agent: ``constant:SELL_PARTIAL``)."""
+    """The same action on every step, valid or not (the seed's collapsed agent: ``constant:SELL_PARTIAL``)."""
 
     action: int
-    name: str = "constant"
+
+    @property
+    def name(self) -> str:
+        """``constant:ACTION``."""
+        return f"constant:{_action_name(self.action)}"
 
     def act(self, observation: Any, mask: Any, rng: np.random.Generator) -> int:
         return self.action
 
 
-def parse_policy(spec: str) -> Policy:
-    """Build a policy from its command-line spelling.
+@dataclass(frozen=True, slots=True)
+class BuyAndNeverSellPolicy:
+    """Open with ``buy`` as soon as the mask allows it, then HOLD to the end: never sells.
 
-    ``random``, ``hold``, ``masked-random``, or ``constant:ACTION`` where ACTION is a
-    name (``SELL_PARTIAL``) or an id (``4``).
+    With ``add=True`` it also adds whenever the mask allows ADD_POSITION (the seed's V6-V9
+    ADD_POSITION collapse). It reads the position from the mask (a buy is allowed only
+    when flat, an add only in a position), so it needs one.
+    """
+
+    buy: Action = Action.BUY_LARGE
+    add: bool = False
+    respects_mask: ClassVar[bool] = True
+
+    def __post_init__(self) -> None:
+        if self.buy not in _BUYS:
+            raise InvalidConfig(f"buy={self.buy!r}; expected one of {', '.join(a.name for a in _BUYS)}.")
+
+    @property
+    def name(self) -> str:
+        """``buy-and-never-sell:BUY_SIZE``, with ``+ADD`` when it adds."""
+        return f"buy-and-never-sell:{self.buy.name}" + ("+ADD" if self.add else "")
+
+    def act(self, observation: Any, mask: npt.NDArray[np.bool_] | None, rng: np.random.Generator) -> int:
+        if mask is None:
+            raise InvalidConfig(
+                f"{self.name} decides from the action mask and was given none: play it on an env "
+                "with action_masks(), and pass the mask (the policy audit's use_masks=True)."
+            )
+        if mask[self.buy]:
+            return int(self.buy)
+        if self.add and mask[Action.ADD_POSITION]:
+            return int(Action.ADD_POSITION)
+        return int(Action.HOLD)
+
+
+@dataclass(frozen=True, slots=True)
+class EpsilonHoldPolicy:
+    """HOLD, except with probability ``epsilon`` a uniformly random action (mask ignored)."""
+
+    epsilon: float = 0.5
+
+    def __post_init__(self) -> None:
+        check_number("epsilon", self.epsilon, min_value=0.0, max_value=1.0)
+
+    @property
+    def name(self) -> str:
+        """``epsilon-hold:EPSILON``."""
+        return f"epsilon-hold:{self.epsilon:g}"
+
+    def act(self, observation: Any, mask: Any, rng: np.random.Generator) -> int:
+        if rng.random() < self.epsilon:
+            return int(rng.integers(len(Action)))
+        return int(Action.HOLD)
+
+
+def _action_name(action: int) -> str:
+    return Action(action).name if 0 <= action < len(Action) else str(action)
+
+
+def parse_policy(spec: str) -> Policy:
+    """Build a policy from its name, as :attr:`Policy.name` prints it and the command line takes it.
+
+    ``random``, ``hold``, ``masked-random``, ``constant:ACTION``,
+    ``buy-and-never-sell:BUY_SIZE`` (``+ADD`` to add whenever it can) or
+    ``epsilon-hold:EPSILON``; ACTION is a name (``SELL_PARTIAL``) or an id (``4``).
+
+    Raises:
+        InvalidConfig: an unknown name or action (with the closest known one).
 
     Example:
         >>> parse_policy("constant:SELL_PARTIAL").act(None, None, None)
         4
+        >>> parse_policy("buy-and-never-sell:BUY_SMALL+ADD").name
+        'buy-and-never-sell:BUY_SMALL+ADD'
     """
     if spec == "random":
         return RandomPolicy()
@@ -108,22 +201,39 @@ def parse_policy(spec: str) -> Policy:
         return HoldPolicy()
     if spec == "masked-random":
         return MaskedRandomPolicy()
-    if spec.startswith("constant:"):
-        raw = spec.split(":", 1)[1].strip()
-        if raw.upper() in Action.__members__:
-            action = Action[raw.upper()]
-        elif raw.isdigit() and int(raw) < len(Action):
-            action = Action(int(raw))
-        else:
+    kind, sep, arg = spec.partition(":")
+    if sep and kind == "constant":
+        return ConstantPolicy(int(_parse_action(spec, arg.strip())))
+    if sep and kind == "buy-and-never-sell":
+        raw, plus, add = arg.strip().partition("+")
+        buy = _parse_action(spec, raw)
+        if buy not in _BUYS or (plus and add != "ADD"):
             raise InvalidConfig(
-                f"policy={spec!r}: {raw!r} is not an action; expected a name "
-                f"({', '.join(Action.__members__)}) or an id 0..{len(Action) - 1}."
-                f"{suggest(raw.upper(), Action.__members__)}"
+                f"policy={spec!r}; expected buy-and-never-sell:BUY_SIZE or buy-and-never-sell:BUY_SIZE+ADD "
+                f"with BUY_SIZE one of {', '.join(a.name for a in _BUYS)}."
             )
-        return ConstantPolicy(int(action), name=f"constant:{action.name}")
+        return BuyAndNeverSellPolicy(buy, add=bool(plus))
+    if sep and kind == "epsilon-hold":
+        try:
+            epsilon = float(arg)
+        except ValueError:
+            raise InvalidConfig(f"policy={spec!r}: {arg!r} is not a number; expected e.g. epsilon-hold:0.5.") from None
+        return EpsilonHoldPolicy(epsilon)
     raise InvalidConfig(
         f"policy={spec!r} is not a policy; expected one of {', '.join(POLICY_SPECS)}."
-        f"{suggest(spec, ('random', 'hold', 'masked-random', 'constant:'))}"
+        f"{suggest(spec, ('random', 'hold', 'masked-random', 'constant:', 'buy-and-never-sell:', 'epsilon-hold:'))}"
+    )
+
+
+def _parse_action(spec: str, raw: str) -> Action:
+    if raw.upper() in Action.__members__:
+        return Action[raw.upper()]
+    if raw.isdigit() and int(raw) < len(Action):
+        return Action(int(raw))
+    raise InvalidConfig(
+        f"policy={spec!r}: {raw!r} is not an action; expected a name "
+        f"({', '.join(Action.__members__)}) or an id 0..{len(Action) - 1}."
+        f"{suggest(raw.upper(), Action.__members__)}"
     )
 
 
@@ -148,15 +258,10 @@ def run_episode(
         (5, 0)
     """
     rng = np.random.default_rng(None if seed is None else [seed, 0x7A11])
-    obs, _ = env.reset(seed=seed, options=options)
-    base = getattr(env, "unwrapped", env)
-    masks = getattr(base, "action_masks", None)
-    steps = 0
-    while max_steps is None or steps < max_steps:
-        mask = masks() if masks is not None else None
-        obs, _, terminated, truncated, _ = env.step(policy.act(obs, mask, rng))
-        steps += 1
-        if terminated or truncated:
-            break
-    trace: Trace = base.trace
+
+    def choose(t: int, observation: Any, mask: tuple[bool, ...] | None) -> int:
+        return policy.act(observation, None if mask is None else np.array(mask, dtype=bool), rng)
+
+    play_episode(env, choose, recorder=None, seed=seed, options=options, max_steps=max_steps)
+    trace: Trace = getattr(env, "unwrapped", env).trace
     return trace

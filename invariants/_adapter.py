@@ -10,12 +10,11 @@ invariants needing anything else are reported "not applicable", never "pass".
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
-import numpy.typing as npt
 
+from tradeguard._episode import StepData, checked_record, env_mask
 from tradeguard.trace import ActionKind, StepRecord, TraceMeta
 
 __all__ = [
@@ -30,20 +29,6 @@ __all__ = [
     "env_mask",
     "get_adapter",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class StepData:
-    """What one ``env.step`` call gave, plus the mask the agent saw before it."""
-
-    t: int
-    action: Any
-    observation: Any
-    reward: Any
-    terminated: bool
-    truncated: bool
-    info: dict[str, Any]
-    mask: tuple[bool, ...] | None
 
 
 @runtime_checkable
@@ -75,40 +60,6 @@ class TraceAdapter(Protocol):
     def market_length(self, env: Any) -> int | None:
         """How many prices an injected market must have (``None``: the env cannot take one)."""
         ...
-
-
-def checked_record(adapter: Any, record: Any, t: int) -> StepRecord:
-    """``record``, what ``adapter.record`` returned for step ``t``, if it is a StepRecord.
-
-    Raises:
-        InvalidConfig: it is anything else (``None``: a forgotten ``return``), blaming the adapter.
-    """
-    if isinstance(record, StepRecord):
-        return record
-    from tradeguard.errors import InvalidConfig
-
-    name = getattr(adapter, "name", None) or type(adapter).__name__
-    got = "None" if record is None else f"a {type(record).__name__}"
-    hint = " (a missing return?)" if record is None else ""
-    raise InvalidConfig(
-        f"the {name} adapter's record() returned {got} for step {t}; expected a "
-        f"tradeguard.trace.StepRecord{hint}. Return StepRecord(...) or partial_record(...) "
-        "from record() (docs/adapters.md)."
-    )
-
-
-def env_mask(env: Any, info: dict[str, Any] | None = None) -> tuple[bool, ...] | None:
-    """The env's current action mask by either convention: ``action_masks()`` or ``info["action_mask"]``."""
-    base = getattr(env, "unwrapped", env)
-    fn = getattr(base, "action_masks", None) or getattr(env, "action_masks", None)
-    mask: npt.ArrayLike | None = None
-    if callable(fn):
-        mask = fn()
-    elif info is not None and "action_mask" in info:
-        mask = info["action_mask"]
-    if mask is None:
-        return None
-    return tuple(bool(x) for x in np.asarray(mask).ravel())
 
 
 class NativeAdapter:

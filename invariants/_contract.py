@@ -15,15 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from tradeguard.invariants._adapter import (
-    StepData,
-    TraceAdapter,
-    adapter_for,
-    checked_record,
-    env_mask,
-)
+from tradeguard._episode import _copy, play_episode
+from tradeguard.invariants._adapter import StepData, TraceAdapter, adapter_for
 from tradeguard.invariants._model import Violation
-from tradeguard.trace import StepRecord, Trace, TraceMeta
+from tradeguard.trace import StepRecord, Trace
 
 __all__ = [
     "BAD_ACTIONS",
@@ -59,16 +54,6 @@ class RecordedEpisode:
     error: BaseException | None = None
 
 
-def _copy(x: Any) -> Any:
-    if isinstance(x, np.ndarray):
-        return x.copy()
-    if isinstance(x, dict):
-        return {k: _copy(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return type(x)(_copy(v) for v in x)
-    return x
-
-
 def record_episode(
     env: Any,
     actions: Sequence[Any] | MaskedPlan,
@@ -88,30 +73,20 @@ def record_episode(
     Without ``adapter``, the one :func:`~tradeguard.invariants.adapter_for` chooses for ``env``.
     """
     adapter = adapter or adapter_for(env)
-    records: list[StepRecord] = []
-    obs, info = env.reset(seed=seed, options=options)
-    adapter.begin(env, obs, info)
-    meta: TraceMeta = adapter.meta(env, seed=seed)
-    episode = RecordedEpisode(Trace((), meta), [obs], [_copy(obs)], [info])
-    try:
-        for t in range(len(actions)):
-            mask = env_mask(env, episode.infos[-1])
-            action = actions.choose(t, mask) if isinstance(actions, MaskedPlan) else actions[t]
-            obs, reward, terminated, truncated, info = env.step(action)
-            episode.observations.append(obs)
-            episode.snapshots.append(_copy(obs))
-            episode.infos.append(info)
-            records.append(checked_record(
-                adapter, adapter.record(env, StepData(t, action, obs, reward, terminated, truncated, info, mask)), t
-            ))
-            if terminated or truncated:
-                episode.ended = True
-                if stop_at_end:
-                    break
-    except Exception as exc:  # the env under test crashed: a finding, not a checker crash
-        episode.error = exc
-    episode.trace = Trace(tuple(records), meta)
-    return episode
+    plan = actions
+
+    def choose(t: int, observation: Any, mask: tuple[bool, ...] | None) -> Any:
+        return plan.choose(t, mask) if isinstance(plan, MaskedPlan) else plan[t]
+
+    played = play_episode(
+        env, choose, recorder=adapter, seed=seed, options=options, max_steps=len(actions),
+        stop_at_end=stop_at_end, keep_returns=True,
+        catch_errors=True,  # the env under test crashed: a finding, not a checker crash
+    )
+    assert played.trace is not None  # a recorder was given
+    return RecordedEpisode(
+        played.trace, played.observations, played.snapshots, played.infos, played.ended, played.error
+    )
 
 
 class MaskedPlan:

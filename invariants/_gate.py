@@ -10,14 +10,13 @@ from __future__ import annotations
 import contextlib
 import inspect
 import time
-import unittest
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from random import Random
 from typing import Any
 
 import numpy as np
-from hypothesis import HealthCheck, Phase, given
+from hypothesis import HealthCheck, Phase
 from hypothesis import settings as Settings
 from hypothesis import strategies as st
 from hypothesis.database import DirectoryBasedExampleDatabase, ExampleDatabase
@@ -33,9 +32,12 @@ from tradeguard.invariants._contract import (
     RecordedEpisode,
     record_episode,
 )
+from tradeguard.invariants._gate_report import CatalogReport, Counterexample, InvariantReport
+from tradeguard.invariants._gate_search import _Example, _examples_strategy, _find
 from tradeguard.invariants._isolation import CallTimedOut, EnvCall, Isolation
-from tradeguard.invariants._model import Invariant, Status, Violation
+from tradeguard.invariants._model import Invariant, Violation
 from tradeguard.limits import MAX_GATE_EXAMPLES, MAX_TIMEOUT
+from tradeguard.trace import TraceMeta
 
 __all__ = [
     "DEFAULT_EXAMPLES",
@@ -63,178 +65,6 @@ END_WITHIN = 10_000
 """Steps ``step-after-end-refused`` plays (action 0) to reach the end of an episode."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Counterexample:
-    """A minimal episode that violates an invariant: replay it with ``replay``.
-
-    Attributes:
-        actions: The actions predicted, by id (after mapping a masked plan).
-        action_names: The same, by name.
-        masked: Whether the actions were drawn among the mask's valid ones.
-        market: The prices the actions traded (minor units; the market stays flat after
-            them), or ``None`` if the env made its own.
-        seed: The seed passed to ``reset``.
-    """
-
-    actions: tuple[int, ...]
-    action_names: tuple[str, ...]
-    masked: bool
-    market: tuple[int, ...] | None
-    seed: int
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "actions": list(self.actions),
-            "action_names": list(self.action_names),
-            "masked": self.masked,
-            "market": None if self.market is None else list(self.market),
-            "seed": self.seed,
-        }
-
-    def __str__(self) -> str:
-        prices = "" if self.market is None else f" on prices {list(self.market)}"
-        return f"seed {self.seed}, actions {list(self.action_names)}{prices}"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class InvariantReport:
-    """One invariant's verdict from the gate."""
-
-    invariant: Invariant
-    status: Status
-    examples: int
-    violations: tuple[Violation, ...] = ()
-    counterexample: Counterexample | None = None
-    note: str = ""
-    missing: tuple[str, ...] = ()
-    """The record fields the adapter does not supply, when that made the invariant not applicable."""
-
-    def as_dict(self) -> dict[str, Any]:
-        cx = None if self.counterexample is None else self.counterexample.as_dict()
-        return {
-            "id": self.invariant.id,
-            "statement": self.invariant.statement,
-            "family": self.invariant.family,
-            "scope": self.invariant.scope,
-            "status": self.status,
-            "examples": self.examples,
-            "violations": [{**v.as_dict(), "counterexample": cx} for v in self.violations],
-            **({"note": self.note} if self.note else {}),
-        }
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CatalogReport:
-    """The gate's verdict on one env: every invariant's status, examples, counterexamples."""
-
-    env: str
-    results: tuple[InvariantReport, ...]
-    seed: int | None
-    examples: int
-    seconds: float
-    findings: tuple[str, ...] = field(default_factory=tuple)
-    adapter: str = ""
-
-    @property
-    def passed(self) -> bool:
-        """True when no invariant failed (not-applicable ones do not count as passed or failed)."""
-        return all(r.status != "fail" for r in self.results)
-
-    @property
-    def failures(self) -> tuple[InvariantReport, ...]:
-        return tuple(r for r in self.results if r.status == "fail")
-
-    @property
-    def not_supplied(self) -> tuple[InvariantReport, ...]:
-        """The invariants not checked because the adapter does not supply the fields they read."""
-        return tuple(r for r in self.results if r.status == "not-applicable" and r.missing)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "env": self.env,
-            "adapter": self.adapter,
-            "passed": self.passed,
-            "seed": self.seed,
-            "examples_per_invariant": self.examples,
-            "seconds": round(self.seconds, 3),
-            "findings": list(self.findings),
-            "not_checked_by_adapter": [r.invariant.id for r in self.not_supplied],
-            "invariants": [r.as_dict() for r in self.results],
-        }
-
-    def format(self) -> str:
-        """The report as a table, then each failure with its shrunk counterexample."""
-        via = f" via the {self.adapter} adapter" if self.adapter else ""
-        lines = [f"tradeguard check: {self.env}{via}  ({self.seconds:.1f} s, up to {self.examples} examples per invariant)", ""]
-        for r in self.results:
-            mark = {"pass": "pass", "fail": "FAIL", "not-applicable": "n/a "}[r.status]
-            lines.append(f"  {mark}  {r.invariant.id:<36} {r.examples:>5} examples  {r.note}")
-        for r in self.failures:
-            lines += ["", f"FAIL {r.invariant.id}: {r.invariant.statement}"]
-            if r.counterexample is not None:
-                lines.append(f"  minimal counterexample: {r.counterexample}")
-            lines += [str(v) for v in r.violations[:5]]
-        for finding in self.findings:
-            lines += ["", f"finding: {finding}"]
-        passed = sum(r.status == "pass" for r in self.results)
-        na = sum(r.status == "not-applicable" for r in self.results)
-        lines += ["", f"{passed} passed, {len(self.failures)} failed, {na} not applicable"]
-        unchecked = self.not_supplied
-        if unchecked:
-            fields = {f for r in unchecked for f in r.missing}
-            were = "invariant was" if len(unchecked) == 1 else "invariants were"
-            fix = (
-                "Write an adapter for this env (about 40 lines, see docs/adapters.md) to check them."
-                if self.adapter == "gym"
-                else "An adapter that supplies them checks them too (docs/adapters.md)."
-            )
-            lines.append(
-                f"{len(unchecked)} {were} not checked: the {self.adapter or 'given'} adapter does not supply "
-                f"{_in_words(fields)}. {fix}"
-            )
-        return "\n".join(lines)
-
-    def raise_for_failures(self) -> None:
-        """Raise :class:`InvariantViolation` with :meth:`format` if any invariant failed."""
-        __tracebackhide__ = True  # pytest: the caller's line, then the report
-        if not self.passed:
-            raise InvariantViolation(self.format())
-
-
-_FIELD_WORDS: tuple[tuple[str, frozenset[str]], ...] = (
-    ("positions", frozenset({"position_before", "position_after", "quantity"})),
-    ("cost bases", frozenset({"cost_basis_before"})),
-    ("cash", frozenset({"cash_before", "cash_after"})),
-    ("equity", frozenset({"equity_before", "equity_after"})),
-    ("prices", frozenset({"price", "next_price"})),
-    ("fees", frozenset({"fee"})),
-    ("executions", frozenset({"executed", "rejected", "reason"})),
-    ("action masks", frozenset({"mask"})),
-    ("reward components", frozenset({"components"})),
-    ("steps", frozenset({"t"})),
-    ("predicted actions", frozenset({"predicted"})),
-    ("rewards", frozenset({"reward"})),
-)
-"""Record fields in a trader's words, in the order a report names them."""
-
-
-def _in_words(fields: Iterable[str]) -> str:
-    """``{"cash_after", "executed", "quantity"}`` -> ``"positions, cash or executions"``."""
-    fields = set(fields)
-    words = [word for word, group in _FIELD_WORDS if group & fields]
-    named = set().union(*(group for _, group in _FIELD_WORDS))
-    words += sorted(fields - named)  # a field this table does not know, by its own name
-    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}"
-
-
-@dataclass(frozen=True, slots=True)
-class _Example:
-    kind: str  # "plain" | "masked"
-    actions: tuple[int, ...]
-    market: Any
-    seed: int
-
-
 def _database(database: ExampleDatabase | str | None) -> ExampleDatabase | None:
     if database is None or isinstance(database, ExampleDatabase):
         return database
@@ -249,83 +79,6 @@ def _database(database: ExampleDatabase | str | None) -> ExampleDatabase | None:
         return DirectoryBasedExampleDatabase(database)
     raise InvalidConfig(f"database={database!r}; expected None, a directory path or an ExampleDatabase.")
 
-
-def _examples_strategy(n_actions: int, max_steps: int, masked: bool, market_length: int | None) -> st.SearchStrategy[_Example]:
-    from tradeguard.strategies import action_plans, action_sequences, markets
-
-    plain = st.one_of(
-        action_sequences(max_size=max_steps, n_actions=n_actions),
-        action_sequences(max_size=max_steps, n_actions=n_actions, style="sticky"),
-        *(
-            [action_sequences(max_size=max_steps, n_actions=n_actions, style="invalid-biased")]
-            if n_actions == 7
-            else []
-        ),
-    ).map(lambda a: ("plain", tuple(a)))
-    sources = [plain]
-    if masked:
-        sources.append(action_plans(max_size=max_steps, n_actions=n_actions).map(lambda p: ("masked", tuple(p))))
-    # Markets are drawn short and held flat after their last price, so that a shrunk
-    # counterexample's prices move where its actions are, not at the end of the episode.
-    market_s: st.SearchStrategy[Any] = (
-        st.none()
-        if market_length is None
-        else markets(min_length=2, max_length=market_length).map(lambda m: _hold_flat(m, market_length))
-    )
-    return st.builds(
-        lambda src, m, s: _Example(src[0], src[1], m, s),
-        st.one_of(sources),
-        market_s,
-        st.integers(0, 2**16),
-    )
-
-
-class _Found(Exception):
-    pass
-
-
-def _find(
-    strategy: st.SearchStrategy[_Example],
-    condition: Callable[[_Example], bool],
-    *,
-    settings: Settings,
-    seed: int | None,
-    database_key: bytes,
-) -> _Example | None:
-    """``hypothesis.find`` that is seeded *and* keeps its example database.
-
-    ``find(random=...)`` applies ``@seed``, which turns the database off; a gate needs
-    both: the same search for the same seed, and failures saved to be replayed first
-    on the next run. So the seed is set the way ``@seed`` sets it, minus that.
-    """
-    last: list[_Example] = []
-
-    def test(example: _Example) -> None:
-        if condition(example):
-            last[:] = [example]
-            raise _Found
-
-    if seed is not None:
-        test._hypothesis_internal_use_seed = seed  # type: ignore[attr-defined]
-    runner = Settings(settings, report_multiple_bugs=False)(given(strategy)(test))
-    runner._hypothesis_internal_database_key = database_key  # type: ignore[attr-defined]
-    try:
-        runner()
-    except _Found:
-        return last[0]
-    except unittest.SkipTest:  # replay-only with nothing saved: nothing to run
-        return None
-    return None
-
-
-def _hold_flat(market: Any, length: int) -> Any:
-    from tradeguard.env import Market
-
-    prices = market.prices
-    if len(prices) >= length:
-        return market
-    padded = np.concatenate((prices, np.full(length - len(prices), prices[-1], dtype=prices.dtype)))
-    return Market(padded, market.minor_unit, market.name)
 
 
 def _shown_prices(prices: Any, upto: int) -> tuple[int, ...]:
@@ -407,10 +160,10 @@ def check_trading_env(
     _check_zero_arguments(make_env, name or _callable_name(make_env))
     started = time.perf_counter()
     with Isolation(seed=seed, timeout=timeout) as iso:
-        results, env_name, adapter_name = _run(
+        results, env_name, adapter_name = _GateRun(
             iso, iso.guard(make_env), adapter, invariants, examples, max_steps, seed, db, name, progress,
             factory=name or _callable_name(make_env),
-        )
+        ).run()
     report = CatalogReport(
         env=env_name,
         results=tuple(results),
@@ -437,102 +190,179 @@ def _env_error(iso: Isolation, exc: BaseException) -> EnvCall | None:
     return last[0] if last is not None and last[1] is exc else None
 
 
-def _run(
-    iso: Isolation,
-    make_env: Callable[[], Any],
-    adapter: TraceAdapter | None,
-    invariants: Sequence[Invariant],
-    examples: int,
-    max_steps: int,
-    seed: int | None,
-    db: ExampleDatabase | None,
-    name: str | None,
-    progress: Callable[[int, int, str], None] | None = None,
-    *,
-    factory: str = "make_env",
-) -> tuple[list[InvariantReport], str, str]:
-    timeout = iso.timeout
-    by_id = {inv.id: inv for inv in CATALOG}
-    crashes = by_id["valid-steps-do-not-raise"]
+class _GateRun:
+    """One run of the gate on one env: the probe, the searches, a verdict per invariant.
 
-    # The probe: one env, one reset, one step, to learn the action space and what the
-    # adapter supplies. An env that cannot get that far fails valid-steps-do-not-raise.
-    probe: Any = None
-    first: RecordedEpisode | None = None
-    failed: Violation | None = None
-    with iso.example():
-        try:
-            probe = make_env()
-            _check_is_env(probe.tradeguard_target, factory)
-            _check_action_space(probe.action_space)
-            adapter = adapter or adapter_for(probe)
-            first = record_episode(make_env(), [0], seed=0, adapter=adapter)
-        except InvalidConfig:
-            raise
-        except Exception as exc:
-            call = _env_error(iso, exc)
-            if call is None:
-                raise InvalidConfig(
-                    f"the {getattr(adapter, 'name', 'given')} adapter failed on the env's first episode: "
-                    f"{type(exc).__name__}: {exc}. Check that the adapter fits this env."
-                ) from exc
-            failed = Violation(invariant=crashes.id, step=None, seed=0,
-                               message=f"{call.what} raised {type(exc).__name__}: {exc}")
-    if iso.timed_out is not None:
-        failed = _timeout_violation(iso.timed_out, timeout)
-    adapter_name = getattr(adapter, "name", "") if adapter is not None else ""
-    if failed is not None or first is None or adapter is None:
-        assert failed is not None
-        base = getattr(getattr(probe, "unwrapped", None), "tradeguard_target", None)
-        env_name = name or (type(base).__name__ if base is not None else "the env")
-        note = "not checked: the env could not reset and step once (see valid-steps-do-not-raise)"
-        unprobed = [InvariantReport(invariant=inv, status="not-applicable", examples=0, note=note) for inv in invariants]
-        cx = Counterexample(actions=(), action_names=(), masked=False, market=None, seed=0)
-        return _with_env_failures(unprobed, crashes, [(failed, cx)]), env_name, adapter_name
-    n_actions = int(probe.action_space.n)
-    _check_meta_fits(first.trace.meta, n_actions, adapter_name)
-    if isinstance(first.error, InvalidConfig) and _env_error(iso, first.error) is None:
-        raise first.error  # the adapter's own, already saying what to fix (e.g. record() returned None)
-    if first.error is not None and _env_error(iso, first.error) is None:
-        raise InvalidConfig(
-            f"the {adapter_name} adapter failed on the env's first step: {type(first.error).__name__}: "
-            f"{first.error}. Check that the adapter fits this env."
-        ) from first.error
+    :meth:`run` does, in order: the probe (one env, one reset, one step, to learn the action
+    space and what the adapter supplies; an env that cannot get that far fails
+    ``valid-steps-do-not-raise``), one shared search over the trace invariants (each
+    example checked against all of them), then one search per invariant, which replays the
+    database's saved failures first and shrinks what fails. The env's own failures outside
+    a recorded episode (a hang anywhere, a crash in a replay) are collected on the way and
+    fail ``valid-steps-do-not-raise``; after ``MAX_TIMEOUTS`` hangs the run is abandoned and
+    the rest reported as not checked.
+    """
 
-    length_of = getattr(adapter, "market_length", None)
-    market_length = length_of(probe) if callable(length_of) else None
-    offset = max(0, market_length - (max_steps + 1)) if market_length is not None else 0
-    has_mask = callable(getattr(probe.unwrapped, "action_masks", None)) or "action_mask" in (first.infos[0] or {})
-    base = probe.unwrapped.tradeguard_target
-    env_name = name or getattr(getattr(probe, "spec", None), "id", None) or type(base).__name__
-    strategy = _examples_strategy(n_actions, max_steps, has_mask, market_length)
-    base_seed = Random(seed).getrandbits(64) if seed is not None else None
-    meta = first.trace.meta
-    chosen: TraceAdapter = adapter
+    # Learnt by the probe (_probe) and set up for the searches (_prepare).
+    probe: Any
+    first: RecordedEpisode
+    chosen: TraceAdapter
+    n_actions: int
+    meta: TraceMeta
+    env_name: str
+    offset: int
+    strategy: st.SearchStrategy[_Example]
+    base_seed: int | None
+    settings: Settings
+    replay_settings: Settings
+    applicable: list[Invariant]
 
-    def options(ex: _Example) -> dict[str, Any] | None:
-        return None if ex.market is None else chosen.reset_options(ex.market)
+    def __init__(
+        self,
+        iso: Isolation,
+        make_env: Callable[[], Any],
+        adapter: TraceAdapter | None,
+        invariants: Sequence[Invariant],
+        examples: int,
+        max_steps: int,
+        seed: int | None,
+        db: ExampleDatabase | None,
+        name: str | None,
+        progress: Callable[[int, int, str], None] | None = None,
+        *,
+        factory: str = "make_env",
+    ) -> None:
+        self.iso = iso
+        self.make_env = make_env
+        self.adapter = adapter
+        self.invariants = invariants
+        self.examples = examples
+        self.max_steps = max_steps
+        self.seed = seed
+        self.db = db
+        self.name = name
+        self.progress = progress
+        self.factory = factory
+        self.timeout = iso.timeout
+        self.crashes = {inv.id: inv for inv in CATALOG}["valid-steps-do-not-raise"]
+        # The env's own failures outside a recorded episode (a hang anywhere, a crash in a
+        # replay or a fast-forward), each with the call that failed and its episode.
+        self.env_failures: list[tuple[Violation, Counterexample]] = []
+        self.abandoned = False
+        # The shared search: how many examples it ran, and the invariants it saw failing.
+        self.shared = 0
+        self.failing: set[str] = set()
 
-    def plan(ex: _Example) -> list[int] | MaskedPlan:
-        return MaskedPlan(ex.actions, n_actions) if ex.kind == "masked" else list(ex.actions)
+    # ------------------------------------------------------------------ the run
+    def run(self) -> tuple[list[InvariantReport], str, str]:
+        """Every invariant's report, the env's name and the adapter's."""
+        unprobed = self._probe()
+        if unprobed is not None:
+            return unprobed
+        self._prepare()
+        with contextlib.suppress(_Abandon):
+            if self.applicable:
+                self.search("catalog", self.any_trace_failure)
+        results: list[InvariantReport] = []
+        for done, inv in enumerate(self.invariants):
+            if self.progress is not None:
+                self.progress(done, len(self.invariants), inv.id)
+            results.append(self._verdict(inv))
+        if self.env_failures:
+            results = _with_env_failures(results, self.crashes, self.env_failures)
+        if self.abandoned:
+            self.iso.findings.append(
+                f"the check stopped early: {len(self.iso.timeouts)} examples ran out of their {self.timeout:g} s budget"
+            )
+        return results, self.env_name, self.chosen.name
 
-    settings = Settings(
-        max_examples=examples,
-        database=db,
-        derandomize=False,  # reproducibility comes from `seed`, not from Hypothesis' ci profile
-        deadline=None,
-        # No explain phase: the gate reports the shrunk example, never Hypothesis' comments on
-        # it, and explaining re-runs the env hundreds of times per failing invariant.
-        phases=tuple(p for p in Phase if p.name != "explain"),
-        suppress_health_check=list(HealthCheck),
-    )
+    def _probe(self) -> tuple[list[InvariantReport], str, str] | None:
+        """One env, one reset, one step: ``None`` when it worked, else the reports of an env
+        that cannot get that far (``valid-steps-do-not-raise`` fails, the rest not checked)."""
+        iso, make_env, adapter, crashes = self.iso, self.make_env, self.adapter, self.crashes
+        probe: Any = None
+        first: RecordedEpisode | None = None
+        failed: Violation | None = None
+        with iso.example():
+            try:
+                probe = make_env()
+                _check_is_env(probe.tradeguard_target, self.factory)
+                _check_action_space(probe.action_space)
+                adapter = adapter or adapter_for(probe)
+                first = record_episode(make_env(), [0], seed=0, adapter=adapter)
+            except InvalidConfig:
+                raise
+            except Exception as exc:
+                call = _env_error(iso, exc)
+                if call is None:
+                    raise InvalidConfig(
+                        f"the {getattr(adapter, 'name', 'given')} adapter failed on the env's first episode: "
+                        f"{type(exc).__name__}: {exc}. Check that the adapter fits this env."
+                    ) from exc
+                failed = Violation(invariant=crashes.id, step=None, seed=0,
+                                   message=f"{call.what} raised {type(exc).__name__}: {exc}")
+        if iso.timed_out is not None:
+            failed = _timeout_violation(iso.timed_out, self.timeout)
+        adapter_name = getattr(adapter, "name", "") if adapter is not None else ""
+        if failed is not None or first is None or adapter is None:
+            assert failed is not None
+            base = getattr(getattr(probe, "unwrapped", None), "tradeguard_target", None)
+            env_name = self.name or (type(base).__name__ if base is not None else "the env")
+            note = "not checked: the env could not reset and step once (see valid-steps-do-not-raise)"
+            unprobed = [InvariantReport(invariant=inv, status="not-applicable", examples=0, note=note)
+                        for inv in self.invariants]
+            cx = Counterexample(actions=(), action_names=(), masked=False, market=None, seed=0)
+            return _with_env_failures(unprobed, crashes, [(failed, cx)]), env_name, adapter_name
+        n_actions = int(probe.action_space.n)
+        _check_meta_fits(first.trace.meta, n_actions, adapter_name)
+        if isinstance(first.error, InvalidConfig) and _env_error(iso, first.error) is None:
+            raise first.error  # the adapter's own, already saying what to fix (e.g. record() returned None)
+        if first.error is not None and _env_error(iso, first.error) is None:
+            raise InvalidConfig(
+                f"the {adapter_name} adapter failed on the env's first step: {type(first.error).__name__}: "
+                f"{first.error}. Check that the adapter fits this env."
+            ) from first.error
+        self.probe, self.first, self.chosen, self.n_actions = probe, first, adapter, n_actions
+        return None
 
-    # The env's own failures outside a recorded episode (a hang anywhere, a crash in a
-    # replay or a fast-forward), each with the call that failed and its episode.
-    env_failures: list[tuple[Violation, Counterexample]] = []
-    abandoned = [False]
+    def _prepare(self) -> None:
+        """What every search shares: the strategy, the settings, the market's offset, the applicable invariants."""
+        probe, first, adapter, max_steps = self.probe, self.first, self.chosen, self.max_steps
+        length_of = getattr(adapter, "market_length", None)
+        market_length = length_of(probe) if callable(length_of) else None
+        self.offset = max(0, market_length - (max_steps + 1)) if market_length is not None else 0
+        has_mask = callable(getattr(probe.unwrapped, "action_masks", None)) or "action_mask" in (first.infos[0] or {})
+        base = probe.unwrapped.tradeguard_target
+        self.env_name = self.name or getattr(getattr(probe, "spec", None), "id", None) or type(base).__name__
+        self.strategy = _examples_strategy(self.n_actions, max_steps, has_mask, market_length)
+        self.base_seed = Random(self.seed).getrandbits(64) if self.seed is not None else None
+        self.meta = meta = first.trace.meta
+        self.settings = Settings(
+            max_examples=self.examples,
+            database=self.db,
+            derandomize=False,  # reproducibility comes from `seed`, not from Hypothesis' ci profile
+            deadline=None,
+            # No explain phase: the gate reports the shrunk example, never Hypothesis' comments on
+            # it, and explaining re-runs the env hundreds of times per failing invariant.
+            phases=tuple(p for p in Phase if p.name != "explain"),
+            suppress_health_check=list(HealthCheck),
+        )
+        # Replaying saved failures only: the database's examples, shrunk if one still fails.
+        self.replay_settings = Settings(self.settings, phases=(Phase.reuse, Phase.shrink))
+        # One shared search over the trace invariants: each example is checked against all of
+        # them. Only the ones it shows failing get a search of their own, which shrinks.
+        self.applicable = [i for i in self.invariants if i.scope != "env" and i.applicable(meta, reported=False)]
 
-    def failure(v: Violation, call: EnvCall) -> None:
+    # ------------------------------------------------------------------ one example
+    def options(self, ex: _Example) -> dict[str, Any] | None:
+        return None if ex.market is None else self.chosen.reset_options(ex.market)
+
+    def plan(self, ex: _Example) -> list[int] | MaskedPlan:
+        return MaskedPlan(ex.actions, self.n_actions) if ex.kind == "masked" else list(ex.actions)
+
+    def failure(self, v: Violation, call: EnvCall) -> None:
+        """Keep the env's failure outside a recorded episode, with the episode that led to it."""
+        meta = self.meta
         actions = tuple(action_id(a) for a in call.actions)
         market = (call.options or {}).get("market")
         prices = getattr(market, "prices", None)
@@ -540,13 +370,15 @@ def _run(
             actions=actions,
             action_names=tuple(meta.action_name(a) for a in actions),
             masked=False,
-            market=None if prices is None else _shown_prices(prices, offset + len(actions)),
+            market=None if prices is None else _shown_prices(prices, self.offset + len(actions)),
             seed=call.seed if call.seed is not None else 0,
         )
-        env_failures.append((v, cx))
+        self.env_failures.append((v, cx))
 
-    def evaluate(ex: _Example, f: Callable[[_Example], list[Violation]]) -> list[Violation]:
-        if abandoned[0]:
+    def evaluate(self, ex: _Example, f: Callable[[_Example], list[Violation]]) -> list[Violation]:
+        """``f(ex)``, isolated and time-bounded; the env's crashes and hangs become failures."""
+        iso, crashes = self.iso, self.crashes
+        if self.abandoned:
             raise _Abandon
         found: list[Violation] = []
         with iso.example():
@@ -556,34 +388,33 @@ def _run(
                 call = _env_error(iso, exc)
                 if call is None:
                     raise
-                failure(Violation(invariant=crashes.id, step=len(call.actions) - 1 if call.actions else None,
-                                  message=f"{call.what} raised {type(exc).__name__}: {exc}", seed=call.seed), call)
+                self.failure(Violation(invariant=crashes.id, step=len(call.actions) - 1 if call.actions else None,
+                                       message=f"{call.what} raised {type(exc).__name__}: {exc}", seed=call.seed), call)
         if iso.timed_out is not None:
-            failure(_timeout_violation(iso.timed_out, timeout), iso.timed_out.call)
+            self.failure(_timeout_violation(iso.timed_out, self.timeout), iso.timed_out.call)
             found = []
             if len(iso.timeouts) >= MAX_TIMEOUTS:
-                abandoned[0] = True
+                self.abandoned = True
         return found
 
-    # Replaying saved failures only: the database's examples, shrunk if one still fails.
-    replay_settings = Settings(settings, phases=(Phase.reuse, Phase.shrink))
-
-    def search(key: str, condition: Callable[[_Example], bool], replay_only: bool = False) -> _Example | None:
+    def search(self, key: str, condition: Callable[[_Example], bool], replay_only: bool = False) -> _Example | None:
         return _find(
-            strategy,
+            self.strategy,
             condition,
-            settings=replay_settings if replay_only else settings,
-            seed=base_seed,
-            database_key=f"tradeguard:{env_name}:{key}:{max_steps}".encode(),
+            settings=self.replay_settings if replay_only else self.settings,
+            seed=self.base_seed,
+            database_key=f"tradeguard:{self.env_name}:{key}:{self.max_steps}".encode(),
         )
 
-    def trace_violations(ex: _Example, ids: Sequence[str]) -> list[Violation]:
-        ep = record_episode(make_env(), plan(ex), seed=ex.seed, options=options(ex), adapter=chosen)
+    def trace_violations(self, ex: _Example, ids: Sequence[str]) -> list[Violation]:
+        make_env, chosen, iso = self.make_env, self.chosen, self.iso
+        ep = record_episode(make_env(), self.plan(ex), seed=ex.seed, options=self.options(ex), adapter=chosen)
         if ep.error is not None and _env_error(iso, ep.error) is None:
             raise ep.error  # the adapter's, not the env's
         return [v for res in evaluate_trace(ep.trace, only=ids) for v in res.violations]
 
-    def env_violations(ex: _Example, inv: Invariant) -> list[Violation]:
+    def env_violations(self, ex: _Example, inv: Invariant) -> list[Violation]:
+        make_env, chosen, iso, plan, options = self.make_env, self.chosen, self.iso, self.plan, self.options
         if inv.id == "valid-steps-do-not-raise":
             ep = record_episode(make_env(), plan(ex), seed=ex.seed, options=options(ex), adapter=chosen)
             if ep.error is None:
@@ -602,91 +433,76 @@ def _run(
         extra = {"max_steps": END_WITHIN} if inv.id == "step-after-end-refused" else {}
         return CONTRACT_CHECKS[inv.id](make_env, plan(ex), seed=ex.seed, options=options(ex), adapter=chosen, **extra)
 
-    # One shared search over the trace invariants: each example is checked against all of
-    # them. Only the ones it shows failing get a search of their own, which shrinks.
-    applicable = [i for i in invariants if i.scope != "env" and i.applicable(meta, reported=False)]
-    failing: set[str] = set()
-    shared = [0]
-
-    def any_trace_failure(ex: _Example) -> bool:
-        shared[0] += 1
-        found = evaluate(ex, lambda e: trace_violations(e, [i.id for i in applicable]))
-        failing.update(v.invariant for v in found)
+    def any_trace_failure(self, ex: _Example) -> bool:
+        """The shared search's condition: notes every trace invariant the example breaks, never stops."""
+        self.shared += 1
+        found = self.evaluate(ex, lambda e: self.trace_violations(e, [i.id for i in self.applicable]))
+        self.failing.update(v.invariant for v in found)
         return False
 
-    def not_checked(inv: Invariant) -> InvariantReport:
+    # ------------------------------------------------------------------ one invariant
+    def not_checked(self, inv: Invariant) -> InvariantReport:
         return InvariantReport(invariant=inv, status="not-applicable", examples=0,
-                               note=f"not checked: the env timed out {len(iso.timeouts)} times (see valid-steps-do-not-raise)")
+                               note=f"not checked: the env timed out {len(self.iso.timeouts)} times (see valid-steps-do-not-raise)")
 
-    with contextlib.suppress(_Abandon):
-        if applicable:
-            search("catalog", any_trace_failure)
-
-    results: list[InvariantReport] = []
-    for done, inv in enumerate(invariants):
-        if progress is not None:
-            progress(done, len(invariants), inv.id)
-        if inv.scope != "env" and inv not in applicable:
+    def _verdict(self, inv: Invariant) -> InvariantReport:
+        """One invariant's report: not applicable, pass, or fail with its shrunk counterexample."""
+        meta, chosen, iso, make_env, db = self.meta, self.chosen, self.iso, self.make_env, self.db
+        if inv.scope != "env" and inv not in self.applicable:
             if "reported_metrics" in inv.needs:
-                results.append(InvariantReport(invariant=inv, status="not-applicable", examples=0,
-                                               note="needs reported metrics"))
-                continue
+                return InvariantReport(invariant=inv, status="not-applicable", examples=0,
+                                       note="needs reported metrics")
             missing = tuple(sorted(set(inv.needs) - meta.supplies))
             note = f"the {chosen.name} adapter does not supply {', '.join(missing)}"
-            results.append(InvariantReport(invariant=inv, status="not-applicable", examples=0, note=note,
-                                           missing=missing))
-            continue
-        if abandoned[0]:
-            results.append(not_checked(inv))
-            continue
-        counter = [0]
-
-        def violations_of(ex: _Example, inv: Invariant = inv, counter: list[int] = counter) -> list[Violation]:
-            counter[0] += 1
-            if inv.scope == "env":
-                return evaluate(ex, lambda e: env_violations(e, inv))
-            return evaluate(ex, lambda e: trace_violations(e, [inv.id]))
-
-        def violated(ex: _Example, f: Callable[[_Example], list[Violation]] = violations_of) -> bool:
-            return bool(f(ex))
-
+            return InvariantReport(invariant=inv, status="not-applicable", examples=0, note=note,
+                                   missing=missing)
+        if self.abandoned:
+            return self.not_checked(inv)
+        one = _InvariantSearch(self, inv)
         try:
-            if inv.scope != "env" and inv.id not in failing:
+            if inv.scope != "env" and inv.id not in self.failing:
                 # Not seen failing in the shared search; give it its own search only when the
                 # database may hold a failure saved by an earlier run (replayed first, cheaply).
-                minimal = search(inv.id, violated, replay_only=True) if db is not None else None
+                minimal = self.search(inv.id, one.violated, replay_only=True) if db is not None else None
                 if minimal is None:
-                    results.append(InvariantReport(invariant=inv, status="pass", examples=max(shared[0], counter[0])))
-                    continue
+                    return InvariantReport(invariant=inv, status="pass", examples=max(self.shared, one.examples))
             else:
-                minimal = search(inv.id, violated)
+                minimal = self.search(inv.id, one.violated)
                 if minimal is None:
-                    results.append(_passed(inv, counter[0], iso, make_env))
-                    continue
-            found = violations_of(minimal)
-            actions = _taken(minimal, n_actions, make_env, chosen, options(minimal), iso)
+                    return _passed(inv, one.examples, iso, make_env)
+            found = one.violations(minimal)
+            actions = _taken(minimal, self.n_actions, make_env, chosen, self.options(minimal), iso)
         except _Abandon:
-            results.append(not_checked(inv))
-            continue
+            return self.not_checked(inv)
         cx = Counterexample(
             actions=actions,
             action_names=tuple(meta.action_name(a) for a in actions),
             masked=minimal.kind == "masked",
-            market=None if minimal.market is None else _shown_prices(minimal.market.prices, offset + len(actions)),
+            market=None if minimal.market is None else _shown_prices(minimal.market.prices, self.offset + len(actions)),
             seed=minimal.seed,
         )
-        results.append(
-            InvariantReport(
-                invariant=inv, status="fail", examples=counter[0], violations=tuple(found), counterexample=cx
-            )
+        return InvariantReport(
+            invariant=inv, status="fail", examples=one.examples, violations=tuple(found), counterexample=cx
         )
-    if env_failures:
-        results = _with_env_failures(results, crashes, env_failures)
-    if abandoned[0]:
-        iso.findings.append(
-            f"the check stopped early: {len(iso.timeouts)} examples ran out of their {timeout:g} s budget"
-        )
-    return results, env_name, chosen.name
+
+
+class _InvariantSearch:
+    """The condition one invariant's search tests, counting the examples it ran."""
+
+    def __init__(self, run: _GateRun, inv: Invariant) -> None:
+        self.run = run
+        self.inv = inv
+        self.examples = 0
+
+    def violations(self, ex: _Example) -> list[Violation]:
+        self.examples += 1
+        run, inv = self.run, self.inv
+        if inv.scope == "env":
+            return run.evaluate(ex, lambda e: run.env_violations(e, inv))
+        return run.evaluate(ex, lambda e: run.trace_violations(e, [inv.id]))
+
+    def violated(self, ex: _Example) -> bool:
+        return bool(self.violations(ex))
 
 
 _ENV_API = ("reset", "step", "action_space", "observation_space")

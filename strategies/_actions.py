@@ -29,6 +29,7 @@ import hypothesis.strategies as st
 import numpy as np
 from hypothesis.errors import InvalidArgument
 
+from tradeguard._episode import play_episode
 from tradeguard.env import Action
 from tradeguard.strategies._common import check_int_arg, check_option, check_sizes
 from tradeguard.trace import Trace
@@ -235,17 +236,17 @@ def drive(
             "masked=False, or give the env an action_masks() returning one bool per action."
         )
     choices = [_check_choice(i, c) for i, c in enumerate(plan)]
-    env.reset(seed=seed, options=None if market is None else {"market": market})
-    for choice in choices:
-        action = choice % n
-        if masked:
-            assert masks is not None
-            valid = np.flatnonzero(np.asarray(masks(), dtype=bool))
+
+    def choose(t: int, observation: Any, mask: tuple[bool, ...] | None) -> int:
+        choice = choices[t]
+        if masked and mask is not None:
+            valid = np.flatnonzero(np.asarray(mask, dtype=bool))
             if valid.size:
-                action = int(valid[choice % valid.size])
-        _, _, terminated, truncated, _ = env.step(action)
-        if terminated or truncated:
-            break
+                return int(valid[choice % valid.size])
+        return choice % n
+
+    play_episode(env, choose, recorder=None, seed=seed,
+                 options=None if market is None else {"market": market}, max_steps=len(choices))
     trace = getattr(base, "trace", None)
     if not isinstance(trace, Trace):
         raise InvalidArgument(

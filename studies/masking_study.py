@@ -117,8 +117,8 @@ def run_job(job: Job) -> dict[str, Any]:
         "windows": [
             {
                 "end_step": w.end_step,
-                "predicted": w.predicted,
-                "executed": w.executed,
+                "predicted": w.action_distribution_predicted,
+                "executed": w.action_distribution_executed,
                 "rejection_rate": w.rejection_rate,
                 "trades": w.trades,
                 "findings": [k for k, _ in w.findings],

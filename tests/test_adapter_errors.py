@@ -106,6 +106,21 @@ def test_a_record_that_returns_none_is_blamed_on_the_adapter_by_the_monitor() ->
         monitored.step(0)
 
 
+def test_a_record_that_returns_none_is_blamed_on_the_adapter_by_the_policy_audit() -> None:
+    from tradeguard.env import parse_policy
+    from tradeguard.invariants.audit import audit_policy
+
+    with pytest.raises(InvalidConfig) as err:
+        audit_policy(parse_policy("hold"), env=ThreeActions(), adapter=ForgotReturn(), episodes=1,
+                     families=["flat"])
+    message = str(err.value)
+    assert "the myenv adapter's record() returned None for step 0; expected a tradeguard.trace.StepRecord" in message
+    assert "(a missing return?)" in message
+    # ... and its healthy twin plays the same episodes without an error.
+    report = audit_policy(parse_policy("hold"), env=ThreeActions(), adapter=MyAdapter(), episodes=1, families=["flat"])
+    assert report.overall.steps == 5 and report.overall.action_distribution_executed["HOLD"] == 1.0
+
+
 # --------------------------------------------------------------------------- 2. TraceMeta is validated
 def test_a_typo_in_supplies_is_refused_with_a_suggestion() -> None:
     with pytest.raises(InvalidConfig) as err:

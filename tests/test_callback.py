@@ -70,7 +70,7 @@ def test_a_collapsing_run_is_stopped_early() -> None:
     kinds = [[k for k, _ in w.findings] for w in cb.history]
     assert kinds == [["single-action-collapse", "rejection-collapse", "phantom-activity"]] * 2
     w = cb.history[-1]
-    assert w.predicted["SELL_PARTIAL"] == 1.0 and w.executed["HOLD"] == 1.0
+    assert w.action_distribution_predicted["SELL_PARTIAL"] == 1.0 and w.action_distribution_executed["HOLD"] == 1.0
     assert w.rejection_rate == 1.0 and w.trades == 0
 
 
@@ -105,8 +105,8 @@ def test_a_healthy_masked_run_is_not_stopped_and_logs_its_distributions() -> Non
     assert len(logged) == 4
     last, stats = logged[-1], cb.history[-1]
     for name in ACTION_NAMES:
-        assert last[f"tradeguard/predicted/{name}"] == stats.predicted[name]
-        assert last[f"tradeguard/executed/{name}"] == stats.executed[name]
+        assert last[f"tradeguard/predicted/{name}"] == stats.action_distribution_predicted[name]
+        assert last[f"tradeguard/executed/{name}"] == stats.action_distribution_executed[name]
     assert sum(last[f"tradeguard/executed/{n}"] for n in ACTION_NAMES) == pytest.approx(1.0)
     assert last["tradeguard/trades"] == stats.trades
     assert last["tradeguard/entropy_executed"] > 0
@@ -121,12 +121,12 @@ def test_epsilon_greedy_noise_does_not_hide_a_collapse() -> None:
     model.learn(total_timesteps=640, callback=cb)
     assert cb.stopped and model.num_timesteps == 128
     w = cb.history[-1]
-    assert w.predicted["SELL_PARTIAL"] == 1.0  # the policy's own choice
+    assert w.action_distribution_predicted["SELL_PARTIAL"] == 1.0  # the policy's own choice
     assert 0.3 < w.replaced_share < 0.7  # half of them replaced by random actions
-    assert w.env_predicted["SELL_PARTIAL"] < 0.8  # what the env saw: diluted by the noise
+    assert w.action_distribution_env_predicted["SELL_PARTIAL"] < 0.8  # what the env saw: diluted by the noise
     # the random BUYs open positions that the policy's SELL_PARTIALs then sell: the noise
     # makes the collapsed policy look active (trades, fewer rejections) ...
-    assert w.trades > 0 and w.executed["SELL_PARTIAL"] > 0
+    assert w.trades > 0 and w.action_distribution_executed["SELL_PARTIAL"] > 0
     assert 0.0 < w.rejection_rate < 1.0
     # ... and the collapse is caught from the policy's own predictions
     assert [k for k, _ in w.findings] == ["single-action-collapse"]
@@ -186,4 +186,4 @@ def test_train_attaches_the_callback_and_reports_the_stop() -> None:
     # a contract no policy can meet (no action above 1%): stops after the first window
     assert r.stopped_early and r.steps_done == 64 and r.callback is cb
     assert r.stop_reason == cb.stop_reason and "single-action-collapse" in r.stop_reason
-    assert np.isclose(sum(cb.history[0].predicted.values()), 1.0)
+    assert np.isclose(sum(cb.history[0].action_distribution_predicted.values()), 1.0)

@@ -273,7 +273,7 @@ def test_audit_reward_default_examples_stay_within_bounds(
 ) -> None:
     """A long --budget without --max-examples: the default (30 a second) is capped, not refused
     under a name the user did not type (it was ``max_examples=1200000 is out of range``)."""
-    from tradeguard.invariants.audit import _reward_audit
+    import tradeguard.invariants.audit as audit
 
     seen: list[dict[str, Any]] = []
 
@@ -287,7 +287,7 @@ def test_audit_reward_default_examples_stay_within_bounds(
         seen.append(kwargs)
         return Report()
 
-    monkeypatch.setattr(_reward_audit, "audit_reward", stub)
+    monkeypatch.setattr(audit, "audit_reward", stub)  # the public name the CLI calls
     assert run_main(["audit-reward", "--budget", "40000"], capsys)[0] == 0
     assert run_main(["audit-reward", "--budget", "2"], capsys)[0] == 0
     assert [(s["budget"], s["max_examples"]) for s in seen] == [(40000.0, 1_000_000), (2.0, 60)]
@@ -315,6 +315,14 @@ def test_cli_copies_of_library_constants_agree() -> None:
     assert (cli_train.MAX_N_STEPS, cli_train.MAX_LEARNING_RATE) == (rl_train.MAX_N_STEPS, rl_train.MAX_LEARNING_RATE)
     for command, option in [("run", "--steps"), ("train", "--episode-length"), ("audit-policy", "--episode-length")]:
         assert f"1..{MAX_EPISODE_LENGTH}" in option_help(command, option)
+
+
+def test_the_policy_help_lists_every_policy_the_parser_takes() -> None:
+    from tradeguard.env import POLICY_SPECS
+
+    for command in ("run", "audit-policy"):
+        text = option_help(command, "--policy")
+        assert [s for s in POLICY_SPECS if s not in text] == [], (command, text)
 
 
 def option_help(command: str, option: str) -> str:

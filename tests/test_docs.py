@@ -32,6 +32,7 @@ settings.register_profile(
 
 def _all_modules() -> Iterator[str]:
     yield "tradeguard.trace"
+    yield "tradeguard._episode"
     for pkg in (tradeguard.env, tradeguard.invariants, tradeguard.strategies, tradeguard.mutate, tradeguard._cli):
         yield pkg.__name__
         for info in pkgutil.iter_modules(pkg.__path__):

@@ -13,7 +13,13 @@ import pytest
 from tradeguard._cli import main
 from tradeguard.env import Action, Condition, EnvConfig, TradingEnv
 from tradeguard.errors import InvalidConfig
-from tradeguard.invariants import check_trading_env, get_profile, invariant_ids, resolve_database
+from tradeguard.invariants import (
+    InvariantReport,
+    check_trading_env,
+    get_profile,
+    invariant_ids,
+    resolve_database,
+)
 
 pytest_plugins = ["pytester"]
 
@@ -56,6 +62,59 @@ def test_check_exits_1_with_a_shrunk_counterexample(tmp_path: Path, monkeypatch:
     again = check_trading_env(make, only=["no-sell-without-position"], examples=1, max_steps=8, seed=12345, database=str(tmp_path / "db"))
     assert not again.passed
     assert again.results[0].examples <= 3
+
+
+def _broken_add() -> TradingEnv:
+    """ADD_POSITION executes on a losing position: a bug one random example almost never finds."""
+    from broken_envs import IgnoringMachine
+
+    config = EnvConfig(episode_length=8)
+    env = TradingEnv(config=config)
+    env.machine = IgnoringMachine(config, Action.ADD_POSITION, Condition.PROFITABLE)
+    return env
+
+
+def test_a_saved_failure_is_replayed_first_under_the_gates_own_key() -> None:
+    from hypothesis.database import InMemoryExampleDatabase
+
+    only = ["no-add-without-profitable-position"]
+    db = InMemoryExampleDatabase()
+
+    def check(examples: int, seed: int, database: InMemoryExampleDatabase | None) -> InvariantReport:
+        report = check_trading_env(_broken_add, only=only, examples=examples, max_steps=8, seed=seed,
+                                   database=database, name="broken-add")
+        return report.results[0]
+
+    found = check(200, 0, db)
+    assert found.status == "fail"
+    # Filed under the gate's own key (the key every earlier version used, so saved failures
+    # and a team's shared database keep replaying), never under one Hypothesis derives.
+    assert db.data.get(b"tradeguard:broken-add:no-add-without-profitable-position:8")
+    assert all(key.startswith(b"tradeguard:broken-add:") for key in db.data), sorted(db.data)
+    # Another seed, one example: the saved failure is replayed first, and fails at once on the
+    # same minimal counterexample.
+    replayed = check(1, 99, db)
+    assert replayed.status == "fail" and replayed.examples <= 3
+    assert replayed.counterexample == found.counterexample
+    # The control: the same run without the database does not find the bug in one example.
+    assert check(1, 99, None).status == "pass"
+
+
+def test_the_gates_database_view_refuses_keys_it_cannot_place() -> None:
+    from hypothesis.database import InMemoryExampleDatabase
+
+    from tradeguard.invariants._gate_search import KeyedDatabase
+
+    db = InMemoryExampleDatabase()
+    view = KeyedDatabase(db, b"tradeguard:e:i:8")
+    view.save(b"K", b"1")
+    view.move(b"K", b"K.secondary", b"1")
+    view.save(b"K.pareto", b"2")
+    assert {k: set(v) for k, v in db.data.items() if v} == {
+        b"tradeguard:e:i:8.secondary": {b"1"}, b"tradeguard:e:i:8.pareto": {b"2"}}
+    assert list(view.fetch(b"K.secondary")) == [b"1"]
+    with pytest.raises(RuntimeError, match="files examples differently"):
+        view.save(b"OTHER", b"3")
 
 
 def test_same_seed_same_report() -> None:

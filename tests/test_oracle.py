@@ -6,6 +6,7 @@ import dataclasses
 import doctest
 import itertools
 import random
+import re
 from typing import Any
 
 import numpy as np
@@ -26,7 +27,7 @@ from tradeguard.env import (
     total_reward,
 )
 from tradeguard.errors import InvalidConfig, InvalidMarket
-from tradeguard.invariants.audit._oracle import MAX_HORIZON, Oracle, rollout
+from tradeguard.invariants.audit import MAX_HORIZON, Oracle, rollout
 from tradeguard.invariants.audit._reference_policies import (
     AlwaysHold,
     BuyAndNeverSell,
@@ -108,7 +109,7 @@ def _bound_violations(oracle: Oracle, prices: list[int]) -> list[tuple[object, .
     runs = [oracle.rollout(prices, seq) for seq in itertools.product(ACTIONS, repeat=h)]
     out: list[tuple[object, ...]] = []
     for objective in ("shaped", "pnl"):
-        bound = oracle._bound_fn(tuple(prices), objective)  # type: ignore[arg-type]
+        bound = oracle._bound.for_market(tuple(prices), objective)  # type: ignore[arg-type]
         for k in range(h):
             best: dict[tuple[Action, ...], tuple[float, Any]] = {}
             for r in runs:
@@ -133,15 +134,24 @@ def test_bound_is_never_below_the_best_continuation(case: int) -> None:
     assert _bound_violations(Oracle(env, reward), prices) == []
 
 
+class _ScaledBound:
+    """A broken bound on purpose: the real one times ``factor``."""
+
+    def __init__(self, real: Any, factor: float) -> None:
+        self.real, self.factor = real, factor
+
+    def for_market(self, p: tuple[int, ...], objective: Any) -> Any:
+        inner = self.real.for_market(p, objective)
+        return lambda t, s, h: self.factor * inner(t, s, h)
+
+
 def test_bound_check_catches_a_bound_that_is_too_low() -> None:
     oracle = Oracle()
-    real = oracle._bound_fn
-    oracle._bound_fn = lambda p, objective: (  # type: ignore[method-assign]
-        lambda t, s, h: 0.5 * real(p, objective)(t, s, h)
-    )
+    real = oracle._bound
+    oracle._bound = _ScaledBound(real, 0.5)  # type: ignore[assignment]
     assert _bound_violations(oracle, [10_000, 10_300, 10_600])
     # ... and the oracle's own consistency check refuses to return a wrong optimum.
-    oracle._bound_fn = lambda p, objective: (lambda t, s, h: 0.0)  # type: ignore[method-assign]
+    oracle._bound = _ScaledBound(real, 0.0)  # type: ignore[assignment]
     with pytest.raises(AssertionError, match="no continuation reaches the optimum"):
         oracle.solve([10_000, 10_300, 10_600], "pnl")
 
@@ -243,7 +253,7 @@ def _exact_values(
 
 
 def _bound_below_exact(oracle: Oracle, prices: list[int], objective: str, values: list[dict[PortfolioState, float]]) -> int:
-    bound = oracle._bound_fn(tuple(prices), objective)  # type: ignore[arg-type]
+    bound = oracle._bound.for_market(tuple(prices), objective)  # type: ignore[arg-type]
     return sum(
         bound(t, s, ShaperState(t, 0, 0)) < v - 1e-9 * max(1.0, abs(v))
         for t, layer in enumerate(values)
@@ -332,7 +342,7 @@ def test_reference_set_skips_disabled_buys_and_names_are_parseable() -> None:
     names = [p.name for p in reference_policies(EnvConfig(disabled_actions=("BUY_LARGE", "ADD_POSITION")))]
     assert "buy-and-never-sell:BUY_LARGE" not in names
     assert not any(n.endswith("+ADD") for n in names)
-    assert "spam:ADD_POSITION" in names and "random" in names and "hold" in names
+    assert "constant:ADD_POSITION" in names and "random" in names and "hold" in names
     for p in reference_policies():
         assert parse_reference(p.name).name == p.name
     with pytest.raises(InvalidConfig, match="Did you mean 'hold'"):
@@ -345,8 +355,63 @@ def test_reference_set_skips_disabled_buys_and_names_are_parseable() -> None:
         play_references([10_000, 10_100], policies=[AlwaysHold(), AlwaysHold()])
 
 
-def test_docstring_examples_run() -> None:
-    import tradeguard.invariants.audit._oracle as oracle_module
+def test_one_family_of_reference_policies_under_one_parser() -> None:
+    import tradeguard.env as env_pkg
+    import tradeguard.invariants.audit as audit_pkg
 
-    result = doctest.testmod(oracle_module, optionflags=doctest.ELLIPSIS)
+    # The audit's former names are the env's classes, not copies.
+    assert audit_pkg.AlwaysHold is env_pkg.HoldPolicy and audit_pkg.Spam is env_pkg.ConstantPolicy
+    assert audit_pkg.UniformRandom is env_pkg.RandomPolicy and audit_pkg.EpsilonHold is env_pkg.EpsilonHoldPolicy
+    assert audit_pkg.BuyAndNeverSell is env_pkg.BuyAndNeverSellPolicy and audit_pkg.ReferencePolicy is env_pkg.Policy
+    assert audit_pkg.parse_reference is env_pkg.parse_policy
+    # Every name the reward audit plays, and every spelling the CLI documents, parses to itself.
+    examples = {"constant:ACTION": "constant:SELL_ALL", "buy-and-never-sell:BUY_SIZE[+ADD]":
+                "buy-and-never-sell:BUY_MEDIUM+ADD", "epsilon-hold:EPSILON": "epsilon-hold:0.25"}
+    for spec in env_pkg.POLICY_SPECS:
+        name = examples.get(spec, spec)
+        assert env_pkg.parse_policy(name).name == name
+    assert env_pkg.parse_policy("constant:4").name == "constant:SELL_PARTIAL"
+    for bad, message in [
+        ("buy-and-never-sell:SELL_ALL", "BUY_SIZE one of BUY_SMALL, BUY_MEDIUM, BUY_LARGE"),
+        ("buy-and-never-sell:BUY_SMALL+SELL", "BUY_SIZE one of"),
+        ("buy-and-never-sell:BUY_SMAL", "Did you mean 'BUY_SMALL'"),
+        ("epsilon-hold:half", "'half' is not a number"),
+        ("epsilon-hold:1.5", "epsilon"),
+        ("epsilon_hold:0.5", "Did you mean 'epsilon-hold:'"),
+    ]:
+        with pytest.raises(InvalidConfig, match=re.escape(message)):
+            env_pkg.parse_policy(bad)
+
+
+@pytest.mark.parametrize("spec", ["hold", "constant:SELL_PARTIAL", "buy-and-never-sell:BUY_SMALL",
+                                  "buy-and-never-sell:BUY_MEDIUM+ADD", "epsilon-hold:0"])
+def test_a_reference_policy_plays_the_same_on_the_env_and_on_the_bare_machine(spec: str) -> None:
+    """The reward audit plays the policies on the machine, ``tradeguard run`` on TradingEnv: the same actions."""
+    from tradeguard.env import parse_policy, run_episode
+
+    prices = [10_000, 10_300, 10_100, 10_400, 10_200, 10_600]
+    policy = parse_policy(spec)
+    env = TradingEnv(config=EnvConfig(episode_length=len(prices) - 1))
+    trace = run_episode(env, policy, seed=0, options={"market": Market(np.asarray(prices, dtype=np.int64))})
+    on_machine = play_reference(policy, prices)
+    assert [r.predicted for r in trace.records] == [int(a) for a in on_machine.predicted]
+    assert [r.executed for r in trace.records] == [int(a) for a in on_machine.executed]
+    assert trace.records[-1].position_after == on_machine.states[-1].position
+
+
+def test_buy_and_never_sell_needs_a_mask_and_says_so() -> None:
+    from tradeguard.env import BuyAndNeverSellPolicy
+
+    with pytest.raises(InvalidConfig, match="decides from the action mask and was given none"):
+        BuyAndNeverSellPolicy().act(None, None, np.random.default_rng(0))
+    with pytest.raises(InvalidConfig, match=re.escape("buy=<Action.HOLD: 0>; expected one of BUY_SMALL")):
+        BuyAndNeverSellPolicy(Action.HOLD)
+
+
+@pytest.mark.parametrize("name", ["_oracle", "_rollout"])
+def test_docstring_examples_run(name: str) -> None:
+    import importlib
+
+    module = importlib.import_module(f"tradeguard.invariants.audit.{name}")
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0

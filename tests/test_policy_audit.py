@@ -417,3 +417,13 @@ def test_stand_in_models_and_stochastic_predictions_are_played_one_by_one(monkey
     model = PPO("MlpPolicy", TradingEnv(scenario="v10"), seed=3, device="cpu")
     audit_policy(model, scenario="v10", deterministic=False, **SHORT)  # torch's draws, in episode order
     assert len(played) == 8
+
+
+@pytest.mark.parametrize("name", ["_policy_audit", "_policy_report"])
+def test_docstring_examples_run(name: str) -> None:
+    import doctest
+    import importlib
+
+    module = importlib.import_module(f"tradeguard.invariants.audit.{name}")
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tradeguard._report import (
+from tradeguard._reports import (
     DATA_FILE,
     REPORT_FILE,
     write_check_report,
@@ -326,3 +326,13 @@ def test_the_three_commands_write_their_report_with_report_dir(tmp_path: Path, c
     page = open_report(tmp_path / "policy" / REPORT_FILE)
     assert page.column("kinds", "status")["phantom-activity"] == "found"
     assert f"report: {tmp_path / 'policy' / REPORT_FILE}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["_check", "_reward", "_policy"])
+def test_docstring_examples_run(name: str) -> None:
+    import doctest
+    import importlib
+
+    module = importlib.import_module(f"tradeguard._reports.{name}")
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0

@@ -13,7 +13,7 @@ import pytest
 
 from tradeguard.env import Action, EnvConfig, RewardConfig, load_scenario
 from tradeguard.errors import InvalidConfig, InvariantViolation
-from tradeguard.invariants.audit._oracle import rollout
+from tradeguard.invariants.audit import rollout
 from tradeguard.invariants.audit._reward_audit import (
     REWARD_FINDING_KINDS,
     REWARD_SEVERITY,
@@ -146,11 +146,13 @@ def test_claim_checker_rejects_a_counterexample_that_does_not_show_its_kind() ->
 
 def test_docstring_examples_run() -> None:
     import tradeguard.invariants.audit._reference_policies as refs
+    import tradeguard.invariants.audit._reward_analysis as analysis_module
     import tradeguard.invariants.audit._reward_audit as audit_module
+    import tradeguard.invariants.audit._reward_report as report_module
 
-    for module in (audit_module, refs):
+    for module in (audit_module, report_module, analysis_module, refs):
         result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
-        assert result.attempted > 0 and result.failed == 0
+        assert result.attempted > 0 and result.failed == 0, module.__name__
 
 
 # ------------------------------------------------------------------ the seed's configs
@@ -352,7 +354,7 @@ def test_exploring_signal_of_the_batch_engine_is_the_scalar_machines(scenario: s
     import numpy as np
 
     from tradeguard.env import MarketSpec
-    from tradeguard.invariants.audit._reward_audit import (
+    from tradeguard.invariants.audit._reward_analysis import (
         _exploring_signal_batch,
         _exploring_signal_scalar,
     )

@@ -196,3 +196,34 @@ def test_distributions_of_a_real_episode_sum_to_one_and_match_the_records() -> N
     totals = t.component_totals()
     assert list(totals) == list(COMPONENT_NAMES)
     assert math.isclose(math.fsum(totals.values()), m.episode_reward, rel_tol=1e-9, abs_tol=1e-9)
+
+
+def test_every_metrics_record_speaks_the_trace_metrics_names_and_one_entropy() -> None:
+    """EpisodeMetrics is the canonical record: the policy audit's per-family report and the
+    training callback's window use its field names, and the entropy formula is written once."""
+    import dataclasses
+    import re
+    from pathlib import Path
+
+    from tradeguard.invariants.audit import FamilyReport
+    from tradeguard.rl import WindowStats
+    from tradeguard.trace import EpisodeMetrics, action_entropy
+
+    canonical = {f.name for f in dataclasses.fields(EpisodeMetrics)}
+    for record in (FamilyReport, WindowStats):
+        metric_like = {
+            f.name for f in dataclasses.fields(record)
+            if re.search(r"entropy|distribution|predicted|executed|rejection|trades", f.name)
+        }
+        assert metric_like - canonical <= {"action_distribution_env_predicted"}, record
+        assert {"action_distribution_predicted", "action_distribution_executed", "action_entropy_executed"} <= metric_like
+    root = Path(__file__).resolve().parent.parent
+    written = [
+        str(path.relative_to(root))
+        for folder in ("env", "invariants", "strategies", "tradeguard")
+        for path in (root / folder).rglob("*.py")
+        if re.search(r"\bp \* math\.log\(p\)", path.read_text())
+    ]
+    assert written == ["tradeguard/trace.py"]
+    assert action_entropy({"A": 0.25, "B": 0.25, "C": 0.5}) == pytest.approx(1.0397207708399179, rel=1e-15)
+    assert action_entropy({"A": 1.0, "B": 0.0}) == 0.0 and str(action_entropy({"A": 1.0})) == "0.0"

@@ -34,7 +34,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from tradeguard._report import (
+    from tradeguard._reports import (
         write_check_report,
         write_policy_audit_report,
         write_reward_audit_report,
@@ -71,9 +71,9 @@ _LAZY = {
     "audit_reward": "tradeguard.invariants.audit",
     "check_trading_env": "tradeguard.invariants",
     "invariant_suite": "tradeguard.invariants",
-    "write_check_report": "tradeguard._report",
-    "write_policy_audit_report": "tradeguard._report",
-    "write_reward_audit_report": "tradeguard._report",
+    "write_check_report": "tradeguard._reports",
+    "write_policy_audit_report": "tradeguard._reports",
+    "write_reward_audit_report": "tradeguard._reports",
 }
 
 

@@ -28,6 +28,7 @@ __all__ = [
     "StepRecord",
     "Trace",
     "TraceMeta",
+    "action_entropy",
     "compute_metrics",
     "total_reward",
 ]
@@ -294,7 +295,16 @@ def _distribution(actions: Sequence[int], names: Sequence[str]) -> dict[str, flo
     return {name: (counts[i] / n if n else 0.0) for i, name in enumerate(names)}
 
 
-def _entropy(distribution: Mapping[str, float]) -> float:
+def action_entropy(distribution: Mapping[str, float]) -> float:
+    """Entropy in nats of an action distribution (each action's share of the steps).
+
+    The one formula behind every ``action_entropy_*`` field: :class:`EpisodeMetrics`, the
+    policy audit's per-family reports and the training callback's windows.
+
+    Example:
+        >>> round(action_entropy({"HOLD": 0.5, "BUY": 0.5, "SELL": 0.0}), 6)
+        0.693147
+    """
     return -math.fsum(p * math.log(p) for p in distribution.values() if p > 0.0) + 0.0
 
 
@@ -359,7 +369,7 @@ def compute_metrics(trace: Trace) -> EpisodeMetrics:
         rejection_rate=rejections / n if n else 0.0,
         action_distribution_predicted=predicted,
         action_distribution_executed=executed,
-        action_entropy_predicted=_entropy(predicted),
-        action_entropy_executed=_entropy(executed),
+        action_entropy_predicted=action_entropy(predicted),
+        action_entropy_executed=action_entropy(executed),
         reward_components=trace.component_totals(),
     )

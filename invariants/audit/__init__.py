@@ -5,8 +5,11 @@
   optimum is degenerate (rejections in the optimum, idle or never-close optima, PnL regret).
 - :func:`audit_policy`: a policy (a trained SB3 model or a reference policy) run over
   market families; predicted vs executed distributions, collapse, invariant violations.
-- Reference policies (:func:`reference_policies`): hold, spam, buy-and-never-sell,
-  uniform random, epsilon-hold, the baselines the audits compare against.
+- Reference policies (:func:`reference_policies`): hold, constant, buy-and-never-sell,
+  uniform random, epsilon-hold, the baselines the audits compare against
+  (:mod:`tradeguard.env`'s policies; ``AlwaysHold``, ``Spam``, ``UniformRandom``,
+  ``EpsilonHold``, ``BuyAndNeverSell``, ``ReferencePolicy`` and ``parse_reference`` are
+  their former names here).
 
 This subpackage drives tradeguard's own env (:mod:`tradeguard.env`), so
 :mod:`tradeguard.invariants` imports it only when asked for.
@@ -25,8 +28,6 @@ from tradeguard.invariants.audit._oracle import (
     Objective,
     OptimalPlan,
     Oracle,
-    Rollout,
-    rollout,
 )
 from tradeguard.invariants.audit._policy_audit import (
     AUDIT_FAMILIES,
@@ -70,6 +71,7 @@ from tradeguard.invariants.audit._reward_audit import (
     default_max_examples,
     penalty_strength,
 )
+from tradeguard.invariants.audit._rollout import Rollout, rollout
 
 __all__ = [
     "AUDIT_FAMILIES",

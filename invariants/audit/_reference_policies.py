@@ -1,32 +1,44 @@
-"""Reference policies the reward audit compares the optimum with, played on the same market.
+"""The reward audit's reference set: tradeguard's reference policies, played on one market.
 
-Each is a simple, named behaviour a degenerate learner collapses to (the seed's
-collapses: 100% BUY_SMALL, 100% ADD_POSITION, 100% SELL_PARTIAL) or explores
-with (uniform random, epsilon-random around HOLD). They see the portfolio and
-the action mask, play one market through the machine and the reward shaper, and
-return a :class:`~tradeguard.invariants.audit._oracle.Rollout`.
+The policies are :mod:`tradeguard.env`'s (:class:`~tradeguard.env.Policy`, read by
+:func:`~tradeguard.env.parse_policy`): simple, named behaviours a degenerate learner
+collapses to (the seed's 100% BUY_SMALL, 100% ADD_POSITION, 100% SELL_PARTIAL) or explores
+with (uniform random, epsilon-random around HOLD). Here they play a short market on the
+bare state machine and reward shaper, deciding from the action mask, and each run is a
+:class:`~tradeguard.invariants.audit.Rollout` the audit compares with the exact optimum.
+
+The names this module used to define are the same classes under their old names:
+``AlwaysHold`` is :class:`~tradeguard.env.HoldPolicy`, ``Spam`` is
+:class:`~tradeguard.env.ConstantPolicy`, ``UniformRandom`` is
+:class:`~tradeguard.env.RandomPolicy`, ``EpsilonHold`` is
+:class:`~tradeguard.env.EpsilonHoldPolicy`, ``BuyAndNeverSell`` is
+:class:`~tradeguard.env.BuyAndNeverSellPolicy`, ``ReferencePolicy`` is
+:class:`~tradeguard.env.Policy` and ``parse_reference`` is :func:`~tradeguard.env.parse_policy`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from tradeguard._validation import check_number, suggest
 from tradeguard.env import (
     Action,
+    BuyAndNeverSellPolicy,
+    ConstantPolicy,
     EnvConfig,
+    EpsilonHoldPolicy,
+    HoldPolicy,
     Machine,
     Market,
-    PortfolioState,
+    Policy,
+    RandomPolicy,
     RewardConfig,
     RewardShaper,
+    parse_policy,
 )
 from tradeguard.errors import InvalidConfig
-from tradeguard.invariants.audit._oracle import Rollout, _replay, as_prices
+from tradeguard.invariants.audit._rollout import Rollout, _as_action, _play, as_prices
 
 __all__ = [
     "AlwaysHold",
@@ -41,101 +53,17 @@ __all__ = [
     "reference_policies",
 ]
 
-
-@runtime_checkable
-class ReferencePolicy(Protocol):
-    """Picks an action from the step, the portfolio and the action mask."""
-
-    @property
-    def name(self) -> str:
-        """Short name for reports (``"spam:SELL_PARTIAL"``)."""
-        ...
-
-    def act(
-        self, t: int, state: PortfolioState, mask: tuple[bool, ...], rng: np.random.Generator
-    ) -> Action:
-        """The action to predict at step ``t``."""
-        ...
+ReferencePolicy = Policy
+AlwaysHold = HoldPolicy
+Spam = ConstantPolicy
+UniformRandom = RandomPolicy
+EpsilonHold = EpsilonHoldPolicy
+BuyAndNeverSell = BuyAndNeverSellPolicy
+parse_reference = parse_policy
 
 
-@dataclass(frozen=True, slots=True)
-class AlwaysHold:
-    """HOLD on every step: the baseline every reward must make beatable."""
-
-    name: str = "hold"
-
-    def act(self, t: int, state: PortfolioState, mask: tuple[bool, ...], rng: np.random.Generator) -> Action:
-        return Action.HOLD
-
-
-@dataclass(frozen=True, slots=True)
-class Spam:
-    """The same action on every step, valid or not (the seed's 100% SELL_PARTIAL)."""
-
-    action: Action
-
-    @property
-    def name(self) -> str:
-        return f"spam:{self.action.name}"
-
-    def act(self, t: int, state: PortfolioState, mask: tuple[bool, ...], rng: np.random.Generator) -> Action:
-        return self.action
-
-
-@dataclass(frozen=True, slots=True)
-class BuyAndNeverSell:
-    """Open with ``buy`` as soon as it is valid, then HOLD to the end: never sells.
-
-    With ``add=True`` it also adds whenever ADD_POSITION is valid (the seed's V6-V9
-    ADD_POSITION collapse).
-    """
-
-    buy: Action = Action.BUY_LARGE
-    add: bool = False
-
-    @property
-    def name(self) -> str:
-        return f"buy-and-never-sell:{self.buy.name}" + ("+ADD" if self.add else "")
-
-    def act(self, t: int, state: PortfolioState, mask: tuple[bool, ...], rng: np.random.Generator) -> Action:
-        if state.position == 0:
-            return self.buy if mask[self.buy] else Action.HOLD
-        if self.add and mask[Action.ADD_POSITION]:
-            return Action.ADD_POSITION
-        return Action.HOLD
-
-
-@dataclass(frozen=True, slots=True)
-class UniformRandom:
-    """Uniform over all seven actions, ignoring the mask: what epsilon-greedy explores with."""
-
-    name: str = "random"
-
-    def act(self, t: int, state: PortfolioState, mask: tuple[bool, ...], rng: np.random.Generator) -> Action:
-        return Action(int(rng.integers(len(Action))))
-
-
-@dataclass(frozen=True, slots=True)
-class EpsilonHold:
-    """HOLD, except with probability ``epsilon`` a uniformly random action (mask ignored)."""
-
-    epsilon: float = 0.5
-
-    def __post_init__(self) -> None:
-        check_number("epsilon", self.epsilon, min_value=0.0, max_value=1.0)
-
-    @property
-    def name(self) -> str:
-        return f"epsilon-hold:{self.epsilon:g}"
-
-    def act(self, t: int, state: PortfolioState, mask: tuple[bool, ...], rng: np.random.Generator) -> Action:
-        if rng.random() < self.epsilon:
-            return Action(int(rng.integers(len(Action))))
-        return Action.HOLD
-
-
-def reference_policies(env: EnvConfig | None = None) -> tuple[ReferencePolicy, ...]:
-    """The standard set: HOLD, spam of every other action, buy-and-never-sell per size, random.
+def reference_policies(env: EnvConfig | None = None) -> tuple[Policy, ...]:
+    """The standard set: HOLD, every other action constantly, buy-and-never-sell per size, random.
 
     Args:
         env: The machine's configuration; disabled buy sizes are left out of the
@@ -146,23 +74,23 @@ def reference_policies(env: EnvConfig | None = None) -> tuple[ReferencePolicy, .
 
     Example:
         >>> [p.name for p in reference_policies()][:3]
-        ['hold', 'spam:BUY_SMALL', 'spam:BUY_MEDIUM']
+        ['hold', 'constant:BUY_SMALL', 'constant:BUY_MEDIUM']
     """
     env = env or EnvConfig()
     disabled = set(env.disabled_actions)
-    out: list[ReferencePolicy] = [AlwaysHold()]
-    out += [Spam(a) for a in Action if a is not Action.HOLD]
+    out: list[Policy] = [HoldPolicy()]
+    out += [ConstantPolicy(a) for a in Action if a is not Action.HOLD]
     for buy in (Action.BUY_SMALL, Action.BUY_MEDIUM, Action.BUY_LARGE):
         if buy not in disabled:
-            out.append(BuyAndNeverSell(buy))
+            out.append(BuyAndNeverSellPolicy(buy))
             if Action.ADD_POSITION not in disabled:
-                out.append(BuyAndNeverSell(buy, add=True))
-    out += [UniformRandom(), EpsilonHold(0.5), EpsilonHold(0.1)]
+                out.append(BuyAndNeverSellPolicy(buy, add=True))
+    out += [RandomPolicy(), EpsilonHoldPolicy(0.5), EpsilonHoldPolicy(0.1)]
     return tuple(out)
 
 
 def play_reference(
-    policy: ReferencePolicy,
+    policy: Policy,
     prices: Market | Sequence[int],
     *,
     env: EnvConfig | None = None,
@@ -172,7 +100,8 @@ def play_reference(
     """Play ``policy`` over the whole market (``len(prices) - 1`` steps).
 
     Args:
-        policy: A :class:`ReferencePolicy`.
+        policy: A reference policy (:class:`~tradeguard.env.Policy`); it sees no
+            observation (``None``), only the action mask.
         prices: The market, in minor units.
         env: The machine's configuration (default :class:`EnvConfig`).
         reward: The reward shaper's weights (default :class:`RewardConfig`).
@@ -182,32 +111,29 @@ def play_reference(
         The :class:`Rollout` of the actions the policy predicted.
 
     Example:
-        >>> r = play_reference(Spam(Action.SELL_PARTIAL), [10_000, 9_900, 9_800],
+        >>> r = play_reference(ConstantPolicy(Action.SELL_PARTIAL), [10_000, 9_900, 9_800],
         ...          reward=RewardConfig(failed_action_penalty=-0.05))
         >>> r.rejections, round(r.shaped_return, 2)
         (2, -0.1)
     """
     env = env or EnvConfig()
     reward = reward or RewardConfig()
-    return _play(policy, as_prices(prices), Machine(env), RewardShaper(reward, env.cash), seed)
+    return _play_policy(policy, as_prices(prices), Machine(env), RewardShaper(reward, env.cash), seed)
 
 
-def _play(
-    policy: ReferencePolicy,
+def _play_policy(
+    policy: Policy,
     prices: tuple[int, ...],
     machine: Machine,
     shaper: RewardShaper,
     seed: int,
 ) -> Rollout:
     rng = np.random.default_rng([seed, 0x5EED])
-    state = PortfolioState(machine.config.cash, 0, 0)
-    actions: list[Action] = []
-    for t in range(len(prices) - 1):
-        mask = machine.verdicts(state, prices[t])[1]
-        a = policy.act(t, state, mask, rng)
-        actions.append(a)
-        state = machine.step(state, a, prices[t])[0]
-    return _replay(machine, shaper, prices, tuple(actions))
+
+    def choose(t: int, mask: tuple[bool, ...]) -> Action:
+        return _as_action(policy.act(None, np.array(mask, dtype=bool), rng))
+
+    return _play(machine, shaper, prices, len(prices) - 1, choose)
 
 
 def play_references(
@@ -215,7 +141,7 @@ def play_references(
     *,
     env: EnvConfig | None = None,
     reward: RewardConfig | None = None,
-    policies: Sequence[ReferencePolicy] | None = None,
+    policies: Sequence[Policy] | None = None,
     seed: int = 0,
 ) -> dict[str, Rollout]:
     """Play every reference policy on the same market.
@@ -242,19 +168,5 @@ def play_references(
     for pol in pols:
         if pol.name in out:
             raise InvalidConfig(f"two reference policies are named {pol.name!r}; names must be unique.")
-        out[pol.name] = _play(pol, p, machine, shaper, seed)
+        out[pol.name] = _play_policy(pol, p, machine, shaper, seed)
     return out
-
-
-def parse_reference(name: str) -> ReferencePolicy:
-    """A reference policy from its name, as :attr:`ReferencePolicy.name` prints it.
-
-    Raises:
-        InvalidConfig: an unknown name (with the closest known one).
-    """
-    known = {p.name: p for p in reference_policies()}
-    if name in known:
-        return known[name]
-    raise InvalidConfig(
-        f"reference policy {name!r} is unknown; expected one of {', '.join(known)}.{suggest(name, known)}"
-    )

@@ -8,7 +8,7 @@ import os
 import pkgutil
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from tradeguard import __version__
@@ -76,12 +76,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``tradeguard`` console script; returns the exit status."""
+def main(argv: Sequence[str] | None = None, *, on_report: Callable[[Any], None] | None = None) -> int:
+    """Entry point of the ``tradeguard`` console script; returns the exit status.
+
+    ``on_report``, for a caller in the same process (``tradeguard demo``), receives the
+    report object of the checking commands (check, audit-reward, audit-policy).
+    """
     parser = build_parser()
     argv = _join_negative_lists(list(sys.argv[1:] if argv is None else argv))
     try:
         args = parser.parse_args(argv)
+        args.on_report = on_report
         try:
             status: int = args._run(args)
         except TradeguardError as exc:

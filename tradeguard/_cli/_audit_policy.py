@@ -25,6 +25,7 @@ from typing import Any
 from tradeguard import limits
 from tradeguard._cli._common import (
     SEED_HELP,
+    ProgressLine,
     add_output_arguments,
     add_scenario_arguments,
     check_episode_length,
@@ -32,7 +33,7 @@ from tradeguard._cli._common import (
     check_seed,
     load_scenario_from_args,
     print_json,
-    progress_printer,
+    report_ready,
     write_report,
 )
 
@@ -47,7 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--policy",
         metavar="SPEC",
-        help="a reference policy instead of a model: random | hold | masked-random | constant:ACTION",
+        help="a reference policy instead of a model: random | hold | masked-random | constant:ACTION | buy-and-never-sell:BUY_SIZE[+ADD] | epsilon-hold:EPSILON",
     )
     add_scenario_arguments(parser)
     parser.add_argument(
@@ -140,18 +141,19 @@ def run(args: argparse.Namespace) -> int:
         ignore=tuple(args.ignore),
     )
     families = [f.strip() for f in args.families.split(",") if f.strip()]
-    report = audit_policy(
-        policy,
-        scenario=scenario,
-        episodes=args.episodes,
-        families=families,
-        seed=args.seed,
-        deterministic=args.deterministic,
-        use_masks=not args.no_masks,
-        episode_length=args.episode_length,
-        contract=contract,
-        progress=progress_printer(args),
-    )
+    with ProgressLine(args) as progress:
+        report = audit_policy(
+            policy,
+            scenario=scenario,
+            episodes=args.episodes,
+            families=families,
+            seed=args.seed,
+            deterministic=args.deterministic,
+            use_masks=not args.no_masks,
+            episode_length=args.episode_length,
+            contract=contract,
+            progress=progress.callback,
+        )
     if args.json:
         out = report.as_dict()
         if args.model is not None:
@@ -160,6 +162,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(report.format())
     write_report("policy", report, args.report)
+    report_ready(args, report)
     return 0 if report.passed else 1
 
 

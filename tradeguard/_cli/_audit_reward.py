@@ -22,6 +22,7 @@ import math
 from tradeguard import limits
 from tradeguard._cli._common import (
     SEED_HELP,
+    ProgressLine,
     add_output_arguments,
     add_scenario_arguments,
     check_report_dir,
@@ -29,6 +30,7 @@ from tradeguard._cli._common import (
     load_scenario_from_args,
     load_scenario_option,
     print_json,
+    report_ready,
     write_report,
 )
 from tradeguard.errors import InvalidConfig
@@ -160,19 +162,22 @@ def run(args: argparse.Namespace) -> int:
                     f"LOW <= HIGH. Swap them: --fuzz {name}={hi:g}:{lo:g}."
                 )
             fuzz[name] = (lo, hi)
-    report = audit_reward(
-        scenario,
-        baseline=args.baseline,
-        budget=budget,
-        seed=args.seed,
-        max_examples=max_examples,
-        horizon=args.horizon,
-        fuzz=fuzz,
-        pnl_tolerance=args.pnl_tolerance,
-    )
+    with ProgressLine(args) as progress:
+        report = audit_reward(
+            scenario,
+            baseline=args.baseline,
+            budget=budget,
+            seed=args.seed,
+            max_examples=max_examples,
+            horizon=args.horizon,
+            fuzz=fuzz,
+            pnl_tolerance=args.pnl_tolerance,
+            progress=progress.callback,
+        )
     if args.json:
         print_json(report.as_dict())
     else:
         print(report.format())
     write_report("reward", report, args.report)
+    report_ready(args, report)
     return 0 if report.passed else 1

@@ -36,13 +36,14 @@ from typing import Any
 from tradeguard import limits
 from tradeguard._cli._common import (
     SEED_HELP,
+    ProgressLine,
     add_output_arguments,
     add_scenario_arguments,
     check_report_dir,
     check_seed,
     load_scenario_from_args,
     print_json,
-    progress_printer,
+    report_ready,
     write_report,
 )
 
@@ -167,18 +168,19 @@ def run(args: argparse.Namespace) -> int:
         name = f"tradeguard/Trading-v0 ({scenario.name})"
         adapter = _adapter(args.adapter, timeout) if args.adapter else None
 
-    report = check_trading_env(
-        make_env,
-        adapter=adapter,
-        examples=examples,
-        max_steps=max_steps,
-        seed=seed,
-        only=only,
-        database=database,
-        name=name,
-        timeout=timeout,
-        progress=progress_printer(args),
-    )
+    with ProgressLine(args) as progress:
+        report = check_trading_env(
+            make_env,
+            adapter=adapter,
+            examples=examples,
+            max_steps=max_steps,
+            seed=seed,
+            only=only,
+            database=database,
+            name=name,
+            timeout=timeout,
+            progress=progress.callback,
+        )
     if found:
         report = dataclasses.replace(report, findings=(*found, *report.findings))
     report = _with_replays(report, args, examples=examples, max_steps=max_steps, seed=seed)
@@ -189,6 +191,7 @@ def run(args: argparse.Namespace) -> int:
     # The report replays counterexamples through the adapter the check used (its prices,
     # equity and action names), not one guessed from the env's class.
     write_report("check", report, args.report, make_env=make_env, adapter=adapter, timeout=timeout)
+    report_ready(args, report)
     return 0 if report.passed else 1
 
 

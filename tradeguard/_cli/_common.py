@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import sys
+import time
+from collections.abc import Callable
 from typing import Any
 
 from tradeguard import limits
@@ -118,21 +121,66 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def progress_printer(args: argparse.Namespace) -> Any:
-    """A ``(done, total, label)`` callback drawing progress on stderr, or ``None`` when quiet.
+class ProgressLine:
+    """Progress of a long command on one line of stderr, cleared when the command is done.
 
-    Progress shows only when stderr is a terminal and ``--quiet`` is not given, so CI
-    logs and pipes stay clean.
+    Use it as a context manager and pass :attr:`callback` (``progress(done, total, label)``)
+    to the library: ``[3/21] equity-identity`` is redrawn in place, at most every
+    :attr:`interval` seconds (a new label always shows), and on leaving the ``with`` block the
+    line is erased, so the report that follows starts on a clean line. It draws only when
+    stderr is a terminal and ``--quiet`` was not given: CI logs and pipes stay clean.
+
+    Example:
+        >>> with ProgressLine(argparse.Namespace(quiet=True)) as progress:
+        ...     progress.callback is None
+        True
     """
-    if getattr(args, "quiet", False) or not sys.stderr.isatty():
-        return None
 
-    def show(done: int, total: int, label: str) -> None:
-        end = "\n" if done >= total else ""
-        sys.stderr.write(f"\r\033[K[{done}/{total}] {label}{end}")
+    CLEAR = "\r\033[K"
+    """Carriage return, then erase to the end of the line."""
+
+    def __init__(self, args: argparse.Namespace, *, interval: float = 0.1) -> None:
+        self.enabled = not getattr(args, "quiet", False) and sys.stderr.isatty()
+        self.interval = interval
+        self.drawn = False
+        self._last_label: str | None = None
+        self._last_time = -math.inf
+
+    @property
+    def callback(self) -> Callable[[int, int, str], None] | None:
+        """What the library's ``progress=`` takes: this line's :meth:`show`, or ``None`` when off."""
+        return self.show if self.enabled else None
+
+    def show(self, done: int, total: int, label: str) -> None:
+        """Draw ``[done/total] label`` over the previous progress."""
+        now = time.monotonic()
+        if label == self._last_label and now - self._last_time < self.interval:
+            return
+        self._last_label, self._last_time = label, now
+        sys.stderr.write(f"{self.CLEAR}[{done}/{total}] {label}")
         sys.stderr.flush()
+        self.drawn = True
 
-    return show
+    def clear(self) -> None:
+        """Erase the progress line (nothing to do when none was drawn)."""
+        if self.drawn:
+            sys.stderr.write(self.CLEAR)
+            sys.stderr.flush()
+            self.drawn = False
+
+    def __enter__(self) -> ProgressLine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.clear()
+
+
+def report_ready(args: argparse.Namespace, report: Any) -> None:
+    """Hand a command's report to whoever ran it in-process (``main(..., on_report=...)``;
+    ``tradeguard demo`` reads what each audit found this way)."""
+    on_report = getattr(args, "on_report", None)
+    if on_report is not None:
+        on_report(report)
 
 
 def check_report_dir(directory: str | None, option: str = "--report") -> None:
@@ -175,12 +223,12 @@ def write_report(kind: str, report: Any, directory: str | None, **kwargs: Any) -
     """Write the HTML report of ``kind`` (check, reward, policy) when ``--report`` was given."""
     if not directory:
         return
-    from tradeguard import _report
+    from tradeguard import _reports
 
     writer = {
-        "check": _report.write_check_report,
-        "reward": _report.write_reward_audit_report,
-        "policy": _report.write_policy_audit_report,
+        "check": _reports.write_check_report,
+        "reward": _reports.write_reward_audit_report,
+        "policy": _reports.write_policy_audit_report,
     }[kind]
     print(f"report: {writer(report, directory, **kwargs)}", file=sys.stderr)
 

@@ -49,7 +49,7 @@ import sys
 from types import FrameType
 from typing import Any
 
-from tradeguard._cli._common import SEED_HELP, check_seed, print_json, progress_printer
+from tradeguard._cli._common import SEED_HELP, ProgressLine, check_seed, print_json
 
 COMMAND = "mutate"
 ORDER = 35
@@ -206,20 +206,20 @@ def run(args: argparse.Namespace) -> int:
         examples=args.examples,
         max_steps=args.max_steps,
     )
-    show = progress_printer(args)
     previous = _terminate_as_interrupt()
     try:
-        report = run_mutation(
-            gate,
-            args.source,
-            sample=args.sample,
-            seed=args.seed,
-            ids=args.mutant,
-            jobs=args.jobs,
-            timeout=args.timeout,
-            equivalents=equivalents,
-            progress=show,
-        )
+        with ProgressLine(args) as line:
+            report = run_mutation(
+                gate,
+                args.source,
+                sample=args.sample,
+                seed=args.seed,
+                ids=args.mutant,
+                jobs=args.jobs,
+                timeout=args.timeout,
+                equivalents=equivalents,
+                progress=line.callback,
+            )
     except KeyboardInterrupt:
         print(
             "\ntradeguard mutate: interrupted; every run was stopped. Your files were never modified, "

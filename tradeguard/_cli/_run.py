@@ -58,7 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--policy",
         default="masked-random",
         metavar="SPEC",
-        help="random | hold | masked-random | constant:ACTION (default: masked-random)",
+        help="random | hold | masked-random | constant:ACTION | buy-and-never-sell:BUY_SIZE[+ADD] | epsilon-hold:EPSILON (default: masked-random)",
     )
     parser.add_argument(
         "--steps", type=int, metavar="N", help="episode length, 1..1000000 (default: the scenario's)"

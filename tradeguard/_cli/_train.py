@@ -216,7 +216,7 @@ def _start_training(args: argparse.Namespace, scenario: Any, ent: tuple[float, f
             f"({summary['steps_per_second']} steps/s); saved {result.path}"
         )
         if last is not None:
-            top = max(last.predicted.items(), key=lambda kv: kv[1])
+            top = max(last.action_distribution_predicted.items(), key=lambda kv: kv[1])
             print(
                 f"last {last.steps:,} steps: most predicted {top[0]} {top[1]:.1%}, rejection rate "
                 f"{last.rejection_rate:.1%}, {last.trades} trades"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,7 +25,7 @@ from tradeguard.invariants.audit import (
     PolicyContract,
     collapse_findings,
 )
-from tradeguard.trace import StepRecord, Trace, TraceMeta
+from tradeguard.trace import StepRecord, Trace, TraceMeta, action_entropy
 
 __all__ = ["EntCoefSchedule", "InvariantCallback", "MetadataCheckpointCallback", "WindowStats"]
 
@@ -44,21 +43,23 @@ on this env rejects about half its predictions (the uniform random policy: 51%).
 class WindowStats:
     """What the policy did over one check window of training steps.
 
-    ``predicted`` is the policy's own choice (the algorithm's ``actions``), before any
-    action wrapper; ``env_predicted`` is what reached the env (after epsilon-greedy,
-    for instance). Rejection rate and trades are over the policy's own steps (where the
-    two agree), so exploration noise neither hides nor fakes a collapse.
+    The fields carry :class:`~tradeguard.trace.EpisodeMetrics`' names and formulas, over a
+    window instead of an episode. ``action_distribution_predicted`` is the policy's own
+    choice (the algorithm's ``actions``), before any action wrapper;
+    ``action_distribution_env_predicted`` is what reached the env (after epsilon-greedy, for
+    instance). Rejection rate and trades are over the policy's own steps (where the two
+    agree), so exploration noise neither hides nor fakes a collapse.
 
     Attributes:
         end_step: ``num_timesteps`` at the end of the window.
         steps: Env steps in the window (over all envs).
-        predicted: Share of each action among the policy's predictions.
-        env_predicted: Share of each action among the actions the env received.
-        executed: Share of each action the env executed.
+        action_distribution_predicted: Share of each action among the policy's predictions.
+        action_distribution_env_predicted: Share of each action among the actions the env received.
+        action_distribution_executed: Share of each action the env executed.
         rejection_rate: Share of the policy's own steps that were rejected.
         trades: Trades executed on the policy's own steps.
         replaced_share: Share of steps where a wrapper replaced the policy's action.
-        entropy_executed: Entropy (nats) of ``executed``.
+        action_entropy_executed: Entropy (nats) of ``action_distribution_executed``.
         invalid_masked: Predictions the mask (given to the policy) forbade.
         violations: Invariant violations found in episodes that ended in the window.
         findings: ``(kind, message)`` of everything flagged in this window.
@@ -66,13 +67,13 @@ class WindowStats:
 
     end_step: int
     steps: int
-    predicted: dict[str, float]
-    env_predicted: dict[str, float]
-    executed: dict[str, float]
+    action_distribution_predicted: dict[str, float]
+    action_distribution_env_predicted: dict[str, float]
+    action_distribution_executed: dict[str, float]
     rejection_rate: float
     trades: int
     replaced_share: float
-    entropy_executed: float
+    action_entropy_executed: float
     invalid_masked: int
     violations: int
     findings: tuple[tuple[FindingKind, str], ...]
@@ -317,17 +318,16 @@ class InvariantCallback(BaseCallback):
                 )
             )
         findings = [(k, m) for k, m in findings if k not in self.contract.ignore]
-        entropy = -math.fsum(p * math.log(p) for p in executed.values() if p > 0) + 0.0
         stats = WindowStats(
             end_step=self.num_timesteps,
             steps=steps,
-            predicted=predicted,
-            env_predicted=dist(self._w_env_pred, steps),
-            executed=executed,
+            action_distribution_predicted=predicted,
+            action_distribution_env_predicted=dist(self._w_env_pred, steps),
+            action_distribution_executed=executed,
             rejection_rate=rejection_rate,
             trades=self._w_own_trades,
             replaced_share=self._w_replaced / steps if steps else 0.0,
-            entropy_executed=entropy,
+            action_entropy_executed=action_entropy(executed),
             invalid_masked=self._w_invalid,
             violations=self._w_violations,
             findings=tuple(findings),
@@ -373,13 +373,13 @@ class InvariantCallback(BaseCallback):
     def _log(self, s: WindowStats) -> None:
         p = self.log_prefix
         record = self.logger.record
-        for name, share in s.predicted.items():
+        for name, share in s.action_distribution_predicted.items():
             record(f"{p}/predicted/{name}", share)
-        for name, share in s.executed.items():
+        for name, share in s.action_distribution_executed.items():
             record(f"{p}/executed/{name}", share)
         record(f"{p}/rejection_rate", s.rejection_rate)
         record(f"{p}/trades", s.trades)
-        record(f"{p}/entropy_executed", s.entropy_executed)
+        record(f"{p}/entropy_executed", s.action_entropy_executed)
         record(f"{p}/replaced_share", s.replaced_share)
         record(f"{p}/invalid_masked", s.invalid_masked)
         record(f"{p}/violations", s.violations)

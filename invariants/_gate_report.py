@@ -1,0 +1,180 @@
+"""The gate's verdicts: per invariant, and on the whole env, with the shrunk counterexamples.
+
+:func:`~tradeguard.invariants.check_trading_env` returns a :class:`CatalogReport`, one
+:class:`InvariantReport` per invariant, each failure with its :class:`Counterexample`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from tradeguard.errors import InvariantViolation
+from tradeguard.invariants._model import Invariant, Status, Violation
+
+__all__ = ["CatalogReport", "Counterexample", "InvariantReport"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Counterexample:
+    """A minimal episode that violates an invariant: replay it with ``replay``.
+
+    Attributes:
+        actions: The actions predicted, by id (after mapping a masked plan).
+        action_names: The same, by name.
+        masked: Whether the actions were drawn among the mask's valid ones.
+        market: The prices the actions traded (minor units; the market stays flat after
+            them), or ``None`` if the env made its own.
+        seed: The seed passed to ``reset``.
+    """
+
+    actions: tuple[int, ...]
+    action_names: tuple[str, ...]
+    masked: bool
+    market: tuple[int, ...] | None
+    seed: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "actions": list(self.actions),
+            "action_names": list(self.action_names),
+            "masked": self.masked,
+            "market": None if self.market is None else list(self.market),
+            "seed": self.seed,
+        }
+
+    def __str__(self) -> str:
+        prices = "" if self.market is None else f" on prices {list(self.market)}"
+        return f"seed {self.seed}, actions {list(self.action_names)}{prices}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InvariantReport:
+    """One invariant's verdict from the gate."""
+
+    invariant: Invariant
+    status: Status
+    examples: int
+    violations: tuple[Violation, ...] = ()
+    counterexample: Counterexample | None = None
+    note: str = ""
+    missing: tuple[str, ...] = ()
+    """The record fields the adapter does not supply, when that made the invariant not applicable."""
+
+    def as_dict(self) -> dict[str, Any]:
+        cx = None if self.counterexample is None else self.counterexample.as_dict()
+        return {
+            "id": self.invariant.id,
+            "statement": self.invariant.statement,
+            "family": self.invariant.family,
+            "scope": self.invariant.scope,
+            "status": self.status,
+            "examples": self.examples,
+            "violations": [{**v.as_dict(), "counterexample": cx} for v in self.violations],
+            **({"note": self.note} if self.note else {}),
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CatalogReport:
+    """The gate's verdict on one env: every invariant's status, examples, counterexamples."""
+
+    env: str
+    results: tuple[InvariantReport, ...]
+    seed: int | None
+    examples: int
+    seconds: float
+    findings: tuple[str, ...] = field(default_factory=tuple)
+    adapter: str = ""
+
+    @property
+    def passed(self) -> bool:
+        """True when no invariant failed (not-applicable ones do not count as passed or failed)."""
+        return all(r.status != "fail" for r in self.results)
+
+    @property
+    def failures(self) -> tuple[InvariantReport, ...]:
+        return tuple(r for r in self.results if r.status == "fail")
+
+    @property
+    def not_supplied(self) -> tuple[InvariantReport, ...]:
+        """The invariants not checked because the adapter does not supply the fields they read."""
+        return tuple(r for r in self.results if r.status == "not-applicable" and r.missing)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "env": self.env,
+            "adapter": self.adapter,
+            "passed": self.passed,
+            "seed": self.seed,
+            "examples_per_invariant": self.examples,
+            "seconds": round(self.seconds, 3),
+            "findings": list(self.findings),
+            "not_checked_by_adapter": [r.invariant.id for r in self.not_supplied],
+            "invariants": [r.as_dict() for r in self.results],
+        }
+
+    def format(self) -> str:
+        """The report as a table, then each failure with its shrunk counterexample."""
+        via = f" via the {self.adapter} adapter" if self.adapter else ""
+        lines = [f"tradeguard check: {self.env}{via}  ({self.seconds:.1f} s, up to {self.examples} examples per invariant)", ""]
+        for r in self.results:
+            mark = {"pass": "pass", "fail": "FAIL", "not-applicable": "n/a "}[r.status]
+            lines.append(f"  {mark}  {r.invariant.id:<36} {r.examples:>5} examples  {r.note}")
+        for r in self.failures:
+            lines += ["", f"FAIL {r.invariant.id}: {r.invariant.statement}"]
+            if r.counterexample is not None:
+                lines.append(f"  minimal counterexample: {r.counterexample}")
+            lines += [str(v) for v in r.violations[:5]]
+        for finding in self.findings:
+            lines += ["", f"finding: {finding}"]
+        passed = sum(r.status == "pass" for r in self.results)
+        na = sum(r.status == "not-applicable" for r in self.results)
+        lines += ["", f"{passed} passed, {len(self.failures)} failed, {na} not applicable"]
+        unchecked = self.not_supplied
+        if unchecked:
+            fields = {f for r in unchecked for f in r.missing}
+            were = "invariant was" if len(unchecked) == 1 else "invariants were"
+            fix = (
+                "Write an adapter for this env (about 40 lines, see docs/adapters.md) to check them."
+                if self.adapter == "gym"
+                else "An adapter that supplies them checks them too (docs/adapters.md)."
+            )
+            lines.append(
+                f"{len(unchecked)} {were} not checked: the {self.adapter or 'given'} adapter does not supply "
+                f"{_in_words(fields)}. {fix}"
+            )
+        return "\n".join(lines)
+
+    def raise_for_failures(self) -> None:
+        """Raise :class:`InvariantViolation` with :meth:`format` if any invariant failed."""
+        __tracebackhide__ = True  # pytest: the caller's line, then the report
+        if not self.passed:
+            raise InvariantViolation(self.format())
+
+
+_FIELD_WORDS: tuple[tuple[str, frozenset[str]], ...] = (
+    ("positions", frozenset({"position_before", "position_after", "quantity"})),
+    ("cost bases", frozenset({"cost_basis_before"})),
+    ("cash", frozenset({"cash_before", "cash_after"})),
+    ("equity", frozenset({"equity_before", "equity_after"})),
+    ("prices", frozenset({"price", "next_price"})),
+    ("fees", frozenset({"fee"})),
+    ("executions", frozenset({"executed", "rejected", "reason"})),
+    ("action masks", frozenset({"mask"})),
+    ("reward components", frozenset({"components"})),
+    ("steps", frozenset({"t"})),
+    ("predicted actions", frozenset({"predicted"})),
+    ("rewards", frozenset({"reward"})),
+)
+"""Record fields in a trader's words, in the order a report names them."""
+
+
+def _in_words(fields: Iterable[str]) -> str:
+    """``{"cash_after", "executed", "quantity"}`` -> ``"positions, cash or executions"``."""
+    fields = set(fields)
+    words = [word for word, group in _FIELD_WORDS if group & fields]
+    named = set().union(*(group for _, group in _FIELD_WORDS))
+    words += sorted(fields - named)  # a field this table does not know, by its own name
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}"

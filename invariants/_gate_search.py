@@ -1,0 +1,177 @@
+"""The gate's search: the episodes Hypothesis draws, and a seeded search that keeps its database.
+
+:func:`_find` is the gate's ``hypothesis.find``: reproducible for a seed, failures saved
+in the example database under the gate's own key and replayed first on the next run.
+"""
+
+from __future__ import annotations
+
+import unittest
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import hypothesis
+import numpy as np
+from hypothesis import given
+from hypothesis import settings as Settings
+from hypothesis import strategies as st
+from hypothesis.database import ExampleDatabase
+
+__all__ = ["KeyedDatabase"]
+
+
+@dataclass(frozen=True, slots=True)
+class _Example:
+    kind: str  # "plain" | "masked"
+    actions: tuple[int, ...]
+    market: Any
+    seed: int
+
+
+def _examples_strategy(n_actions: int, max_steps: int, masked: bool, market_length: int | None) -> st.SearchStrategy[_Example]:
+    from tradeguard.strategies import action_plans, action_sequences, markets
+
+    plain = st.one_of(
+        action_sequences(max_size=max_steps, n_actions=n_actions),
+        action_sequences(max_size=max_steps, n_actions=n_actions, style="sticky"),
+        *(
+            [action_sequences(max_size=max_steps, n_actions=n_actions, style="invalid-biased")]
+            if n_actions == 7
+            else []
+        ),
+    ).map(lambda a: ("plain", tuple(a)))
+    sources = [plain]
+    if masked:
+        sources.append(action_plans(max_size=max_steps, n_actions=n_actions).map(lambda p: ("masked", tuple(p))))
+    # Markets are drawn short and held flat after their last price, so that a shrunk
+    # counterexample's prices move where its actions are, not at the end of the episode.
+    market_s: st.SearchStrategy[Any] = (
+        st.none()
+        if market_length is None
+        else markets(min_length=2, max_length=market_length).map(lambda m: _hold_flat(m, market_length))
+    )
+    return st.builds(
+        lambda src, m, s: _Example(src[0], src[1], m, s),
+        st.one_of(sources),
+        market_s,
+        st.integers(0, 2**16),
+    )
+
+
+class _Found(Exception):
+    pass
+
+
+def _find(
+    strategy: st.SearchStrategy[_Example],
+    condition: Callable[[_Example], bool],
+    *,
+    settings: Settings,
+    seed: int | None,
+    database_key: bytes,
+) -> _Example | None:
+    """``hypothesis.find`` that is seeded *and* keeps its example database, under ``database_key``.
+
+    ``find(random=...)`` applies ``@seed``, and ``@seed`` switches the database off; a gate
+    needs both: the same search for the same seed, and failures saved to be replayed first
+    on the next run. So the search is a ``@given`` test, reproducible by ``@seed``, and the
+    ``@settings`` applied after it put the gate's database back, seen through a
+    :class:`KeyedDatabase` that files the examples under the gate's own key. Public API only
+    (tests/test_gate.py checks that a saved failure is still replayed first).
+    """
+    last: list[_Example] = []
+
+    def test(example: _Example) -> None:
+        if condition(example):
+            last[:] = [example]
+            raise _Found
+
+    runner = given(strategy)(test)
+    if seed is not None:
+        runner = hypothesis.seed(seed)(runner)
+    db = settings.database
+    keyed = None if db is None else KeyedDatabase(db, database_key)
+    runner = Settings(settings, report_multiple_bugs=False, database=keyed)(runner)
+    try:
+        runner()
+    except _Found:
+        return last[0]
+    except unittest.SkipTest:  # replay-only with nothing saved: nothing to run
+        return None
+    return None
+
+
+class KeyedDatabase(ExampleDatabase):
+    """One search's view of an example database: its examples filed under a key of the gate's.
+
+    Hypothesis files a ``@given`` test's examples under a key it derives from the test
+    function, ``K``, and the sub-keys ``K.secondary`` and ``K.pareto``. Every search of the
+    gate runs the same function, so each sees the database through this view, which files
+    ``K`` as ``key`` and ``K.<sub>`` as ``key.<sub>``. The gate's keys,
+    ``tradeguard:<env>:<invariant>:<max_steps>``, are the same on every machine and every
+    version of tradeguard, so a database a team shares replays across them.
+
+    Args:
+        db: The database the examples are kept in.
+        key: Where this search's examples go.
+
+    Raises:
+        RuntimeError: (from any method) Hypothesis used two keys the view cannot tell apart
+            as one key and its sub-keys: a release that files examples differently.
+
+    Example:
+        >>> from hypothesis.database import InMemoryExampleDatabase
+        >>> db = InMemoryExampleDatabase()
+        >>> view = KeyedDatabase(db, b"tradeguard:env:inv:30")
+        >>> view.save(b"K", b"x"); view.save(b"K.secondary", b"y")
+        >>> sorted(db.data)
+        [b'tradeguard:env:inv:30', b'tradeguard:env:inv:30.secondary']
+    """
+
+    SUB_KEYS = (b".secondary", b".pareto")
+    """Hypothesis' sub-keys of a test's key (``ConjectureRunner.sub_key``)."""
+
+    def __init__(self, db: ExampleDatabase, key: bytes) -> None:
+        super().__init__()
+        self.db = db
+        self.key = key
+        self._theirs: bytes | None = None
+
+    def _mapped(self, key: bytes) -> bytes:
+        base, sub = key, b""
+        for suffix in self.SUB_KEYS:
+            if key.endswith(suffix):
+                base, sub = key[: -len(suffix)], suffix
+                break
+        if self._theirs is None:
+            self._theirs = base
+        elif base != self._theirs:
+            raise RuntimeError(
+                f"Hypothesis used the database keys {self._theirs!r} and {key!r} in one search; the gate "
+                f"files examples under one key and its sub-keys {self.SUB_KEYS!r}. This Hypothesis release "
+                "files examples differently: please report it to tradeguard."
+            )
+        return self.key + sub
+
+    def save(self, key: bytes, value: bytes) -> None:
+        self.db.save(self._mapped(key), value)
+
+    def fetch(self, key: bytes) -> Iterable[bytes]:
+        return self.db.fetch(self._mapped(key))
+
+    def delete(self, key: bytes, value: bytes) -> None:
+        self.db.delete(self._mapped(key), value)
+
+    def move(self, src: bytes, dest: bytes, value: bytes) -> None:
+        self.db.move(self._mapped(src), self._mapped(dest), value)
+
+
+def _hold_flat(market: Any, length: int) -> Any:
+    from tradeguard.env import Market
+
+    prices = market.prices
+    if len(prices) >= length:
+        return market
+    padded = np.concatenate((prices, np.full(length - len(prices), prices[-1], dtype=prices.dtype)))
+    return Market(padded, market.minor_unit, market.name)
