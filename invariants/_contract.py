@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,6 +57,7 @@ class RecordedEpisode:
     infos: list[dict[str, Any]] = field(default_factory=list)
     ended: bool = False
     error: BaseException | None = None
+    reported: Mapping[str, Any] | None = None
 
 
 def _copy(x: Any) -> Any:
@@ -111,7 +112,32 @@ def record_episode(
     except Exception as exc:  # the env under test crashed: a finding, not a checker crash
         episode.error = exc
     episode.trace = Trace(tuple(records), meta)
+    if episode.error is None:
+        episode.reported = reported_metrics_of(adapter, env, episode.infos[-1])
     return episode
+
+
+def reported_metrics_of(adapter: Any, env: Any, info: Any) -> Mapping[str, Any] | None:
+    """What the env itself reports about the episode so far, through the adapter's optional
+    ``reported_metrics(env, info)`` hook (``None`` when the adapter has none).
+
+    Raises:
+        InvalidConfig: the hook returned something other than a mapping or ``None``.
+    """
+    hook = getattr(adapter, "reported_metrics", None)
+    if not callable(hook):
+        return None
+    reported = hook(env, info if isinstance(info, dict) else {})
+    if reported is None or isinstance(reported, Mapping):
+        return reported
+    from tradeguard.errors import InvalidConfig
+
+    name = getattr(adapter, "name", None) or type(adapter).__name__
+    raise InvalidConfig(
+        f"the {name} adapter's reported_metrics() returned a {type(reported).__name__}; expected a "
+        "mapping of metric names (EpisodeMetrics fields, e.g. 'trades', 'episode_reward') to the "
+        "values the env reports, or None (docs/adapters.md)."
+    )
 
 
 class MaskedPlan:
@@ -313,7 +339,28 @@ BAD_ACTIONS: tuple[tuple[str, Callable[[int], Any]], ...] = (
     ("None", lambda n: None),
     ("the bool True", lambda n: True),
 )
-"""Actions no env should take silently, as (description, make(n_actions))."""
+"""Candidate actions no env should take silently, as (description, make(n_actions)). Only
+those the env's action space does not contain are tried (:func:`outside_the_space`):
+gymnasium's ``Discrete(n).contains(True)`` is True, so an env that takes ``True`` as
+action 1 does what its space promises."""
+
+
+def outside_the_space(space: Any, action: Any) -> bool:
+    """True when ``space.contains(action)`` is False (or raises): the action is not a member.
+
+    Follows gymnasium's membership exactly, as the agent sees it; the warning some spaces
+    emit while converting a non-array ("Casting input x to numpy array") is silenced here,
+    for this call only.
+    """
+    contains = getattr(space, "contains", None)
+    if not callable(contains):
+        return True
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return not bool(contains(action))
+        except Exception:
+            return True
 
 
 def check_action_range_enforced(
@@ -324,9 +371,11 @@ def check_action_range_enforced(
     out = []
     for what, make in BAD_ACTIONS:
         env = make_env()
-        obs0, info0 = env.reset(seed=seed, options=options)
         n = int(getattr(env.action_space, "n", 0))
         bad = make(n)
+        if not outside_the_space(env.action_space, bad):
+            continue  # a member of the space (True in Discrete(2)): the env must take it
+        obs0, info0 = env.reset(seed=seed, options=options)
         try:
             result = env.step(bad)
         except Exception:

@@ -581,7 +581,7 @@ def _run(
         ep = record_episode(make_env(), plan(ex), seed=ex.seed, options=options(ex), adapter=chosen)
         if ep.error is not None and _env_error(iso, ep.error) is None:
             raise ep.error  # the adapter's, not the env's
-        return [v for res in evaluate_trace(ep.trace, only=ids) for v in res.violations]
+        return [v for res in evaluate_trace(ep.trace, only=ids, reported=ep.reported) for v in res.violations]
 
     def env_violations(ex: _Example, inv: Invariant) -> list[Violation]:
         if inv.id == "valid-steps-do-not-raise":
@@ -604,7 +604,8 @@ def _run(
 
     # One shared search over the trace invariants: each example is checked against all of
     # them. Only the ones it shows failing get a search of their own, which shrinks.
-    applicable = [i for i in invariants if i.scope != "env" and i.applicable(meta, reported=False)]
+    reports = first.reported is not None  # the adapter hands over the env's own metrics
+    applicable = [i for i in invariants if i.scope != "env" and i.applicable(meta, reported=reports)]
     failing: set[str] = set()
     shared = [0]
 
@@ -627,12 +628,13 @@ def _run(
         if progress is not None:
             progress(done, len(invariants), inv.id)
         if inv.scope != "env" and inv not in applicable:
-            if "reported_metrics" in inv.needs:
+            if "reported_metrics" in inv.needs and not reports:
                 results.append(InvariantReport(invariant=inv, status="not-applicable", examples=0,
-                                               note="needs reported metrics"))
+                                               note="needs reported metrics (the adapter's reported_metrics hook)"))
                 continue
-            missing = tuple(sorted(set(inv.needs) - meta.supplies))
-            note = f"the {chosen.name} adapter does not supply {', '.join(missing)}"
+            missing = tuple(sorted(set(inv.needs) - {"reported_metrics"} - meta.supplies))
+            why = inv.why_not_applicable(meta, reported=reports) or ""
+            note = f"the {chosen.name} adapter does not supply {', '.join(missing)}" if missing else why
             results.append(InvariantReport(invariant=inv, status="not-applicable", examples=0, note=note,
                                            missing=missing))
             continue

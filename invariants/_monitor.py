@@ -21,11 +21,29 @@ from tradeguard.invariants._adapter import (
 from tradeguard.invariants._catalog import REL_TOL, _executed_counts, _penalty_total
 from tradeguard.invariants._check import format_steps, raise_violations, replay_command, select
 from tradeguard.invariants._model import Context, Invariant, Violation
-from tradeguard.trace import StepRecord, Trace
+from tradeguard.trace import OPTIONAL_FIELDS, StepRecord, Trace, TraceMeta
 
 __all__ = ["InvariantMonitor", "fast_step_check", "fast_step_ok"]
 
 _SELL = frozenset({"reduce", "close"})
+
+
+def _plain_ledger(meta: TraceMeta) -> bool:
+    """Exact, one instrument, long-only, no credit, nothing declared: the fused check's domain."""
+    return (
+        meta.exact
+        and meta.long_only
+        and not meta.borrows_cash
+        and meta.fee_schedule is None
+        and meta.position_limits is None
+        and meta.financing_schedule is None
+        and not meta.instruments
+        and not (meta.supplies & OPTIONAL_FIELDS)
+    )
+
+
+def _unsure(prev: StepRecord | None, r: StepRecord) -> bool:
+    return False
 
 
 def fast_step_ok(prev: StepRecord | None, r: StepRecord, c: Context) -> bool:
@@ -50,6 +68,11 @@ def fast_step_check(c: Context) -> Callable[[StepRecord | None, StepRecord], boo
     non-finite one); any exception (an odd type, a short components tuple) means "not
     sure": False. ``tests/test_monitor.py`` checks all of it against the catalog.
     """
+    if not _plain_ledger(c.meta):
+        # A float, multi-instrument or declared-schedule ledger: the catalog's own checks
+        # (with their tolerances) decide every step; the fused check covers only the exact,
+        # single-instrument, long-only ledger with nothing declared.
+        return _unsure
     hold = c.hold
     n_actions = len(c.kinds)
     disabled = c.meta.disabled_actions
@@ -75,6 +98,7 @@ def fast_step_check(c: Context) -> Callable[[StepRecord | None, StepRecord], boo
             (
                 _t, price, next_price, predicted, executed, rejected, _reason,
                 pos0, pos1, cash0, cash1, eq0, eq1, q, fee, reward, comps, mask, basis0,
+                _legs, _financing, _reported,
             ) = r
             # self-financing's step-to-step part: cash, position and price carry over
             if prev is not None and (
@@ -108,6 +132,7 @@ def fast_step_check(c: Context) -> Callable[[StepRecord | None, StepRecord], boo
                 or pos1 < 0
                 or cash0 < 0
                 or pos0 < 0
+                or eq0 <= 0  # ruin-ends-episode: no step starts from a ruined account
                 or pos1 - pos0 != q
                 or cash1 - cash0 != -q * price - fee
                 or eq0 != cash0 + pos0 * price
