@@ -10,6 +10,7 @@ invariants needing anything else are reported "not applicable", never "pass".
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -94,6 +95,29 @@ def checked_record(adapter: Any, record: Any, t: int) -> StepRecord:
         f"the {name} adapter's record() returned {got} for step {t}; expected a "
         f"tradeguard.trace.StepRecord{hint}. Return StepRecord(...) or partial_record(...) "
         "from record() (docs/adapters.md)."
+    )
+
+
+def reported_metrics_of(adapter: Any, env: Any, info: Any) -> Mapping[str, Any] | None:
+    """What the env itself reports about the episode so far, through the adapter's optional
+    ``reported_metrics(env, info)`` hook (``None`` when the adapter has none).
+
+    Raises:
+        InvalidConfig: the hook returned something other than a mapping or ``None``.
+    """
+    hook = getattr(adapter, "reported_metrics", None)
+    if not callable(hook):
+        return None
+    reported = hook(env, info if isinstance(info, dict) else {})
+    if reported is None or isinstance(reported, Mapping):
+        return reported
+    from tradeguard.errors import InvalidConfig
+
+    name = getattr(adapter, "name", None) or type(adapter).__name__
+    raise InvalidConfig(
+        f"the {name} adapter's reported_metrics() returned a {type(reported).__name__}; expected a "
+        "mapping of metric names (EpisodeMetrics fields, e.g. 'trades', 'episode_reward') to the "
+        "values the env reports, or None (docs/adapters.md)."
     )
 
 

@@ -283,19 +283,22 @@ def _non_negative(prev: StepRecord | None, r: StepRecord, c: Context) -> str | N
     # On a float ledger "zero" is as precise as the terms that made it: all the cash spent on
     # a fractional position leaves -3.5e-13, which is zero within float64 of 10,000.00.
     legs = r.instrument_legs()
-    scale = _account_terms(r, legs) if not c.meta.exact else []
+    # Exact: below zero is < 0. Float: beyond the precision of the account's own amounts
+    # (read only when supplied, and only for a value that is negative at all).
+    scale = [] if c.meta.exact else [v for f in ("equity_before", "equity_after", "cash_before", "cash_after", "fee")
+                                     if f in c.meta.supplies for v in (getattr(r, f),)]
+    priced = not c.meta.exact and {"price", "next_price"} <= c.meta.supplies
     if c.meta.long_only:
         for i, leg in enumerate(legs):
             for name, value, price in (("position", leg.position_after, leg.next_price),
                                        ("position before", leg.position_before, leg.price)):
                 # A position is below zero when its value is, beyond the account's precision.
-                if value < 0 and _below(value * price, 0, c, *scale):
+                if value < 0 and (c.meta.exact or _below(value * price if priced else value, 0, c, *scale)):
                     return (f"{name}{_leg_name(c, i, len(legs))} is {c.units(value)} units (negative) after "
                             f"{c.name(r.executed) if r.legs is None else f'step {r.t}'}; the env is long-only")
     if not c.meta.borrows_cash:
-        spent = [leg.quantity * leg.price for leg in legs]
         for name, value in (("cash", r.cash_after), ("cash before", r.cash_before)):
-            if _below(value, 0, c, *scale, r.fee, *spent):
+            if value < 0 and (c.meta.exact or _below(value, 0, c, *scale)):
                 return (f"{name} is {c.money(value)} (negative) after "
                         f"{c.name(r.executed) if r.legs is None else f'step {r.t}'}; the env declares no credit")
     return None
@@ -366,17 +369,31 @@ def _describe_schedule(s: FeeSchedule, c: Context) -> str:
 
 
 def _position_within_limits(prev: StepRecord | None, r: StepRecord, c: Context) -> str | None:
+    legs = r.instrument_legs()
     limits = c.meta.position_limits
     if limits is None:
         return None
     lo, hi = limits
-    legs = r.instrument_legs()
     for i, leg in enumerate(legs):
         q = leg.position_after
         if _below(q, lo, c) or _below(hi, q, c):
             side = "short" if q < 0 else "long"
             return (f"position{_leg_name(c, i, len(legs))} is {c.units(q)} units after step {r.t}, "
                     f"beyond the declared limits {c.units(lo)}..{c.units(hi)} (a {side} past its limit)")
+    return None
+
+
+def _leverage_within_limit(prev: StepRecord | None, r: StepRecord, c: Context) -> str | None:
+    legs = r.instrument_legs()
+    lev = c.meta.max_leverage
+    if lev is not None and any(leg.quantity != 0 for leg in legs):
+        # What the trade left, at the price it executed at, against the equity it was sized on.
+        values = [leg.position_after * leg.price for leg in legs]
+        gross = math.fsum(abs(v) for v in values)
+        equity = r.equity_before
+        if equity > 0 and _below(lev * equity, gross, c, r.cash_before, r.cash_after, *values):
+            return (f"step {r.t} left a gross exposure of {c.money(gross)} on equity {c.money(equity)} "
+                    f"({gross / equity:.3g}x), past the declared leverage limit of {lev:g}x")
     return None
 
 
@@ -435,7 +452,8 @@ def _executed_within_requested(prev: StepRecord | None, r: StepRecord, c: Contex
                     "(the opposite side, or a trade nobody asked for)")
         if _below(abs(req), abs(q), c, req, q):
             return f"{where}executed {c.units(q)} units, more than the {c.units(req)} requested"
-        if _below(abs(q), abs(req), c, req, q) and not r.rejected and r.reason is None and "reason" in c.meta.supplies:
+        if ({"rejected", "reason"} <= c.meta.supplies and _below(abs(q), abs(req), c, req, q)
+                and not r.rejected and r.reason is None):
             return (f"{where}executed {c.units(q)} of the {c.units(req)} units requested, with no rejection "
                     "and no reason: a partial fill or a rejection must say why")
     return None
@@ -630,7 +648,7 @@ CATALOG: tuple[Invariant, ...] = (
         "negative unless it declares borrowing.",
         family="accounting",
         scope="step",
-        needs=_F({"position_before", "position_after", "cash_before", "cash_after"}),
+        needs=_F({"executed", "position_before", "position_after", "cash_before", "cash_after"}),
         step_check=_non_negative,
         declared=_long_only_or_no_credit,
     ),
@@ -639,7 +657,7 @@ CATALOG: tuple[Invariant, ...] = (
         statement="Fees are non-negative and charged only on steps that trade; HOLD trades nothing.",
         family="accounting",
         scope="step",
-        needs=_F({"fee", "quantity"}),
+        needs=_F({"fee", "quantity", "executed"}),
         step_check=_fees_only_on_trades,
     ),
     _inv(
@@ -659,6 +677,16 @@ CATALOG: tuple[Invariant, ...] = (
         needs=_F({"position_after"}),
         step_check=_position_within_limits,
         declared=_declares("position_limits", "position limits"),
+    ),
+    _inv(
+        id="leverage-within-limit",
+        statement="No trade leaves a gross exposure past the declared leverage times the equity it was "
+        "sized on.",
+        family="accounting",
+        scope="step",
+        needs=_F({"price", "quantity", "position_after", "equity_before", "cash_before", "cash_after"}),
+        step_check=_leverage_within_limit,
+        declared=_declares("max_leverage", "leverage limit"),
     ),
     _inv(
         id="financing-as-declared",

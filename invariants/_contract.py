@@ -21,6 +21,7 @@ from tradeguard.invariants._adapter import (
     adapter_for,
     checked_record,
     env_mask,
+    reported_metrics_of,
 )
 from tradeguard.invariants._model import Violation
 from tradeguard.trace import StepRecord, Trace, TraceMeta
@@ -115,29 +116,6 @@ def record_episode(
     if episode.error is None:
         episode.reported = reported_metrics_of(adapter, env, episode.infos[-1])
     return episode
-
-
-def reported_metrics_of(adapter: Any, env: Any, info: Any) -> Mapping[str, Any] | None:
-    """What the env itself reports about the episode so far, through the adapter's optional
-    ``reported_metrics(env, info)`` hook (``None`` when the adapter has none).
-
-    Raises:
-        InvalidConfig: the hook returned something other than a mapping or ``None``.
-    """
-    hook = getattr(adapter, "reported_metrics", None)
-    if not callable(hook):
-        return None
-    reported = hook(env, info if isinstance(info, dict) else {})
-    if reported is None or isinstance(reported, Mapping):
-        return reported
-    from tradeguard.errors import InvalidConfig
-
-    name = getattr(adapter, "name", None) or type(adapter).__name__
-    raise InvalidConfig(
-        f"the {name} adapter's reported_metrics() returned a {type(reported).__name__}; expected a "
-        "mapping of metric names (EpisodeMetrics fields, e.g. 'trades', 'episode_reward') to the "
-        "values the env reports, or None (docs/adapters.md)."
-    )
 
 
 class MaskedPlan:

@@ -16,6 +16,7 @@ from tradeguard.invariants._adapter import (
     adapter_for,
     checked_record,
     env_mask,
+    reported_metrics_of,
     require_native,
 )
 from tradeguard.invariants._catalog import REL_TOL, _executed_counts, _penalty_total
@@ -233,12 +234,15 @@ class InvariantMonitor(gym.Wrapper[Any, Any, Any, Any]):
         if self._native:
             require_native(env)
         chosen = select(only)
-        self.invariants: tuple[Invariant, ...] = tuple(i for i in chosen if i.scope == "step" or (i.scope == "episode" and i.episode_check is not None and "reported_metrics" not in i.needs))
+        self.invariants: tuple[Invariant, ...] = tuple(i for i in chosen if i.scope == "step" or (i.scope == "episode" and i.episode_check is not None))
+        # The env's own metrics, when the adapter hands them over (reported_metrics), are
+        # checked against the trace at the end of every episode.
+        self._reports = callable(getattr(self.adapter, "reported_metrics", None))
         self._step_checks = tuple((i, i.step_check) for i in self.invariants if i.step_check is not None)
         # The episode parts this monitor runs, when every step of an episode passed the
         # fused check, are implied by it (see step); any other would have to run.
         self._totals_implied = {
-            i.episode_check for i in self.invariants if i.episode_check is not None
+            i.episode_check for i in self.invariants if i.episode_check is not None and "reported_metrics" not in i.needs
         } <= {_executed_counts, _penalty_total}
         self._clean = True
         self.violations: list[Violation] = []
@@ -310,7 +314,7 @@ class InvariantMonitor(gym.Wrapper[Any, Any, Any, Any]):
         if not self._fast(prev, record):
             self._clean = False
             self._check_step(prev, record)
-        if (terminated or truncated) and not self._clean:
+        if (terminated or truncated) and (not self._clean or self._reports):
             self._end_of_episode()
         return obs, reward, terminated, truncated, info
 
@@ -358,9 +362,12 @@ class InvariantMonitor(gym.Wrapper[Any, Any, Any, Any]):
         assert ctx is not None
         records = self._seen()
         trace = Trace(tuple(records), ctx.meta)
+        reported = reported_metrics_of(self.adapter, self.env, self._last_info) if self._reports else None
+        if reported is not None:
+            ctx = Context.of(ctx.meta, reported)
         found = []
         for inv in self.invariants:
-            if inv.episode_check is not None and inv.applicable(ctx.meta):
+            if inv.episode_check is not None and inv.applicable(ctx.meta, reported=reported is not None):
                 for _, msg in inv.episode_check(trace, ctx):
                     found.append(
                         Violation(

@@ -212,6 +212,7 @@ class BookAdapter:
             long_only=not c.shorts,
             borrows_cash=c.leverage > 1.0,
             position_limits=(-c.limit, c.limit) if c.shorts else None,
+            max_leverage=c.leverage if c.leverage > 1.0 else None,
             fee_schedule=FeeSchedule(rate=c.fee_rate, minimum=c.min_fee),
             financing_schedule=FinancingSchedule(short_rate=c.short_rate),
         )
@@ -342,6 +343,14 @@ class OverFills(Book):
 
     def fill(self, requested: np.ndarray) -> np.ndarray:
         return np.where(requested > 0, requested * 1.1, requested)
+
+
+class LeverageUnchecked(Book):
+    """A buy spends up to twice the leverage the env promises."""
+
+    def order(self, action: int, prices: np.ndarray) -> tuple[np.ndarray, str | None]:
+        q, reason = super().order(action, prices)
+        return (q * 2.0 if action and (action - 1) % 2 == 0 and np.all(q >= 0) else q), reason
 
 
 class MinimumFeeOnNothing(Book):

@@ -24,6 +24,7 @@ from float_envs import (
     BookConfig,
     CountsRequests,
     FeeChargedTwice,
+    LeverageUnchecked,
     MinimumFeeOnNothing,
     NoBorrowFee,
     OverFills,
@@ -64,6 +65,9 @@ BAD_BOOKS = [
     BadBook("short past its limit", ShortPastLimit, PORTFOLIO, "position-within-limits",
             r"position of \w+ is -[\d.]+ units after step \d+, beyond the declared limits -40\.\.40 "
             r"\(a short past its limit\)"),
+    BadBook("a buy past the declared leverage", LeverageUnchecked, MARGIN, "leverage-within-limit",
+            r"step \d+ left a gross exposure of [\d,.]+ on equity [\d,.]+ \([\d.]+x\), past the declared "
+            r"leverage limit of 10x"),
     BadBook("a ruined account trades on", TradesOnWhenRuined, MARGIN, "ruin-ends-episode",
             r"step \d+ traded on \((HOLD|BUY BTC|SELL BTC)\) with equity -?[\d,.]+ at its start; a ruined "
             r"account must end the episode .*"),
@@ -229,3 +233,14 @@ def test_the_healthy_book_really_trades_and_shorts() -> None:
     assert any(leg.quantity > 0 for leg in legs) and any(leg.position_after < 0 for leg in legs)
     assert any(r.financing > 0 for r in ep.trace) and any(r.fee > 0 for r in ep.trace)
     assert check_trace(ep.trace, reported=ep.reported) == []
+
+
+def test_the_monitor_checks_the_envs_own_metrics_at_the_end_of_each_episode() -> None:
+    from tradeguard.invariants import InvariantMonitor
+
+    for cls, expected in ((Book, []), (CountsRequests, ["metrics-match-trace"])):
+        env = InvariantMonitor(cls(LONG), adapter=BookAdapter(), mode="record")
+        env.reset(seed=0)
+        for action in [2, 1, 1, 2, 2] + [0] * (LONG.length - 5):  # a rejected sell, buys, sells
+            env.step(action)
+        assert [v.invariant for v in env.violations] == expected, env.violations

@@ -357,6 +357,9 @@ class TraceMeta:
         borrows_cash: Cash may go negative (margin, leverage). ``False``: no credit.
         position_limits: ``(lowest, highest)`` position, in units, each instrument may
             hold, when the env enforces limits; ``None``: none declared.
+        max_leverage: The most gross exposure (the sum of ``|position x price|`` right after
+            a trade, at the price it executed at) a trade may leave, as a multiple of the
+            equity before it, when the env enforces it; ``None``: none declared.
         fee_schedule: What each trade should cost (:class:`FeeSchedule`); ``None``: not declared.
         financing_schedule: What holding should cost per step
             (:class:`FinancingSchedule`); ``None``: not declared.
@@ -383,6 +386,7 @@ class TraceMeta:
     long_only: bool = True
     borrows_cash: bool = False
     position_limits: tuple[Number, Number] | None = None
+    max_leverage: float | None = None
     fee_schedule: FeeSchedule | None = None
     financing_schedule: FinancingSchedule | None = None
     ends_on_ruin: bool = True
@@ -395,7 +399,7 @@ class TraceMeta:
         if not _KINDS.issuperset(kinds) or len(kinds) != len(self.action_names):
             _bad_kinds(self.env_id, self.action_names, kinds)
         if (self.precision is not EXACT or self.instruments or self.position_limits is not None
-                or self.fee_schedule is not None or self.financing_schedule is not None):
+                or self.max_leverage is not None or self.fee_schedule is not None or self.financing_schedule is not None):
             _check_ledger_declarations(self)
 
     @property
@@ -462,6 +466,10 @@ def _check_ledger_declarations(meta: TraceMeta) -> None:
         if meta.long_only and limits[0] < 0:
             raise InvalidConfig(f"{where}: position_limits={limits!r} allow a short position, but "
                                 "long_only=True. Declare long_only=False for an env that shorts.")
+    lev = meta.max_leverage
+    if lev is not None and (isinstance(lev, bool) or not isinstance(lev, (int, float)) or not math.isfinite(lev)
+                            or lev <= 0):
+        raise InvalidConfig(f"{where}: max_leverage={lev!r}; expected a multiple of equity > 0, e.g. 3.0.")
     for name, cls in (("fee_schedule", FeeSchedule), ("financing_schedule", FinancingSchedule)):
         value = getattr(meta, name)
         if value is not None and not isinstance(value, cls):
