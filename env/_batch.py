@@ -1126,7 +1126,7 @@ class BatchEngine(VectorEnv[F32, npt.NDArray[np.int64], npt.NDArray[Any]]):
         mask = [masks[s] for s in cols["signature"].tolist()]
         basis = cols["cost_basis_before"].tolist()
         return tuple(
-            StepRecord._make((*f, c, m, b))
+            StepRecord._make((*f, c, m, b, None, 0, None))
             for *f, c, m, b in zip(*fields, comps, mask, basis, strict=True)
         )
 
@@ -1178,7 +1178,7 @@ class BatchEngine(VectorEnv[F32, npt.NDArray[np.int64], npt.NDArray[Any]]):
         masks = [kinds[k].masks[s] for k, s in zip(self._env_kind, sigs, strict=True)]
         basis = last.cost_basis_before.tolist()
         return [
-            StepRecord._make((*f, c, m, b))
+            StepRecord._make((*f, c, m, b, None, 0, None))
             for *f, c, m, b in zip(*fields, comps, masks, basis, strict=True)
         ]
 

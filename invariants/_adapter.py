@@ -10,6 +10,7 @@ invariants needing anything else are reported "not applicable", never "pass".
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -60,6 +61,29 @@ class TraceAdapter(Protocol):
     def market_length(self, env: Any) -> int | None:
         """How many prices an injected market must have (``None``: the env cannot take one)."""
         ...
+
+
+def reported_metrics_of(adapter: Any, env: Any, info: Any) -> Mapping[str, Any] | None:
+    """What the env itself reports about the episode so far, through the adapter's optional
+    ``reported_metrics(env, info)`` hook (``None`` when the adapter has none).
+
+    Raises:
+        InvalidConfig: the hook returned something other than a mapping or ``None``.
+    """
+    hook = getattr(adapter, "reported_metrics", None)
+    if not callable(hook):
+        return None
+    reported = hook(env, info if isinstance(info, dict) else {})
+    if reported is None or isinstance(reported, Mapping):
+        return reported
+    from tradeguard.errors import InvalidConfig
+
+    name = getattr(adapter, "name", None) or type(adapter).__name__
+    raise InvalidConfig(
+        f"the {name} adapter's reported_metrics() returned a {type(reported).__name__}; expected a "
+        "mapping of metric names (EpisodeMetrics fields, e.g. 'trades', 'episode_reward') to the "
+        "values the env reports, or None (docs/adapters.md)."
+    )
 
 
 class NativeAdapter:

@@ -56,10 +56,17 @@ def format_steps(records: Sequence[StepRecord], meta: TraceMeta, at: int | None,
         r = records[i]
         mark = "  >" if i == at else "   "
         reason = r.reason or ""
+        if r.legs is None:
+            price = meta.money(r.price)
+            position = f"{meta.units(r.position_before)} -> {meta.units(r.position_after)}"
+        else:  # several instruments: each one's price and position, in the order of meta.instruments
+            price = "/".join(meta.money(leg.price) for leg in r.legs)
+            position = (f"{'/'.join(meta.units(leg.position_before) for leg in r.legs)} -> "
+                        f"{'/'.join(meta.units(leg.position_after) for leg in r.legs)}")
         lines.append(
-            f"    {mark}{r.t:>4} {meta.money(r.price):>12} {meta.action_name(r.predicted):<13} -> "
+            f"    {mark}{r.t:>4} {price:>12} {meta.action_name(r.predicted):<13} -> "
             f"{meta.action_name(r.executed):<13} {reason:<20}"
-            f"{f'{r.position_before} -> {r.position_after}':>16} {meta.money(r.cash_after):>14} "
+            f"{position:>16} {meta.money(r.cash_after):>14} "
             f"{meta.money(r.fee):>8} {r.reward:>+10.4f}"
         )
     return "\n".join(lines)

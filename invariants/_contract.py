@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from tradeguard._episode import _copy, play_episode
-from tradeguard.invariants._adapter import StepData, TraceAdapter, adapter_for
+from tradeguard.invariants._adapter import StepData, TraceAdapter, adapter_for, reported_metrics_of
 from tradeguard.invariants._model import Violation
 from tradeguard.trace import StepRecord, Trace
 
@@ -52,6 +52,7 @@ class RecordedEpisode:
     infos: list[dict[str, Any]] = field(default_factory=list)
     ended: bool = False
     error: BaseException | None = None
+    reported: Mapping[str, Any] | None = None
 
 
 def record_episode(
@@ -84,9 +85,12 @@ def record_episode(
         catch_errors=True,  # the env under test crashed: a finding, not a checker crash
     )
     assert played.trace is not None  # a recorder was given
-    return RecordedEpisode(
+    episode = RecordedEpisode(
         played.trace, played.observations, played.snapshots, played.infos, played.ended, played.error
     )
+    if episode.error is None:
+        episode.reported = reported_metrics_of(adapter, env, episode.infos[-1])
+    return episode
 
 
 class MaskedPlan:
@@ -288,7 +292,28 @@ BAD_ACTIONS: tuple[tuple[str, Callable[[int], Any]], ...] = (
     ("None", lambda n: None),
     ("the bool True", lambda n: True),
 )
-"""Actions no env should take silently, as (description, make(n_actions))."""
+"""Candidate actions no env should take silently, as (description, make(n_actions)). Only
+those the env's action space does not contain are tried (:func:`outside_the_space`):
+gymnasium's ``Discrete(n).contains(True)`` is True, so an env that takes ``True`` as
+action 1 does what its space promises."""
+
+
+def outside_the_space(space: Any, action: Any) -> bool:
+    """True when ``space.contains(action)`` is False (or raises): the action is not a member.
+
+    Follows gymnasium's membership exactly, as the agent sees it; the warning some spaces
+    emit while converting a non-array ("Casting input x to numpy array") is silenced here,
+    for this call only.
+    """
+    contains = getattr(space, "contains", None)
+    if not callable(contains):
+        return True
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return not bool(contains(action))
+        except Exception:
+            return True
 
 
 def check_action_range_enforced(
@@ -299,9 +324,11 @@ def check_action_range_enforced(
     out = []
     for what, make in BAD_ACTIONS:
         env = make_env()
-        obs0, info0 = env.reset(seed=seed, options=options)
         n = int(getattr(env.action_space, "n", 0))
         bad = make(n)
+        if not outside_the_space(env.action_space, bad):
+            continue  # a member of the space (True in Discrete(2)): the env must take it
+        obs0, info0 = env.reset(seed=seed, options=options)
         try:
             result = env.step(bad)
         except Exception:

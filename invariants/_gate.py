@@ -216,6 +216,7 @@ class _GateRun:
     settings: Settings
     replay_settings: Settings
     applicable: list[Invariant]
+    reports: bool
 
     def __init__(
         self,
@@ -351,7 +352,8 @@ class _GateRun:
         self.replay_settings = Settings(self.settings, phases=(Phase.reuse, Phase.shrink))
         # One shared search over the trace invariants: each example is checked against all of
         # them. Only the ones it shows failing get a search of their own, which shrinks.
-        self.applicable = [i for i in self.invariants if i.scope != "env" and i.applicable(meta, reported=False)]
+        self.reports = first.reported is not None  # the adapter hands over the env's own metrics
+        self.applicable = [i for i in self.invariants if i.scope != "env" and i.applicable(meta, reported=self.reports)]
 
     # ------------------------------------------------------------------ one example
     def options(self, ex: _Example) -> dict[str, Any] | None:
@@ -411,7 +413,7 @@ class _GateRun:
         ep = record_episode(make_env(), self.plan(ex), seed=ex.seed, options=self.options(ex), adapter=chosen)
         if ep.error is not None and _env_error(iso, ep.error) is None:
             raise ep.error  # the adapter's, not the env's
-        return [v for res in evaluate_trace(ep.trace, only=ids) for v in res.violations]
+        return [v for res in evaluate_trace(ep.trace, only=ids, reported=ep.reported) for v in res.violations]
 
     def env_violations(self, ex: _Example, inv: Invariant) -> list[Violation]:
         make_env, chosen, iso, plan, options = self.make_env, self.chosen, self.iso, self.plan, self.options
@@ -449,11 +451,12 @@ class _GateRun:
         """One invariant's report: not applicable, pass, or fail with its shrunk counterexample."""
         meta, chosen, iso, make_env, db = self.meta, self.chosen, self.iso, self.make_env, self.db
         if inv.scope != "env" and inv not in self.applicable:
-            if "reported_metrics" in inv.needs:
+            if "reported_metrics" in inv.needs and not self.reports:
                 return InvariantReport(invariant=inv, status="not-applicable", examples=0,
-                                       note="needs reported metrics")
-            missing = tuple(sorted(set(inv.needs) - meta.supplies))
-            note = f"the {chosen.name} adapter does not supply {', '.join(missing)}"
+                                       note="needs reported metrics (the adapter's reported_metrics hook)")
+            missing = tuple(sorted(set(inv.needs) - {"reported_metrics"} - meta.supplies))
+            why = inv.why_not_applicable(meta, reported=self.reports) or ""
+            note = f"the {chosen.name} adapter does not supply {', '.join(missing)}" if missing else why
             return InvariantReport(invariant=inv, status="not-applicable", examples=0, note=note,
                                    missing=missing)
         if self.abandoned:

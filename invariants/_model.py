@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from tradeguard.trace import ActionKind, StepRecord, Trace, TraceMeta
+from tradeguard.trace import ActionKind, Number, StepRecord, Trace, TraceMeta
 
 __all__ = ["Context", "EpisodeCheck", "Family", "Invariant", "Scope", "Status", "StepCheck", "Violation"]
 
@@ -39,8 +39,11 @@ class Context:
     def name(self, action: int) -> str:
         return self.meta.action_name(action)
 
-    def money(self, amount: int) -> str:
+    def money(self, amount: Number) -> str:
         return self.meta.money(amount)
+
+    def units(self, quantity: Number) -> str:
+        return self.meta.units(quantity)
 
     def kind(self, action: int) -> ActionKind | None:
         return self.kinds[action] if 0 <= action < len(self.kinds) else None
@@ -67,6 +70,9 @@ class Invariant:
             reads; where a producer does not supply one, the invariant is not applicable.
         step_check: For ``step`` scope: checks one record against the previous one.
         episode_check: For ``episode`` scope (and the whole-trace part of a step invariant).
+        declared: What the trace's header must declare for the invariant to apply:
+            ``header -> None`` when it applies, or the reason it does not (``"the trace
+            declares no fee schedule (TraceMeta.fee_schedule)"``). ``None``: always applies.
     """
 
     id: str
@@ -76,13 +82,21 @@ class Invariant:
     needs: frozenset[str] = frozenset()
     step_check: StepCheck | None = None
     episode_check: EpisodeCheck | None = None
+    declared: Callable[[TraceMeta], str | None] | None = None
 
     def applicable(self, meta: TraceMeta, *, reported: bool = False) -> bool:
-        """True when the producer of a trace with header ``meta`` supplies every needed field."""
-        fields = set(self.needs) - {"reported_metrics"}
+        """True when a trace with header ``meta`` supplies every needed field and declares
+        what the invariant needs declared."""
+        return self.why_not_applicable(meta, reported=reported) is None
+
+    def why_not_applicable(self, meta: TraceMeta, *, reported: bool = False) -> str | None:
+        """Why the invariant does not apply to a trace with header ``meta``, or ``None``."""
         if "reported_metrics" in self.needs and not reported:
-            return False
-        return fields <= meta.supplies
+            return "needs reported metrics"
+        missing = sorted(set(self.needs) - {"reported_metrics"} - meta.supplies)
+        if missing:
+            return f"does not supply {', '.join(missing)}"
+        return self.declared(meta) if self.declared is not None else None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -16,16 +16,35 @@ from tradeguard.invariants._adapter import (
     adapter_for,
     checked_record,
     env_mask,
+    reported_metrics_of,
     require_native,
 )
 from tradeguard.invariants._catalog import REL_TOL, _executed_counts, _penalty_total
 from tradeguard.invariants._check import format_steps, raise_violations, replay_command, select
 from tradeguard.invariants._model import Context, Invariant, Violation
-from tradeguard.trace import StepRecord, Trace, total_reward
+from tradeguard.trace import OPTIONAL_FIELDS, StepRecord, Trace, TraceMeta, total_reward
 
 __all__ = ["InvariantMonitor", "fast_step_check", "fast_step_ok"]
 
 _SELL = frozenset({"reduce", "close"})
+
+
+def _plain_ledger(meta: TraceMeta) -> bool:
+    """Exact, one instrument, long-only, no credit, nothing declared: the fused check's domain."""
+    return (
+        meta.exact
+        and meta.long_only
+        and not meta.borrows_cash
+        and meta.fee_schedule is None
+        and meta.position_limits is None
+        and meta.financing_schedule is None
+        and not meta.instruments
+        and not (meta.supplies & OPTIONAL_FIELDS)
+    )
+
+
+def _unsure(prev: StepRecord | None, r: StepRecord) -> bool:
+    return False
 
 
 def fast_step_ok(prev: StepRecord | None, r: StepRecord, c: Context) -> bool:
@@ -51,6 +70,11 @@ def fast_step_check(c: Context) -> Callable[[StepRecord | None, StepRecord], boo
     NaN, or ``fsum`` raises, on any non-finite one); any exception (an odd type, a short
     components tuple) means "not sure": False. ``tests/test_monitor.py`` checks all of it against the catalog.
     """
+    if not _plain_ledger(c.meta):
+        # A float, multi-instrument or declared-schedule ledger: the catalog's own checks
+        # (with their tolerances) decide every step; the fused check covers only the exact,
+        # single-instrument, long-only ledger with nothing declared.
+        return _unsure
     hold = c.hold
     n_actions = len(c.kinds)
     disabled = c.meta.disabled_actions
@@ -77,6 +101,7 @@ def fast_step_check(c: Context) -> Callable[[StepRecord | None, StepRecord], boo
             (
                 _t, price, next_price, predicted, executed, rejected, _reason,
                 pos0, pos1, cash0, cash1, eq0, eq1, q, fee, reward, comps, mask, basis0,
+                _legs, _financing, _reported,
             ) = r
             # self-financing's step-to-step part: cash, position and price carry over
             if prev is not None and (
@@ -110,6 +135,7 @@ def fast_step_check(c: Context) -> Callable[[StepRecord | None, StepRecord], boo
                 or pos1 < 0
                 or cash0 < 0
                 or pos0 < 0
+                or eq0 <= 0  # ruin-ends-episode: no step starts from a ruined account
                 or pos1 - pos0 != q
                 or cash1 - cash0 != -q * price - fee
                 or eq0 != cash0 + pos0 * price
@@ -210,12 +236,15 @@ class InvariantMonitor(gym.Wrapper[Any, Any, Any, Any]):
         if self._native:
             require_native(env)
         chosen = select(only)
-        self.invariants: tuple[Invariant, ...] = tuple(i for i in chosen if i.scope == "step" or (i.scope == "episode" and i.episode_check is not None and "reported_metrics" not in i.needs))
+        self.invariants: tuple[Invariant, ...] = tuple(i for i in chosen if i.scope == "step" or (i.scope == "episode" and i.episode_check is not None))
+        # The env's own metrics, when the adapter hands them over (reported_metrics), are
+        # checked against the trace at the end of every episode.
+        self._reports = callable(getattr(self.adapter, "reported_metrics", None))
         self._step_checks = tuple((i, i.step_check) for i in self.invariants if i.step_check is not None)
         # The episode parts this monitor runs, when every step of an episode passed the
         # fused check, are implied by it (see step); any other would have to run.
         self._totals_implied = {
-            i.episode_check for i in self.invariants if i.episode_check is not None
+            i.episode_check for i in self.invariants if i.episode_check is not None and "reported_metrics" not in i.needs
         } <= {_executed_counts, _penalty_total}
         self._clean = True
         self.violations: list[Violation] = []
@@ -287,7 +316,7 @@ class InvariantMonitor(gym.Wrapper[Any, Any, Any, Any]):
         if not self._fast(prev, record):
             self._clean = False
             self._check_step(prev, record)
-        if (terminated or truncated) and not self._clean:
+        if (terminated or truncated) and (not self._clean or self._reports):
             self._end_of_episode()
         return obs, reward, terminated, truncated, info
 
@@ -335,9 +364,12 @@ class InvariantMonitor(gym.Wrapper[Any, Any, Any, Any]):
         assert ctx is not None
         records = self._seen()
         trace = Trace(tuple(records), ctx.meta)
+        reported = reported_metrics_of(self.adapter, self.env, self._last_info) if self._reports else None
+        if reported is not None:
+            ctx = Context.of(ctx.meta, reported)
         found = []
         for inv in self.invariants:
-            if inv.episode_check is not None and inv.applicable(ctx.meta):
+            if inv.episode_check is not None and inv.applicable(ctx.meta, reported=reported is not None):
                 for _, msg in inv.episode_check(trace, ctx):
                     found.append(
                         Violation(

@@ -56,9 +56,11 @@ def test_the_documented_adapter_example_runs_and_passes(capsys: pytest.CaptureFi
     exec(compile(_BLOCKS[1], str(DOC), "exec"), ns)
     report = ns["report"]
     assert report.passed
-    assert "19 passed, 0 failed, 2 not applicable" in capsys.readouterr().out
+    assert "20 passed, 0 failed, 8 not applicable" in capsys.readouterr().out
     na = {i for i, s in statuses(report).items() if s == "not-applicable"}
-    assert na == {"no-add-without-profitable-position", "metrics-match-trace"}
+    assert na == {"no-add-without-profitable-position", "metrics-match-trace", "fees-match-schedule",
+                  "position-within-limits", "leverage-within-limit", "financing-as-declared",
+                  "reported-equity-matches-ledger", "executed-within-requested"}
     assert report.adapter == "coin"
 
 
@@ -403,21 +405,24 @@ def test_the_report_says_when_the_adapter_left_the_trading_invariants_unchecked(
     report = check_trading_env(CoinEnv, examples=5, max_steps=3, seed=0)
     # (CoinEnv's info["action_mask"], present from reset on, is supplied by GymAdapter: no "action masks")
     assert report.format().splitlines()[-2:] == [
-        "7 passed, 0 failed, 14 not applicable",
-        "13 invariants were not checked: the gym adapter does not supply positions, cost bases, cash, equity, "
-        "prices, fees, executions or reward components. Write an adapter for this env "
-        "(about 40 lines, see docs/adapters.md) to check them.",
+        "7 passed, 0 failed, 21 not applicable",
+        "20 invariants were not checked: the gym adapter does not supply positions, cost bases, cash, equity, "
+        "prices, fees, financing, instrument legs, the env's reported equity, executions or reward components. "
+        "Write an adapter for this env (about 40 lines, see docs/adapters.md) to check them.",
     ]
     unchecked = [i for i, s in statuses(report).items() if s == "not-applicable" and i != "metrics-match-trace"]
-    assert report.as_dict()["not_checked_by_adapter"] == unchecked and len(unchecked) == 13
+    assert report.as_dict()["not_checked_by_adapter"] == unchecked and len(unchecked) == 20
     # An adapter that supplies nearly everything: one line for the one field it lacks.
     coin = check_trading_env(CoinEnv, adapter=CoinAdapter(), examples=5, max_steps=3, seed=0)
     assert coin.format().splitlines()[-2:] == [
-        "19 passed, 0 failed, 2 not applicable",
-        "1 invariant was not checked: the coin adapter does not supply cost bases. An adapter that supplies "
-        "them checks them too (docs/adapters.md).",
+        "20 passed, 0 failed, 8 not applicable",
+        "4 invariants were not checked: the coin adapter does not supply cost bases, financing, instrument legs "
+        "or the env's reported equity. An adapter that supplies them checks them too (docs/adapters.md).",
     ]
-    assert coin.as_dict()["not_checked_by_adapter"] == ["no-add-without-profitable-position"]
+    assert coin.as_dict()["not_checked_by_adapter"] == [
+        "no-add-without-profitable-position", "financing-as-declared", "reported-equity-matches-ledger",
+        "executed-within-requested",
+    ]
     # Not applicable for want of reported metrics is no adapter's doing: no such line.
     from tradeguard.env import EnvConfig, TradingEnv
 

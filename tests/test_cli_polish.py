@@ -30,7 +30,7 @@ COIN_ENV = textwrap.dedent(
     import gymnasium as gym
     import numpy as np
 
-    from tradeguard.trace import StepRecord, TraceMeta
+    from tradeguard.trace import CORE_FIELDS, StepRecord, TraceMeta
 
 
     class CoinEnv(gym.Env):
@@ -78,7 +78,7 @@ COIN_ENV = textwrap.dedent(
             return TraceMeta(env_id="CoinEnv", action_names=("HOLD", "BUY", "SELL"),
                              action_kinds=("hold", "open", "close"), initial_cash=env.unwrapped.start_cash,
                              reward_is_pnl=True, seed=seed,
-                             supplies=frozenset(StepRecord._fields) - {"cost_basis_before"})
+                             supplies=CORE_FIELDS - {"cost_basis_before"})
 
         def begin(self, env, observation, info):
             self.last = info

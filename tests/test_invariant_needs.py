@@ -19,10 +19,12 @@ from hypothesis import strategies as st
 
 from tradeguard.env import EnvConfig, TradingEnv
 from tradeguard.invariants import CATALOG, Context
-from tradeguard.trace import StepRecord, Trace
+from tradeguard.trace import CORE_FIELDS, StepRecord, Trace
 
-ALWAYS_SUPPLIED = frozenset({"t", "predicted"})
-"""What every adapter fills (``GymAdapter`` included): messages may name them."""
+ALWAYS_SUPPLIED = frozenset({"t", "predicted", "legs"})
+"""What every adapter fills (``GymAdapter`` included): messages may name them. ``legs`` is
+structural rather than supplied: ``None`` (the placeholder) means one instrument, in the
+scalar fields, and every check reads it to know which."""
 
 
 class Unsupplied:
@@ -72,7 +74,7 @@ def _supplying(trace: Trace, keep: frozenset[str]) -> Context:
     return Context.of(dataclasses.replace(trace.meta, supplies=trace.meta.supplies & keep))
 
 
-BREAKABLE = [f for f in StepRecord._fields if f not in ("t", "reason")]
+BREAKABLE = [f for f in StepRecord._fields if f in CORE_FIELDS and f not in ("t", "reason")]
 
 
 def _verdict(check: Any, *args: Any) -> tuple[str, object]:

@@ -54,7 +54,7 @@ def record(t: int, **fields: Any) -> StepRecord:
         "cost_basis_before": 0,
     }
     defaults.update(fields)
-    return StepRecord(**{name: defaults[name] for name in StepRecord._fields})
+    return StepRecord(**{name: defaults[name] for name in StepRecord._fields if name in defaults})
 
 
 def trace(*records: StepRecord) -> Trace:

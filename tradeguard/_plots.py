@@ -77,15 +77,15 @@ class EpisodePath:
             when the trace does not report it.
     """
 
-    prices: tuple[int, ...]
-    equity: tuple[int, ...]
+    prices: tuple[float, ...]
+    equity: tuple[float, ...]
     predicted: tuple[str, ...]
     executed: tuple[str, ...]
     rejected: tuple[bool, ...]
     kinds: tuple[str, ...]
     minor_unit: float
-    initial_cash: int
-    cash: tuple[int, ...] | None = None
+    initial_cash: float
+    cash: tuple[float, ...] | None = None
 
     @property
     def steps(self) -> int:

@@ -2,29 +2,48 @@
 
 An env (ours, or another one through an adapter) writes one :class:`StepRecord`
 per step; a :class:`Trace` is an episode of them plus a :class:`TraceMeta` header
-that says what the actions mean. Invariants and metrics read traces only, never
-env internals, which is what makes them pluggable into any trading env.
+that says what the actions mean and how exact the numbers are. Invariants and
+metrics read traces only, never env internals, which is what makes them pluggable
+into any trading env.
 
-Money is integer: prices and cash in *minor units* (cents by default), positions
-in *units* (shares). ``equity = cash + position * price`` holds exactly.
+Numbers are kept as the env keeps them. tradeguard's own env keeps money as integers
+in *minor units* (cents) and positions in whole *units*, and declares
+:attr:`Precision.exact`: its accounting identities hold with ``==``. An env that keeps
+money in floats, holds fractional or short positions, declares
+:meth:`Precision.float64` (with the rounding of money it applies, e.g. to cents), and
+every accounting invariant then compares within a tolerance derived from that
+declaration and from the magnitudes of the terms it adds: a healthy float ledger
+never fails, and a one-cent error on a 10,000.00 account still does.
 
 Timing of step ``t``: the action executes at ``price`` (the market's price at
 ``t``); the portfolio is then marked to ``next_price`` (the price at ``t + 1``).
 So ``equity_before = cash_before + position_before * price`` and
 ``equity_after = cash_after + position_after * next_price``.
+
+Several instruments: a record's :attr:`StepRecord.legs` holds one :class:`Leg` per
+instrument (price, position, requested and executed quantity, fee) around one cash
+account; ``TraceMeta.instruments`` names them. A single-instrument env leaves ``legs``
+as ``None`` and fills the scalar fields, exactly as before.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Literal, NamedTuple, overload
 
 __all__ = [
     "ACTION_KINDS",
+    "CORE_FIELDS",
+    "EXACT",
     "ActionKind",
     "EpisodeMetrics",
+    "FeeSchedule",
+    "FinancingSchedule",
+    "Leg",
+    "Number",
+    "Precision",
     "StepRecord",
     "Trace",
     "TraceMeta",
@@ -38,40 +57,276 @@ ActionKind = Literal["hold", "open", "reduce", "close", "add"]
 
 ACTION_KINDS: tuple[ActionKind, ...] = ("hold", "open", "reduce", "close", "add")
 
+Number = int | float
+"""An amount as the env keeps it: an ``int`` (exact) or a ``float``."""
+
+
+class Leg(NamedTuple):
+    """One instrument's part of a step, in a multi-instrument record.
+
+    Quantities are signed: positive buys, negative sells; a short position is negative.
+    ``requested`` is the quantity the action asked for (``None`` when the adapter cannot
+    tell); ``quantity`` is what executed. ``fee`` is what this leg's trade cost.
+    """
+
+    price: Number
+    next_price: Number
+    position_before: Number
+    position_after: Number
+    quantity: Number
+    fee: Number = 0
+    requested: Number | None = None
+
 
 class StepRecord(NamedTuple):
     """What happened at one step, as a ledger line.
 
-    Money fields are integers in minor units, positions in units. ``reason`` is
-    the rejection reason (for example ``"NO_POSITION"``) or ``None`` when the
-    predicted action executed. ``components`` are the reward components in the
-    order of :attr:`TraceMeta.component_names`; ``reward`` is what the env
-    returned (tradeguard's envs return :func:`total_reward` of the components).
-    ``mask`` is the action mask the agent saw before acting, or ``None`` when the
-    env has none. ``cost_basis_before`` is what the open position
-    cost (fees excluded) before the step: ``position * price - cost_basis`` is the
-    unrealized PnL, and ADD_POSITION's "profitable" means it is positive.
+    Money fields are numbers as the env keeps them (integers in minor units for an exact
+    ledger); positions in units, signed (short is negative). ``reason`` is the rejection
+    reason (for example ``"NO_POSITION"``) or ``None`` when the predicted action
+    executed. ``components`` are the reward components in the order of
+    :attr:`TraceMeta.component_names`; ``reward`` is what the env returned (tradeguard's envs return
+    :func:`total_reward` of the components). ``mask`` is
+    the action mask the agent saw before acting, or ``None`` when the env has none.
+    ``cost_basis_before`` is what the open position cost (fees excluded) before the step:
+    ``position * price - cost_basis`` is the unrealized PnL, and ADD_POSITION's
+    "profitable" means it is positive.
+
+    The last three fields are optional ledger lines (leave them out of
+    ``TraceMeta.supplies`` when the env has no such thing):
+
+    - ``legs``: one :class:`Leg` per instrument, for an env that trades several (the
+      scalar ``price``, ``next_price``, ``position_*``, ``quantity`` and
+      ``cost_basis_before`` are then unused; ``fee`` is the step's total fee).
+    - ``financing``: interest and borrow costs charged to cash on this step (positive is
+      a cost, negative is interest earned); cash changes by the trades, the fees and this.
+    - ``reported_equity``: the portfolio value the env itself reports after the step,
+      to be checked against the ledger's ``equity_after``.
     """
 
     t: int
-    price: int
-    next_price: int
+    price: Number
+    next_price: Number
     predicted: int
     executed: int
     rejected: bool
     reason: str | None
-    position_before: int
-    position_after: int
-    cash_before: int
-    cash_after: int
-    equity_before: int
-    equity_after: int
-    quantity: int
-    fee: int
+    position_before: Number
+    position_after: Number
+    cash_before: Number
+    cash_after: Number
+    equity_before: Number
+    equity_after: Number
+    quantity: Number
+    fee: Number
     reward: float
     components: tuple[float, ...]
     mask: tuple[bool, ...] | None
-    cost_basis_before: int
+    cost_basis_before: Number
+    legs: tuple[Leg, ...] | None = None
+    financing: Number = 0
+    reported_equity: Number | None = None
+
+    def instrument_legs(self) -> tuple[Leg, ...]:
+        """The step's legs: ``legs``, or one leg made of the scalar fields."""
+        if self.legs is not None:
+            return self.legs
+        return (Leg(self.price, self.next_price, self.position_before, self.position_after,
+                    self.quantity, self.fee),)
+
+
+OPTIONAL_FIELDS: frozenset[str] = frozenset({"legs", "financing", "reported_equity"})
+CORE_FIELDS: frozenset[str] = frozenset(StepRecord._fields) - OPTIONAL_FIELDS
+"""The fields every record has a meaning for; the default of ``TraceMeta.supplies``."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Precision:
+    """How exact a trace's numbers are, and so how each accounting identity compares.
+
+    ``exact`` (the default, :data:`EXACT`): integers, compared with ``==``. Otherwise the
+    numbers are float64 and an identity over terms ``x1 .. xn`` holds within
+    ``ulps * n * ulp(max |xi|)`` (the rounding error of ``n`` float operations on the
+    largest term), plus half a ``money_step`` for each stored amount the identity
+    compares that the env rounds (cash, equity and fees are rounded to a multiple of
+    ``money_step`` when it is not 0).
+
+    Attributes:
+        exact: Integers, compared exactly.
+        money_step: The rounding of money amounts the env applies, in the trace's money
+            units (0.01: cents when money is in currency; 1: whole minor units); 0 when
+            the env does not round.
+        ulps: Units in the last place allowed per arithmetic operation (float64 only).
+
+    Example:
+        >>> p = Precision.float64(money_step=0.01)
+        >>> p.tolerance(10_000.0, 25.5, rounded=1) < 0.01
+        True
+    """
+
+    exact: bool = True
+    money_step: float = 0.0
+    ulps: float = 4.0
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.money_step, (int, float)) and math.isfinite(self.money_step)
+                and self.money_step >= 0):
+            _bad_precision(f"money_step={self.money_step!r}", "a finite amount >= 0, e.g. 0.01 for cents")
+        if not (isinstance(self.ulps, (int, float)) and 1 <= self.ulps <= 1e6):
+            _bad_precision(f"ulps={self.ulps!r}", "a number of float64 ulps per operation, 1..1e6")
+
+    @classmethod
+    def float64(cls, *, money_step: float = 0.0, ulps: float = 4.0) -> Precision:
+        """Floats, as the env computes them in float64; ``money_step``: its rounding of money."""
+        return cls(exact=False, money_step=money_step, ulps=ulps)
+
+    def tolerance(self, *terms: float, rounded: int = 0) -> float:
+        """How far apart two sides of an identity over ``terms`` may be (0.0 when exact).
+
+        ``rounded`` is how many of the compared stored amounts the env rounded to
+        ``money_step``. A NaN or infinite term gives a tolerance of NaN or inf, under
+        which no comparison holds, so such a value never passes.
+        """
+        if self.exact:
+            return 0.0
+        biggest = max((abs(float(t)) for t in terms), default=0.0)
+        if not math.isfinite(biggest):
+            return math.nan
+        return self.ulps * max(1, len(terms)) * math.ulp(biggest) + rounded * self.money_step / 2
+
+    def describe(self) -> str:
+        """``'exact'``, or ``'float64, money rounded to 0.01'``: for messages."""
+        if self.exact:
+            return "exact"
+        return "float64" + (f", money rounded to {self.money_step:g}" if self.money_step else "")
+
+
+EXACT = Precision()
+"""Integer money and positions, compared exactly (tradeguard's own env)."""
+
+
+def _bad_precision(given: str, expected: str) -> None:
+    from tradeguard.errors import InvalidConfig
+
+    raise InvalidConfig(f"Precision({given}); expected {expected}.")
+
+
+FeeRounding = Literal["none", "nearest", "up", "down"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FeeSchedule:
+    """What a trade should cost: the env's fee schedule, as the adapter declares it.
+
+    The fee of a leg that trades ``quantity`` units at ``price`` is
+    ``max(minimum, fixed + rate * |quantity| * price)``, rounded to a multiple of
+    ``step`` by ``rounding``; or whatever ``function(quantity, price)`` returns. A leg
+    that trades nothing pays nothing. Amounts are in the trace's money units.
+
+    Attributes:
+        rate: Fraction of the traded notional (0.001 = 0.1% = 10 bps).
+        fixed: Amount per trade.
+        minimum: Least fee of a trade.
+        step: The rounding of a fee (0.01: cents); 0: not rounded.
+        rounding: ``"none"``, ``"nearest"``, ``"up"`` (the env rounds fees up) or ``"down"``.
+        function: ``(signed quantity, price) -> fee``, for any other schedule (the
+            other attributes are then unused).
+
+    Example:
+        >>> FeeSchedule(rate=0.001).expected(2.5, 100.0)
+        0.25
+        >>> FeeSchedule(rate=0.001, minimum=1.0, step=0.01, rounding="up").expected(-3, 33.333)
+        1.0
+    """
+
+    rate: float = 0.0
+    fixed: float = 0.0
+    minimum: float = 0.0
+    step: float = 0.0
+    rounding: FeeRounding = "none"
+    function: Callable[[float, float], float] | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("rate", "fixed", "minimum", "step"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+                math.isfinite(value) and value >= 0
+            ):
+                _bad_schedule("FeeSchedule", f"{name}={value!r}", "a finite number >= 0")
+        if self.rounding not in ("none", "nearest", "up", "down"):
+            _bad_schedule("FeeSchedule", f"rounding={self.rounding!r}", "'none', 'nearest', 'up' or 'down'")
+        if self.rounding != "none" and self.step == 0:
+            _bad_schedule("FeeSchedule", f"rounding={self.rounding!r} with step=0",
+                          "a step to round to, e.g. FeeSchedule(rate=0.001, step=0.01, rounding='up')")
+        if self.function is not None and not callable(self.function):
+            _bad_schedule("FeeSchedule", f"function={self.function!r}", "a callable (quantity, price) -> fee")
+
+    def expected(self, quantity: float, price: float) -> float:
+        """The fee the schedule charges for trading ``quantity`` (signed) units at ``price``."""
+        if quantity == 0:
+            return 0.0
+        if self.function is not None:
+            return float(self.function(quantity, price))
+        fee = max(self.minimum, self.fixed + self.rate * abs(quantity) * price)
+        if self.rounding == "none":
+            return fee
+        units = fee / self.step
+        # A fee a hair past a whole step (float noise in rate x notional) rounds as the whole step.
+        if self.rounding == "up":
+            whole = math.ceil(units - 1e-9)
+        elif self.rounding == "down":
+            whole = math.floor(units + 1e-9)
+        else:
+            whole = round(units)
+        return whole * self.step
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FinancingSchedule:
+    """What holding costs per step: interest on cash, on borrowed cash, and on shorts.
+
+    The financing of a step (positive is a cost) is
+    ``borrow_rate * max(-cash_before, 0) - cash_rate * max(cash_before, 0)
+    + short_rate * sum(max(-position_before, 0) * price)``, each rate per step, on the
+    balances before the step at the execution price; or ``function(record)``.
+
+    Attributes:
+        cash_rate: Interest earned on positive cash, per step (0.0001 = 1 bp).
+        borrow_rate: Interest paid on negative cash (money borrowed), per step.
+        short_rate: Borrow fee on the value of short positions, per step.
+        function: ``StepRecord -> financing``, for any other schedule.
+
+    Example:
+        >>> FinancingSchedule(borrow_rate=0.001).expected(-1000.0, ())
+        1.0
+    """
+
+    cash_rate: float = 0.0
+    borrow_rate: float = 0.0
+    short_rate: float = 0.0
+    function: Callable[[StepRecord], float] | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("cash_rate", "borrow_rate", "short_rate"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                _bad_schedule("FinancingSchedule", f"{name}={value!r}", "a finite rate per step")
+        if self.function is not None and not callable(self.function):
+            _bad_schedule("FinancingSchedule", f"function={self.function!r}", "a callable StepRecord -> financing")
+
+    def expected(self, cash_before: float, legs: Iterable[Leg], record: StepRecord | None = None) -> float:
+        """The financing the schedule charges on a step that starts with ``cash_before`` and ``legs``."""
+        if self.function is not None and record is not None:
+            return float(self.function(record))
+        shorts = math.fsum(max(-leg.position_before, 0) * leg.price for leg in legs)
+        return (self.borrow_rate * max(-cash_before, 0) - self.cash_rate * max(cash_before, 0)
+                + self.short_rate * shorts)
+
+
+def _bad_schedule(cls: str, given: str, expected: str) -> None:
+    from tradeguard.errors import InvalidConfig
+
+    raise InvalidConfig(f"{cls}({given}); expected {expected}.")
 
 
 def total_reward(components: Iterable[float]) -> float:
@@ -118,15 +373,33 @@ class TraceMeta:
         penalty_component: Name of the failed-action penalty component, or ``None``.
         failed_action_penalty: Reward added on each rejected step (negative = penalty).
         disabled_actions: Action ids the configuration disables.
-        initial_cash: Cash at reset, in minor units.
-        minor_unit: Value of one minor unit in currency (0.01 = cents), for display.
-        pnl_scale: Reward units per minor unit of PnL.
+        initial_cash: Cash at reset, in the trace's money units.
+        minor_unit: Value of one money unit of the trace in currency (0.01: the trace
+            counts cents; 1.0: it counts currency), for display.
+        pnl_scale: Reward units per money unit of PnL.
         reward_is_pnl: True when the reward claims to equal ``pnl_scale`` times the equity change.
         seed: Seed passed to ``reset``, or ``None``.
         replay: Command-line arguments that rebuild this episode's env and market
             (``tradeguard run`` syntax), or ``None`` when it cannot be replayed.
         supplies: Record fields the producer really fills; the rest are placeholders
-            and invariants that need them report "not applicable".
+            and invariants that need them report "not applicable". Default: every field
+            but the optional ledger lines (``legs``, ``financing``, ``reported_equity``).
+        precision: How exact the numbers are (:class:`Precision`); the accounting
+            invariants derive their tolerances from it. Default: exact integers.
+        instruments: Names of the instruments, in the order of each record's ``legs``
+            (empty: one instrument, in the scalar fields).
+        long_only: Positions are never negative. ``False`` for an env that shorts.
+        borrows_cash: Cash may go negative (margin, leverage). ``False``: no credit.
+        position_limits: ``(lowest, highest)`` position, in units, each instrument may
+            hold, when the env enforces limits; ``None``: none declared.
+        max_leverage: The most gross exposure (the sum of ``|position x price|`` right after
+            a trade, at the price it executed at) a trade may leave, as a multiple of the
+            equity before it, when the env enforces it; ``None``: none declared.
+        fee_schedule: What each trade should cost (:class:`FeeSchedule`); ``None``: not declared.
+        financing_schedule: What holding should cost per step
+            (:class:`FinancingSchedule`); ``None``: not declared.
+        ends_on_ruin: An episode ends once equity is at or below zero (the default);
+            ``False`` for an env that lets a ruined account trade on by design.
     """
 
     env_id: str
@@ -136,13 +409,22 @@ class TraceMeta:
     penalty_component: str | None = None
     failed_action_penalty: float = 0.0
     disabled_actions: frozenset[int] = frozenset()
-    initial_cash: int = 0
+    initial_cash: Number = 0
     minor_unit: float = 0.01
     pnl_scale: float = 1.0
     reward_is_pnl: bool = False
     seed: int | None = None
     replay: str | None = None
-    supplies: frozenset[str] = field(default_factory=lambda: frozenset(StepRecord._fields))
+    supplies: frozenset[str] = CORE_FIELDS
+    precision: Precision = EXACT
+    instruments: tuple[str, ...] = ()
+    long_only: bool = True
+    borrows_cash: bool = False
+    position_limits: tuple[Number, Number] | None = None
+    max_leverage: float | None = None
+    fee_schedule: FeeSchedule | None = None
+    financing_schedule: FinancingSchedule | None = None
+    ends_on_ruin: bool = True
 
     def __post_init__(self) -> None:
         # Cheap (a subset test and one pass over the kinds): TradingEnv builds one per reset.
@@ -151,6 +433,14 @@ class TraceMeta:
         kinds = self.action_kinds
         if not _KINDS.issuperset(kinds) or len(kinds) != len(self.action_names):
             _bad_kinds(self.env_id, self.action_names, kinds)
+        if (self.precision is not EXACT or self.instruments or self.position_limits is not None
+                or self.max_leverage is not None or self.fee_schedule is not None or self.financing_schedule is not None):
+            _check_ledger_declarations(self)
+
+    @property
+    def exact(self) -> bool:
+        """True when money and positions are exact integers, compared with ``==``."""
+        return self.precision.exact
 
     def action_name(self, action: int) -> str:
         """Name of ``action``, or ``"<action 9>"`` for an id outside the table."""
@@ -158,10 +448,67 @@ class TraceMeta:
             return self.action_names[action]
         return f"<action {action}>"
 
-    def money(self, minor_units: int) -> str:
-        """Format an amount of minor units as currency, ``12345 -> '123.45'``."""
+    def instrument(self, index: int) -> str:
+        """Name of the instrument of leg ``index`` (``"instrument 2"`` when unnamed)."""
+        if 0 <= index < len(self.instruments):
+            return self.instruments[index]
+        return f"instrument {index}"
+
+    def money(self, amount: Number) -> str:
+        """Format an amount of the trace's money units as currency, ``12345 -> '123.45'``.
+
+        Integers show the currency's decimals; floats at least two, and more when a
+        cent would hide the digits that matter (``0.004`` shows as ``0.004``).
+        """
         decimals = max(0, -math.floor(math.log10(self.minor_unit) + 1e-9))
-        return f"{minor_units * self.minor_unit:,.{decimals}f}"
+        value = amount * self.minor_unit
+        if isinstance(amount, int):
+            return f"{value:,.{decimals}f}"
+        if not math.isfinite(value):
+            return repr(value)
+        decimals = max(decimals, 2)
+        shown = f"{value:,.{decimals}f}"
+        if value != 0 and float(shown.replace(",", "")) == 0:
+            return f"{value:.3g}"
+        return shown
+
+    def units(self, quantity: Number) -> str:
+        """Format a position or quantity: ``3``, ``0.25``, ``-1.5``."""
+        if isinstance(quantity, int):
+            return str(quantity)
+        return f"{quantity:.10g}"
+
+
+def _check_ledger_declarations(meta: TraceMeta) -> None:
+    from tradeguard.errors import InvalidConfig
+
+    where = f"TraceMeta(env_id={meta.env_id!r})"
+    if not isinstance(meta.precision, Precision):
+        raise InvalidConfig(f"{where}: precision={meta.precision!r}; expected tradeguard.trace.Precision, "
+                            "e.g. Precision.float64(money_step=0.01) or EXACT.")
+    if meta.instruments and not (isinstance(meta.instruments, tuple)
+                                 and all(isinstance(n, str) for n in meta.instruments)):
+        raise InvalidConfig(f"{where}: instruments={meta.instruments!r}; expected a tuple of names, "
+                            "one per leg, e.g. ('BTC', 'ETH').")
+    if meta.position_limits is not None:
+        limits = meta.position_limits
+        ok = (isinstance(limits, tuple) and len(limits) == 2
+              and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in limits)
+              and limits[0] <= limits[1])
+        if not ok:
+            raise InvalidConfig(f"{where}: position_limits={limits!r}; expected (lowest, highest) in units "
+                                "with lowest <= highest, e.g. (-10.0, 10.0).")
+        if meta.long_only and limits[0] < 0:
+            raise InvalidConfig(f"{where}: position_limits={limits!r} allow a short position, but "
+                                "long_only=True. Declare long_only=False for an env that shorts.")
+    lev = meta.max_leverage
+    if lev is not None and (isinstance(lev, bool) or not isinstance(lev, (int, float)) or not math.isfinite(lev)
+                            or lev <= 0):
+        raise InvalidConfig(f"{where}: max_leverage={lev!r}; expected a multiple of equity > 0, e.g. 3.0.")
+    for name, cls in (("fee_schedule", FeeSchedule), ("financing_schedule", FinancingSchedule)):
+        value = getattr(meta, name)
+        if value is not None and not isinstance(value, cls):
+            raise InvalidConfig(f"{where}: {name}={value!r}; expected a tradeguard.trace.{cls.__name__}.")
 
 
 _RECORD_FIELDS: frozenset[str] = frozenset(StepRecord._fields)
@@ -250,8 +597,9 @@ class EpisodeMetrics:
         total_return: Final equity over initial equity, minus one.
         sharpe: Mean over standard deviation of per-step equity returns (not annualized;
             0.0 when the standard deviation is 0).
-        trades: Steps on which a trade executed (quantity != 0).
-        round_trips: Positions opened from flat and closed back to flat.
+        trades: Steps on which a trade executed (a quantity != 0, in any instrument).
+        round_trips: Positions opened from flat and closed back to flat (long or short;
+            with several instruments, from all flat back to all flat).
         win_rate: Share of round trips that ended with more equity than they started with
             (0.0 when there were none).
         rejections: Steps whose predicted action was rejected.
@@ -308,6 +656,19 @@ def action_entropy(distribution: Mapping[str, float]) -> float:
     return -math.fsum(p * math.log(p) for p in distribution.values() if p > 0.0) + 0.0
 
 
+def _traded(r: StepRecord) -> bool:
+    if r.legs is None:
+        return r.quantity != 0
+    return any(leg.quantity != 0 for leg in r.legs)
+
+
+def _flat(r: StepRecord) -> tuple[bool, bool]:
+    """Whether the account held nothing before and after the step (every instrument flat)."""
+    if r.legs is None:
+        return r.position_before == 0, r.position_after == 0
+    return (all(leg.position_before == 0 for leg in r.legs), all(leg.position_after == 0 for leg in r.legs))
+
+
 def compute_metrics(trace: Trace) -> EpisodeMetrics:
     """Compute every :class:`EpisodeMetrics` field from ``trace`` alone.
 
@@ -331,7 +692,7 @@ def compute_metrics(trace: Trace) -> EpisodeMetrics:
     predicted = _distribution([r.predicted for r in records], names)
     executed = _distribution([r.executed for r in records], names)
     rejections = sum(1 for r in records if r.rejected)
-    trades = sum(1 for r in records if r.quantity != 0)
+    trades = sum(1 for r in records if _traded(r))
 
     initial = records[0].equity_before if records else meta.initial_cash
     final = records[-1].equity_after if records else meta.initial_cash
@@ -348,11 +709,12 @@ def compute_metrics(trace: Trace) -> EpisodeMetrics:
         sharpe = mean / std if std > 0.0 else 0.0
 
     round_trips = wins = 0
-    opened_at: int | None = None
+    opened_at: Number | None = None
     for r in records:
-        if r.position_before == 0 and r.position_after > 0:
+        flat_before, flat_after = _flat(r)
+        if flat_before and not flat_after:
             opened_at = r.equity_before
-        elif r.position_before > 0 and r.position_after == 0 and opened_at is not None:
+        elif not flat_before and flat_after and opened_at is not None:
             round_trips += 1
             wins += r.equity_after > opened_at
             opened_at = None

@@ -187,7 +187,7 @@ def _worst_episode(traces: Sequence[Trace], fams: Mapping[str, Mapping[str, Any]
     if len(labels) != len(traces):
         labels = [("?", i) for i in range(len(traces))]
 
-    def badness(i: int) -> tuple[int, int]:
+    def badness(i: int) -> tuple[int, float]:
         t = traces[i]
         rej = sum(bool(r.rejected) for r in t.records)
         ret = (t.records[-1].equity_after - t.records[0].equity_before) if t.records else 0

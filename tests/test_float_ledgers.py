@@ -1,0 +1,246 @@
+"""Real ledgers: float money, fractional and short positions, several instruments.
+
+Every broken ``Book`` (tests/float_envs.py) is a one-line bug in the env's own logic; the
+gate must name the right invariant with a counterexample of at most 10 steps and a
+message a trader can read. Every healthy configuration passes the whole catalog: a false
+positive is as serious as a miss.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from float_envs import (
+    HEALTHY,
+    LONG,
+    MARGIN,
+    PORTFOLIO,
+    Book,
+    BookAdapter,
+    BookConfig,
+    CountsRequests,
+    FeeChargedTwice,
+    LeverageUnchecked,
+    MinimumFeeOnNothing,
+    NoBorrowFee,
+    OverFills,
+    PositionRounded,
+    SellsTheWrongInstrument,
+    ShortPastLimit,
+    StaleValuation,
+    TradesOnWhenRuined,
+    TruncatesCents,
+    factory,
+)
+
+from tradeguard.invariants import CATALOG, check_trace, check_trading_env, record_episode
+from tradeguard.trace import EXACT, FeeSchedule, Leg, Precision, StepRecord, Trace, TraceMeta
+
+
+@dataclass(frozen=True)
+class BadBook:
+    name: str
+    cls: type[Book]
+    config: BookConfig
+    invariant: str
+    message: str  # a regex the first violation's message must match in full
+
+
+BAD_BOOKS = [
+    BadBook("fee charged twice, cash, fee and reward consistent", FeeChargedTwice, LONG, "fees-match-schedule",
+            r"fee of BTC charged [\d,.]+ on [\d.]+ units at [\d,.]+ \(notional [\d,.]+\); the declared schedule "
+            r"\(10 bps\) charges [\d,.]+ - charged twice\?"),
+    BadBook("portfolio value marked at the previous price", StaleValuation, LONG, "reported-equity-matches-ledger",
+            r"the env reports a portfolio value of [\d,.]+ after step \d+; its ledger says [\d,.]+ \(cash "
+            r"[-\d,.]+ plus positions at the next price\) \(off by -?[\d,.e-]+; precision float64\)"),
+    BadBook("trade counter counts requests", CountsRequests, LONG, "metrics-match-trace",
+            r"trades reported \d+; the trace gives \d+"),
+    BadBook("borrow fee declared, never charged", NoBorrowFee, PORTFOLIO, "financing-as-declared",
+            r"no interest or borrow cost charged on step \d+ with cash [\d,.]+; the declared schedule charges "
+            r"[\d,.]+"),
+    BadBook("short past its limit", ShortPastLimit, PORTFOLIO, "position-within-limits",
+            r"position of \w+ is -[\d.]+ units after step \d+, beyond the declared limits -40\.\.40 "
+            r"\(a short past its limit\)"),
+    BadBook("a buy past the declared leverage", LeverageUnchecked, MARGIN, "leverage-within-limit",
+            r"step \d+ left a gross exposure of [\d,.]+ on equity [\d,.]+ \([\d.]+x\), past the declared "
+            r"leverage limit of 10x"),
+    BadBook("a ruined account trades on", TradesOnWhenRuined, MARGIN, "ruin-ends-episode",
+            r"step \d+ traded on \((HOLD|BUY BTC|SELL BTC)\) with equity -?[\d,.]+ at its start; a ruined "
+            r"account must end the episode .*"),
+    BadBook("a sell fills on the wrong instrument", SellsTheWrongInstrument, PORTFOLIO, "executed-within-requested",
+            r"\w+: (executed -[\d.]+ units although 0 were requested \(the opposite side, or a trade nobody "
+            r"asked for\)|executed 0 of the -[\d.]+ units requested, with no rejection and no reason: a partial "
+            r"fill or a rejection must say why)"),
+    BadBook("cash truncated to cents, declared as rounded", TruncatesCents, PORTFOLIO, "self-financing",
+            r"cash changed by -?[\d,.]+ but .* accounts for -?[\d,.]+: value lost \([\d.]+ vanished\)"),
+    BadBook("a buy over-fills", OverFills, LONG, "executed-within-requested",
+            r"BTC: executed [\d.]+ units, more than the [\d.]+ requested"),
+    BadBook("minimum fee on instruments that did not trade", MinimumFeeOnNothing, PORTFOLIO, "fees-only-on-trades",
+            r"fee of \w+ 1\.00 charged on a step that traded nothing \(step \d+\)"),
+    BadBook("position stored rounded, cash paid unrounded", PositionRounded, LONG, "self-financing",
+            r"position of BTC went [\d.]+ -> [\d.]+ units but the trade was [+-][\d.]+ units"),
+]
+
+
+@pytest.mark.parametrize("bad", BAD_BOOKS, ids=[b.invariant + ":" + b.name for b in BAD_BOOKS])
+def test_gate_catches_a_broken_float_ledger(bad: BadBook) -> None:
+    report = check_trading_env(factory(bad.cls, bad.config), adapter=BookAdapter(), only=[bad.invariant],
+                               examples=100, max_steps=12, seed=1, name=bad.name, database=None)
+    (result,) = report.results
+    assert result.status == "fail", f"{bad.name}: {bad.invariant} did not fire\n{report.format()}"
+    assert result.counterexample is not None
+    assert len(result.counterexample.actions) <= 10, str(result.counterexample)
+    first = result.violations[0]
+    assert first.invariant == bad.invariant
+    assert re.fullmatch(bad.message, first.message), first.message
+
+
+@pytest.mark.parametrize("name", sorted(HEALTHY))
+def test_every_healthy_float_ledger_passes_the_whole_catalog(name: str) -> None:
+    report = check_trading_env(factory(Book, HEALTHY[name]), adapter=BookAdapter(), examples=150, max_steps=12,
+                               seed=2, name=name, database=None)
+    assert report.passed, report.format()
+    statuses = {r.invariant.id: r.status for r in report.results}
+    # The money invariants really run on a float env (none is switched off to avoid a false positive).
+    for money in ("equity-identity", "self-financing", "reward-consistent-with-pnl", "fees-only-on-trades",
+                  "fees-match-schedule", "reported-equity-matches-ledger", "metrics-match-trace"):
+        assert statuses[money] == "pass", (money, statuses[money])
+
+
+def test_each_broken_book_is_caught_by_an_invariant_its_healthy_twin_passes() -> None:
+    assert len(BAD_BOOKS) >= 10
+    assert len({b.cls for b in BAD_BOOKS}) == len(BAD_BOOKS)  # one mechanism each
+    ids = {inv.id for inv in CATALOG}
+    assert {b.invariant for b in BAD_BOOKS} <= ids
+
+
+# --------------------------------------------------------------------------- precision, by hand
+def _meta(**changes: Any) -> TraceMeta:
+    base: dict[str, Any] = {"env_id": "hand", "action_names": ("HOLD", "BUY"), "action_kinds": ("hold", "open"),
+                                "minor_unit": 1.0, "precision": Precision.float64()}
+    return TraceMeta(**{**base, **changes})
+
+
+def _buy(cash: float, quantity: float, price: float, fee: float, *, cash_after: float | None = None) -> StepRecord:
+    after = cash - quantity * price - fee if cash_after is None else cash_after
+    return StepRecord(t=0, price=price, next_price=price, predicted=1, executed=1, rejected=False, reason=None,
+                      position_before=0.0, position_after=quantity, cash_before=cash, cash_after=after,
+                      equity_before=cash, equity_after=after + quantity * price, quantity=quantity, fee=fee,
+                      reward=0.0, components=(), mask=None, cost_basis_before=0.0)
+
+
+def test_a_healthy_fractional_buy_with_all_cash_passes() -> None:
+    """The false positive the integer ledger gave: all cash into a fractional position, 0.1% fee."""
+    cash, price = 10_000.0, 123.456789
+    quantity = cash / (price * 1.001)
+    fee = quantity * price * 0.001
+    record = _buy(cash, quantity, price, fee)
+    meta = _meta(fee_schedule=FeeSchedule(rate=0.001), reward_is_pnl=False)
+    assert check_trace(Trace((record,), meta)) == []
+
+
+def test_one_cent_on_a_10000_account_is_caught() -> None:
+    cash, price, quantity = 10_000.0, 100.0, 50.0
+    honest = _buy(cash, quantity, price, 5.0)
+    short = _buy(cash, quantity, price, 5.0, cash_after=honest.cash_after - 0.01)
+    meta = _meta()
+    assert check_trace(Trace((honest,), meta)) == []
+    found = {v.invariant for v in check_trace(Trace((short,), meta))}
+    assert "self-financing" in found
+
+
+def test_declared_rounding_allows_half_a_cent_and_no_more() -> None:
+    meta = _meta(precision=Precision.float64(money_step=0.01))
+    exact = 10_000.0 - 33.3333 * 100.0 - 1.0
+    rounded = _buy(10_000.0, 33.3333, 100.0, 1.0, cash_after=round(exact, 2))
+    assert [v.invariant for v in check_trace(Trace((rounded,), meta), only=["self-financing"])] == []
+    off = _buy(10_000.0, 33.3333, 100.0, 1.0, cash_after=round(exact, 2) - 0.01)
+    assert [v.invariant for v in check_trace(Trace((off,), meta), only=["self-financing"])] == ["self-financing"]
+
+
+def test_the_exact_ledger_stays_exact() -> None:
+    """tradeguard's own env declares EXACT: one minor unit off fails, with no tolerance."""
+    meta = _meta(precision=EXACT, minor_unit=0.01)
+    record = _buy(1_000_000, 3, 10_000, 30)
+    assert check_trace(Trace((record,), meta)) == []
+    off = record._replace(cash_after=record.cash_after - 1)
+    assert "self-financing" in {v.invariant for v in check_trace(Trace((off,), meta))}
+    assert Precision().tolerance(1e12, 5.0) == 0.0
+
+
+def test_precision_tolerance_comes_from_the_magnitudes() -> None:
+    p = Precision.float64()
+    assert p.tolerance(10_000.0) == 4 * math.ulp(10_000.0)
+    assert p.tolerance(1e9, 1.0) == 4 * 2 * math.ulp(1e9)
+    assert math.isnan(p.tolerance(float("nan"), 1.0))
+    assert Precision.float64(money_step=0.01).tolerance(1.0, rounded=2) == pytest.approx(0.01 + 4 * math.ulp(1.0))
+
+
+def test_nan_money_never_passes() -> None:
+    record = _buy(10_000.0, 1.0, 100.0, 0.1)._replace(cash_after=float("nan"))
+    found = {v.invariant for v in check_trace(Trace((record,), _meta()))}
+    assert {"self-financing", "equity-identity"} <= found
+
+
+def test_multi_instrument_self_financing_sums_legs() -> None:
+    legs = (Leg(100.0, 101.0, 0.0, 2.5, 2.5, 0.25, 2.5), Leg(10.0, 9.0, 4.0, 0.0, -4.0, 0.04, -4.0))
+    cash0, cash1 = 1_000.0, 1_000.0 - 250.0 + 40.0 - 0.29
+    eq0 = cash0 + 4.0 * 10.0
+    eq1 = cash1 + 2.5 * 101.0
+    r = StepRecord(t=0, price=0, next_price=0, predicted=0, executed=0, rejected=False, reason=None,
+                   position_before=0, position_after=0, cash_before=cash0, cash_after=cash1, equity_before=eq0,
+                   equity_after=eq1, quantity=0, fee=0.29, reward=0.0, components=(), mask=None,
+                   cost_basis_before=0, legs=legs)
+    meta = _meta(instruments=("A", "B"), supplies=frozenset(StepRecord._fields) - {"reported_equity"})
+    assert check_trace(Trace((r,), meta)) == []
+    leak = r._replace(cash_after=cash1 - 0.5, equity_after=eq1 - 0.5)
+    (v,) = [v for v in check_trace(Trace((leak,), meta)) if v.invariant == "self-financing"]
+    assert "trades worth" in v.message and "value lost (0.50 vanished)" in v.message
+
+
+def test_invariants_that_need_a_declaration_say_so() -> None:
+    meta = _meta()
+    by_id = {inv.id: inv for inv in CATALOG}
+    assert by_id["fees-match-schedule"].why_not_applicable(meta) == (
+        "the trace declares no fee schedule (TraceMeta.fee_schedule)"
+    )
+    shorts = _meta(long_only=False)
+    assert by_id["no-sell-without-position"].why_not_applicable(shorts) == (
+        "the env declares short positions (long_only=False)"
+    )
+
+
+def test_bad_ledger_declarations_are_refused_clearly() -> None:
+    from tradeguard.errors import InvalidConfig
+
+    with pytest.raises(InvalidConfig, match=r"position_limits=\(-1\.0, 1\.0\) allow a short position, but long_only=True"):
+        _meta(position_limits=(-1.0, 1.0))
+    with pytest.raises(InvalidConfig, match=r"Precision\(money_step=-0\.01\); expected a finite amount >= 0"):
+        Precision.float64(money_step=-0.01)
+    with pytest.raises(InvalidConfig, match=r"FeeSchedule\(rounding='up' with step=0\)"):
+        FeeSchedule(rate=0.001, rounding="up")
+
+
+def test_the_healthy_book_really_trades_and_shorts() -> None:
+    """The healthy configurations are not vacuous: episodes buy, sell, short and pay fees."""
+    adapter = BookAdapter()
+    ep = record_episode(Book(PORTFOLIO), [1, 4, 6, 6, 2, 3, 0, 5], seed=0, adapter=adapter)
+    legs = [leg for r in ep.trace for leg in r.instrument_legs()]
+    assert any(leg.quantity > 0 for leg in legs) and any(leg.position_after < 0 for leg in legs)
+    assert any(r.financing > 0 for r in ep.trace) and any(r.fee > 0 for r in ep.trace)
+    assert check_trace(ep.trace, reported=ep.reported) == []
+
+
+def test_the_monitor_checks_the_envs_own_metrics_at_the_end_of_each_episode() -> None:
+    from tradeguard.invariants import InvariantMonitor
+
+    for cls, expected in ((Book, []), (CountsRequests, ["metrics-match-trace"])):
+        env = InvariantMonitor(cls(LONG), adapter=BookAdapter(), mode="record")
+        env.reset(seed=0)
+        for action in [2, 1, 1, 2, 2] + [0] * (LONG.length - 5):  # a rejected sell, buys, sells
+            env.step(action)
+        assert [v.invariant for v in env.violations] == expected, env.violations
