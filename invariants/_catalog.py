@@ -6,7 +6,16 @@ import math
 from collections.abc import Callable, Iterable, Mapping
 
 from tradeguard.invariants._model import Context, Invariant
-from tradeguard.trace import FeeSchedule, Leg, Number, StepRecord, Trace, TraceMeta, compute_metrics, total_reward
+from tradeguard.trace import (
+    FeeSchedule,
+    Leg,
+    Number,
+    StepRecord,
+    Trace,
+    TraceMeta,
+    compute_metrics,
+    total_reward,
+)
 
 __all__ = ["CATALOG", "REL_TOL", "get_invariant", "invariant_ids"]
 
