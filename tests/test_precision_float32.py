@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from tradeguard.errors import InvalidConfig
-from tradeguard.trace import Precision
+from tradeguard.invariants import check_trace
+from tradeguard.trace import EXACT, Precision, Trace, TraceMeta
 
 
 def test_float32_arithmetic_is_within_float32_precision_and_not_float64() -> None:
@@ -42,3 +43,34 @@ def test_float32_tolerance_is_ulps_of_float32_and_still_catches_a_real_error() -
 def test_only_float32_and_float64_are_widths(bits: object) -> None:
     with pytest.raises(InvalidConfig, match=r"Precision\(bits=.*\); expected 64 \(float64 arithmetic\) or 32 \(float32\)\."):
         Precision(exact=False, bits=bits)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- metrics-match-trace
+def _float_trace(rewards: list[float], precision: Precision) -> Trace:
+    from tradeguard.invariants._adapter import partial_record
+
+    meta = TraceMeta(env_id="float32 env", action_names=("HOLD",), action_kinds=("hold",),
+                     supplies=frozenset({"t", "predicted", "reward"}), precision=precision)
+    return Trace(tuple(partial_record(t=t, predicted=0, executed=0, reward=r) for t, r in enumerate(rewards)), meta)
+
+
+def test_a_float32_running_total_of_rewards_matches_the_trace_within_float32() -> None:
+    rewards = [float(np.float32(x)) for x in (2048.5, -0.0123, 151.7, -4400.25, 0.0007, 3.3)]
+    total = 0.0
+    for r in rewards:
+        total += np.float32(r)  # the env's running total: float32 after the first addition
+    assert float(total) != math.fsum(rewards)  # it drifted
+    reported = {"episode_reward": float(total)}
+    assert check_trace(_float_trace(rewards, Precision.float32()), only=["metrics-match-trace"], reported=reported) == []
+    # The same drift claimed by a float64 env, or an exact one, is a discrepancy.
+    for precision in (Precision.float64(), EXACT):
+        (v,) = check_trace(_float_trace(rewards, precision), only=["metrics-match-trace"], reported=reported)
+        assert v.message.startswith("episode_reward reported ")
+
+
+def test_a_float32_running_total_that_lost_a_reward_is_still_caught() -> None:
+    rewards = [float(np.float32(x)) for x in (2048.5, -0.0123, 151.7, -4400.25, 0.5, 3.3)]
+    lost = math.fsum(rewards) - 0.5  # the step paying 0.5 never reached the total
+    (v,) = check_trace(_float_trace(rewards, Precision.float32()), only=["metrics-match-trace"],
+                       reported={"episode_reward": lost})
+    assert v.message == f"episode_reward reported {lost!r}; the trace gives {math.fsum(rewards)!r}"
