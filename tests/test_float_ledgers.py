@@ -244,3 +244,27 @@ def test_the_monitor_checks_the_envs_own_metrics_at_the_end_of_each_episode() ->
         for action in [2, 1, 1, 2, 2] + [0] * (LONG.length - 5):  # a rejected sell, buys, sells
             env.step(action)
         assert [v.invariant for v in env.violations] == expected, env.violations
+
+
+def test_a_rounding_left_by_one_step_is_judged_by_that_step_not_the_next() -> None:
+    """All cash into a long at 85.43 leaves -1.1e-13 (zero within float64 of 1,000.00); the next
+    step, a crash to 0.85, sells out. Its cash before is that same -1.1e-13: it must not be
+    judged negative against the small magnitudes of a step at 0.85 (found on gym-trading-env)."""
+    quantity = 1_000.0 / 85.43
+    buy = _buy(1_000.0, quantity, 85.43, 0.0, cash_after=-1.1368683772161603e-13)._replace(next_price=0.85)
+    buy = buy._replace(equity_after=buy.cash_after + quantity * 0.85)
+    sell = StepRecord(t=1, price=0.85, next_price=0.86, predicted=1, executed=1, rejected=False, reason=None,
+                      position_before=quantity, position_after=0.0, cash_before=buy.cash_after,
+                      cash_after=buy.cash_after + quantity * 0.85, equity_before=buy.equity_after,
+                      equity_after=buy.cash_after + quantity * 0.85, quantity=-quantity, fee=0.0, reward=0.0,
+                      components=(), mask=None, cost_basis_before=0.0)
+    meta = _meta(action_names=("HOLD", "TRADE"))
+    assert check_trace(Trace((buy, sell), meta), only=["no-negative-position-or-cash"]) == []
+    # Negative beyond precision where the value was made is still caught there ...
+    deep = buy._replace(cash_after=-1e-9)
+    (v,) = check_trace(Trace((deep, sell._replace(cash_before=-1e-9)), meta), only=["no-negative-position-or-cash"])
+    assert (v.step, v.message) == (0, "cash is -1e-09 (negative) after TRADE; the env declares no credit")
+    # ... and a cash before that is not the previous step's cash after is judged on its own.
+    jumped = sell._replace(cash_before=-1e-9)
+    (v,) = check_trace(Trace((buy, jumped), meta), only=["no-negative-position-or-cash"])
+    assert (v.step, v.message) == (1, "cash before is -1e-09 (negative) after TRADE; the env declares no credit")

@@ -5,7 +5,9 @@ applicable" for every invariant needing it, and placeholders elsewhere. So a che
 reads an undeclared field would check a placeholder (a false failure, or worse a false
 pass). Here every undeclared field is replaced by a value that refuses any use, and the
 header says only the declared fields are supplied, on healthy records and on records
-broken on purpose: each check must give the same verdict and message without touching it.
+broken on purpose: each check must give the same verdict and message as on the real values
+under the same header, without touching it. (A check may read an undeclared field when the
+header says it is supplied: messages name the executed action when there is one.)
 """
 
 from __future__ import annotations
@@ -19,12 +21,17 @@ from hypothesis import strategies as st
 
 from tradeguard.env import EnvConfig, TradingEnv
 from tradeguard.invariants import CATALOG, Context
-from tradeguard.trace import CORE_FIELDS, StepRecord, Trace
+from tradeguard.trace import StepRecord, Trace
 
 ALWAYS_SUPPLIED = frozenset({"t", "predicted", "legs"})
 """What every adapter fills (``GymAdapter`` included): messages may name them. ``legs`` is
 structural rather than supplied: ``None`` (the placeholder) means one instrument, in the
 scalar fields, and every check reads it to know which."""
+
+SHAPE = frozenset({"legs"})
+"""Not a value but the record's shape: ``None`` says the instrument is in the scalar fields
+(``StepRecord.instrument_legs``), which every check reads to know where to look. These traces
+are single-instrument; the multi-instrument path is tests/test_float_ledgers.py's."""
 
 
 class Unsupplied:
@@ -43,7 +50,7 @@ UNSUPPLIED = Unsupplied()
 
 
 def _poison(r: StepRecord, keep: frozenset[str]) -> StepRecord:
-    return r._replace(**{f: UNSUPPLIED for f in StepRecord._fields if f not in keep})
+    return r._replace(**{f: UNSUPPLIED for f in StepRecord._fields if f not in keep | SHAPE})
 
 
 def _trace(seed: int, scenario: str) -> Trace:
@@ -74,7 +81,8 @@ def _supplying(trace: Trace, keep: frozenset[str]) -> Context:
     return Context.of(dataclasses.replace(trace.meta, supplies=trace.meta.supplies & keep))
 
 
-BREAKABLE = [f for f in StepRecord._fields if f in CORE_FIELDS and f not in ("t", "reason")]
+BREAKABLE = [f for f in StepRecord._fields if f not in ("t", "reason", "reported_equity", *SHAPE)]
+"""Fields a record can be broken in (``reported_equity`` is ``None`` on TradingEnv's traces)."""
 
 
 def _verdict(check: Any, *args: Any) -> tuple[str, object]:
@@ -98,7 +106,6 @@ def _verdict(check: Any, *args: Any) -> tuple[str, object]:
 )
 def test_step_checks_read_only_what_they_declare(seed: int, scenario: str, index: int, field: str | None, delta: int) -> None:
     trace = _trace(seed, scenario)
-    ctx = Context.of(trace.meta)
     records = list(trace.records)
     if field is not None:
         records[index] = _broken(records[index], field, delta)
@@ -107,8 +114,8 @@ def test_step_checks_read_only_what_they_declare(seed: int, scenario: str, index
         if inv.step_check is None:
             continue
         keep = inv.needs | ALWAYS_SUPPLIED
-        clean = _verdict(inv.step_check, prev, r, ctx)
         narrow = _supplying(trace, keep)
+        clean = _verdict(inv.step_check, prev, r, narrow)
         poisoned = _verdict(inv.step_check, None if prev is None else _poison(prev, keep), _poison(r, keep), narrow)
         assert poisoned == clean, inv.id
 

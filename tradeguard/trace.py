@@ -145,40 +145,53 @@ class Precision:
     """How exact a trace's numbers are, and so how each accounting identity compares.
 
     ``exact`` (the default, :data:`EXACT`): integers, compared with ``==``. Otherwise the
-    numbers are float64 and an identity over terms ``x1 .. xn`` holds within
-    ``ulps * n * ulp(max |xi|)`` (the rounding error of ``n`` float operations on the
-    largest term), plus half a ``money_step`` for each stored amount the identity
-    compares that the env rounds (cash, equity and fees are rounded to a multiple of
-    ``money_step`` when it is not 0).
+    numbers are floats the env computed in float64 (:meth:`float64`) or float32
+    (:meth:`float32`: an env whose arithmetic runs on ``np.float32`` values, as any env
+    that keeps prices in a float32 array does under NumPy 2), and an identity over terms
+    ``x1 .. xn`` holds within ``ulps * n * ulp(max |xi|)`` (the rounding error of ``n``
+    float operations on the largest term, ``ulp`` of the env's float width), plus half a
+    ``money_step`` for each stored amount the identity compares that the env rounds
+    (cash, equity and fees are rounded to a multiple of ``money_step`` when it is not 0).
 
     Attributes:
         exact: Integers, compared exactly.
         money_step: The rounding of money amounts the env applies, in the trace's money
             units (0.01: cents when money is in currency; 1: whole minor units); 0 when
             the env does not round.
-        ulps: Units in the last place allowed per arithmetic operation (float64 only).
+        ulps: Units in the last place allowed per arithmetic operation (floats only).
+        bits: The env's float width, 64 or 32 (floats only).
 
     Example:
         >>> p = Precision.float64(money_step=0.01)
         >>> p.tolerance(10_000.0, 25.5, rounded=1) < 0.01
+        True
+        >>> Precision.float32().tolerance(1.0) == 4 * 2.0 ** -23
         True
     """
 
     exact: bool = True
     money_step: float = 0.0
     ulps: float = 4.0
+    bits: Literal[32, 64] = 64
 
     def __post_init__(self) -> None:
         if not (isinstance(self.money_step, (int, float)) and math.isfinite(self.money_step)
                 and self.money_step >= 0):
             _bad_precision(f"money_step={self.money_step!r}", "a finite amount >= 0, e.g. 0.01 for cents")
         if not (isinstance(self.ulps, (int, float)) and 1 <= self.ulps <= 1e6):
-            _bad_precision(f"ulps={self.ulps!r}", "a number of float64 ulps per operation, 1..1e6")
+            _bad_precision(f"ulps={self.ulps!r}", "a number of ulps per float operation, 1..1e6")
+        if self.bits not in (32, 64) or isinstance(self.bits, bool):
+            _bad_precision(f"bits={self.bits!r}", "64 (float64 arithmetic) or 32 (float32)")
 
     @classmethod
     def float64(cls, *, money_step: float = 0.0, ulps: float = 4.0) -> Precision:
         """Floats, as the env computes them in float64; ``money_step``: its rounding of money."""
         return cls(exact=False, money_step=money_step, ulps=ulps)
+
+    @classmethod
+    def float32(cls, *, money_step: float = 0.0, ulps: float = 4.0) -> Precision:
+        """Floats the env computes in float32 (``np.float32`` prices or balances)."""
+        return cls(exact=False, money_step=money_step, ulps=ulps, bits=32)
 
     def tolerance(self, *terms: float, rounded: int = 0) -> float:
         """How far apart two sides of an identity over ``terms`` may be (0.0 when exact).
@@ -192,13 +205,19 @@ class Precision:
         biggest = max((abs(float(t)) for t in terms), default=0.0)
         if not math.isfinite(biggest):
             return math.nan
-        return self.ulps * max(1, len(terms)) * math.ulp(biggest) + rounded * self.money_step / 2
+        ulp = math.ulp(biggest) if self.bits == 64 else _ulp32(biggest)
+        return self.ulps * max(1, len(terms)) * ulp + rounded * self.money_step / 2
 
     def describe(self) -> str:
         """``'exact'``, or ``'float64, money rounded to 0.01'``: for messages."""
         if self.exact:
             return "exact"
-        return "float64" + (f", money rounded to {self.money_step:g}" if self.money_step else "")
+        return f"float{self.bits}" + (f", money rounded to {self.money_step:g}" if self.money_step else "")
+
+
+def _ulp32(x: float) -> float:
+    """The float32 ulp of ``x`` (>= 0): 2**29 float64 ulps for a normal float32, 2**-149 at least."""
+    return max(math.ulp(x) * 2.0**29, 2.0**-149)
 
 
 EXACT = Precision()
