@@ -13,6 +13,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -472,10 +474,11 @@ def make_env() -> ToyEnv:
     return ToyEnv()
 '''
 
-TOY_GATE = GateSpec(env="toy_env:make_env", examples=10, max_steps=8)
-TOY_ARGS = ["--examples", "10", "--max-steps", "8"]
-TOY_TIMEOUT = 8.0
-"""Shorter than the gate's own 10 s bound on an import, so that a hang at import is ours to kill."""
+TOY_GATE = GateSpec(env="toy_env:make_env", examples=10, max_steps=8, example_timeout=300)
+TOY_ARGS = ["--examples", "10", "--max-steps", "8", "--example-timeout", "300"]
+TOY_TIMEOUT = 20.0
+"""Far longer than the toy's unmutated run (2 s; 10 s on a loaded machine), and far shorter than
+the gate's own bound on an import or an example (300 s here), so that a hang is ours to kill."""
 
 
 @pytest.fixture
@@ -563,7 +566,10 @@ def test_toy_kills_are_told_apart_and_equivalents_left_out(toy: Path, monkeypatc
     assert "killed by a crash          1" in text and "killed by a timeout        1" in text
     assert f"toy_rules.py:10:23  {survivor.id}  0 -> 1" in text
     assert "-    return min(max(x, 0), HIGH)\n    +    return min(max(x, 1), HIGH)" in text
-    assert f"rerun: tradeguard mutate --env toy_env:make_env --source toy_rules.py --mutant {survivor.id}" in text
+    assert (
+        f"rerun: tradeguard mutate --env toy_env:make_env --source toy_rules.py --mutant {survivor.id} "
+        "--profile ci --examples 10 --max-steps 8 --example-timeout 300" in text
+    )
     assert "SPUN is computed and never read" in text
     assert "listed as equivalent but killed (1)" in text
     assert "line 3: 0123456789ab" in text
@@ -582,7 +588,10 @@ def test_the_unmutated_code_must_pass_the_gate(
     status, out, err = run_cli(["mutate", "--env", "toy_env:make_env", "--source", "toy_rules.py", *TOY_ARGS], capsys)
     assert status == 2 and out == ""
     assert "the gate fails on the unmutated code (action-range-enforced)" in err
-    assert "Run `tradeguard check --env toy_env:make_env --profile ci --seed 0 --examples 10 --max-steps 8 --database none`" in err
+    assert (
+        "Run `tradeguard check --env toy_env:make_env --profile ci --seed 0 --examples 10 --max-steps 8 "
+        "--timeout 300 --database none`" in err
+    )
 
 
 @pytest.mark.slow
@@ -591,7 +600,7 @@ def test_a_file_the_env_does_not_import_is_refused_or_skipped(
 ) -> None:
     (toy / "unused.py").write_text("def f(a):\n    return a + 1\n")
     monkeypatch.chdir(toy)
-    argv = ["mutate", "--env", "toy_env:make_env", *TOY_ARGS, "--timeout", str(TOY_TIMEOUT)]
+    argv = ["mutate", "--env", "toy_env:make_env", *TOY_ARGS]
     status, out, err = run_cli([*argv, "--source", "toy_rules.py", "unused.py"], capsys)
     assert status == 2 and out == ""
     assert "--source 'unused.py' is not imported when the gate runs on --env toy_env:make_env" in err
@@ -748,3 +757,52 @@ def test_a_small_sample_of_tradeguards_own_env(
         assert m["status"] in ("invariant", "crash", "timeout", "survived")
         assert m["diff"].startswith(f"--- {m['path']}\n+++ {m['path']} (mutant {m['id']})\n")
         assert (m["status"] == "invariant") == bool(m["invariants"])
+
+
+# --------------------------------------------------------------------------- docs/mutate.md
+
+DOC = ROOT / "docs" / "mutate.md"
+_BLOCK = re.compile(r"```(\w+)( [\w.]+)?\n(.*?)```", re.S)
+
+
+def doc_blocks() -> list[tuple[str, str | None, str]]:
+    """(language, file name or None, body) of every fenced block of docs/mutate.md, in order."""
+    return [(m.group(1), (m.group(2) or "").strip() or None, m.group(3)) for m in _BLOCK.finditer(DOC.read_text())]
+
+
+def shows(output: str, shown: str) -> None:
+    """Every line of ``shown`` appears in ``output``, in order (``...`` stands for lines left out)."""
+    printed = iter(line.rstrip() for line in output.splitlines())
+    for line in shown.splitlines():
+        if line.strip() != "...":
+            assert line.rstrip() in printed, f"docs/mutate.md shows {line!r}, which the command does not print (in this order)"
+
+
+@pytest.mark.slow
+def test_the_docs_example_runs_and_prints_what_it_shows(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The toy env, the equivalents file, both commands and their output, as the page shows them."""
+    blocks = doc_blocks()
+    files = {name: body for _, name, body in blocks if name}
+    assert sorted(files) == ["equivalents.txt", "toy_env.py", "toy_rules.py"]
+    for name, body in files.items():
+        (tmp_path / name).write_text(body)
+    monkeypatch.chdir(tmp_path)
+    runs = [
+        (body.strip(), blocks[i + 1][2])
+        for i, (lang, name, body) in enumerate(blocks)
+        if lang == "bash" and body.startswith("tradeguard mutate --env toy_env")
+    ]
+    assert len(runs) == 2
+    for command, shown in runs:
+        status = main(shlex.split(command)[1:])
+        out = capsys.readouterr().out
+        assert status == 0
+        shows(out, shown)
+    # The Python example, as written.
+    code = next(body for lang, name, body in blocks if lang == "python" and name is None and "run_mutation" in body)
+    exec(compile(code, str(DOC), "exec"), {})
+    shown = code.split("# ", 2)[-1].splitlines()[0]  # the comment that says what the first print prints
+    assert shown == "0.0 ['toy_rules.py:5:9', 'toy_rules.py:6:14', 'toy_rules.py:17:23']"
+    assert capsys.readouterr().out.splitlines()[0] == shown

@@ -120,6 +120,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--examples", type=int, metavar="N", help=f"episodes per invariant, 1..{MAX_EXAMPLES} (default: the profile's)")
     parser.add_argument("--max-steps", type=int, metavar="N", help=f"longest generated episode, 1..{MAX_STEPS} (default: the profile's)")
     parser.add_argument(
+        "--example-timeout",
+        type=float,
+        metavar="SECONDS",
+        help=f"the gate's --timeout: seconds one example may take before the env counts as hanging, > 0 and "
+        f"at most {MAX_TIMEOUT:g} (default: tradeguard check's, 10)",
+    )
+    parser.add_argument(
         "--equivalent",
         metavar="FILE",
         help="mutants shown equivalent: one per line, its id then the reason; listed and left out of the kill rate",
@@ -178,6 +185,8 @@ def run(args: argparse.Namespace) -> int:
         check_int("--examples", args.examples, min_value=1, max_value=MAX_EXAMPLES)
     if args.max_steps is not None:
         check_int("--max-steps", args.max_steps, min_value=1, max_value=MAX_STEPS)
+    if args.example_timeout is not None:
+        check_number("--example-timeout", args.example_timeout, min_value=0.0, min_exclusive=True, max_value=MAX_TIMEOUT)
     if args.fail_under is not None:
         check_number("--fail-under", args.fail_under, min_value=0.0, max_value=100.0)
     if args.adapter is not None and not args.adapter.strip():
@@ -205,6 +214,7 @@ def run(args: argparse.Namespace) -> int:
         seed=profile.seed if profile.seed is not None else 0,
         examples=args.examples,
         max_steps=args.max_steps,
+        example_timeout=args.example_timeout,
     )
     previous = _terminate_as_interrupt()
     try:

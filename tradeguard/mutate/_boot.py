@@ -1,7 +1,8 @@
 """The worker of ``tradeguard mutate``: runs ``tradeguard check`` with mutated modules imported.
 
-The parent runs this file's text as ``python -c`` in a new process, one per mutant, and
-writes a JSON job on its stdin::
+The parent runs this file as ``__main__`` (``python -c`` that reads and executes it, so
+that the ``tradeguard`` package is not imported) in a new process per mutant, and writes
+a JSON job on its stdin::
 
     {"argv": ["check", ...], "serve": {"/real/path.py": "source text", ...},
      "mutated": "/real/path.py" or null, "log": "/tmp/.../log.jsonl", "parent": 1234}

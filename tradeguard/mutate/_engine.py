@@ -196,6 +196,8 @@ class MutationReport:
             argv += ["--examples", str(self.gate.examples)]
         if self.gate.max_steps is not None:
             argv += ["--max-steps", str(self.gate.max_steps)]
+        if self.gate.example_timeout is not None:
+            argv += ["--example-timeout", f"{self.gate.example_timeout:g}"]
         return shlex.join(argv)
 
     def as_dict(self) -> dict[str, Any]:
@@ -263,7 +265,10 @@ class MutationReport:
                 f"kill rate {rate:.1%}: {len(self.killed)} of {self.counted} killed"
                 + (f" ({excl} shown equivalent, not counted)" if excl else "")
             )
-        by_inv = ", ".join(f"{i} {n}" for i, n in self.kills_by_invariant())
+        kills = self.kills_by_invariant()
+        by_inv = ", ".join(f"{i} {n}" for i, n in kills)
+        if sum(n for _, n in kills) > self.count("invariant"):
+            by_inv += " (a mutant can fail several)"
         out.append(f"  killed by an invariant  {self.count('invariant'):4d}" + (f"   {by_inv}" if by_inv else ""))
         out.append(f"  killed by a crash       {self.count('crash'):4d}   the run failed before the gate could judge")
         out.append(f"  killed by a timeout     {self.count('timeout'):4d}   ran past {self.timeout:.0f} s")

@@ -42,6 +42,8 @@ class GateSpec:
         seed: The gate's search seed, always fixed: a mutant's verdict must be reproducible.
         examples: ``--examples``, or ``None`` for the profile's.
         max_steps: ``--max-steps``, or ``None`` for the profile's.
+        example_timeout: ``--timeout`` of ``tradeguard check`` (seconds one example may take
+            before the env counts as hanging), or ``None`` for its default.
     """
 
     env: str
@@ -50,6 +52,7 @@ class GateSpec:
     seed: int = 0
     examples: int | None = None
     max_steps: int | None = None
+    example_timeout: float | None = None
 
     def check_argv(self) -> list[str]:
         """The ``tradeguard check`` arguments, JSON output, no example database, no progress."""
@@ -63,6 +66,8 @@ class GateSpec:
             argv += ["--examples", str(self.examples)]
         if self.max_steps is not None:
             argv += ["--max-steps", str(self.max_steps)]
+        if self.example_timeout is not None:
+            argv += ["--timeout", f"{self.example_timeout:g}"]
         return [*argv, "--database", "none", "--json", "--quiet"]
 
     def command(self) -> str:
@@ -70,6 +75,16 @@ class GateSpec:
         argv = [a for a in self.check_argv() if a not in ("--json", "--quiet")]
         return shlex.join(["tradeguard", *argv])
 
+
+_BOOTSTRAP = (
+    "import sys\n"
+    "path = sys.argv[1]\n"
+    "with open(path, encoding='utf-8') as f:\n"
+    "    source = f.read()\n"
+    "exec(compile(source, path, 'exec'))\n"
+)
+"""The worker's ``python -c``: runs the file :mod:`tradeguard.mutate._boot` as ``__main__`` without
+importing the ``tradeguard`` package (whose modules may be among the mutated)."""
 
 OWN_ENV_ID = "tradeguard/Trading-v0"
 """``--env`` naming tradeguard's own env: the gate is ``tradeguard check`` without ``--env``."""
@@ -153,7 +168,7 @@ class WorkerPool:
         self._stopped = False
         self._counter = 0
         self.workdir = tempfile.mkdtemp(prefix="tradeguard-mutate-")
-        self._boot = (Path(__file__).parent / "_boot.py").read_text(encoding="utf-8")
+        self._boot = str(Path(__file__).with_name("_boot.py"))
 
     def __enter__(self) -> WorkerPool:
         return self
@@ -188,7 +203,7 @@ class WorkerPool:
             if self._stopped:
                 raise Interrupted()
             proc = subprocess.Popen(
-                [self.python, "-c", self._boot],
+                [self.python, "-c", _BOOTSTRAP, self._boot, "tradeguard-mutate-worker"],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
