@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -23,89 +24,30 @@ import pytest
 from tradeguard._cli import main
 from tradeguard.errors import InvalidConfig
 
-COIN_ENV = textwrap.dedent(
-    '''
-    """docs/adapters.md's CoinEnv and CoinAdapter, with a bug: every trade's fee is taken twice."""
-
-    import gymnasium as gym
-    import numpy as np
-
-    from tradeguard.trace import CORE_FIELDS, StepRecord, TraceMeta
+DOC = Path(__file__).resolve().parents[1] / "docs" / "adapters.md"
+COIN_ENV = (
+    '"""docs/adapters.md\'s CoinEnv and CoinAdapter, run with a bug: cash pays every fee twice."""\n\n'
+    + re.findall(r"```python\n(.*?)```", DOC.read_text(encoding="utf-8"), re.S)[0]
+    + textwrap.dedent(
+        """
 
 
-    class CoinEnv(gym.Env):
-        def __init__(self, prices=(10_000, 10_100, 9_900, 10_300), cash=1_000_000, fee=5):
-            self.prices, self.start_cash, self.fee = list(prices), cash, fee
-            self.action_space = gym.spaces.Discrete(3)
-            self.observation_space = gym.spaces.Box(0.0, np.inf, (2,), np.float64)
-
-        def _out(self, price, fee, reason):
-            equity = self.cash + self.coins * self.prices[self.t]
-            mask = [True, self.coins == 0 and self.cash >= self.prices[self.t] + self.fee, self.coins > 0]
-            info = dict(price=price, next_price=self.prices[self.t], cash=self.cash, coins=self.coins,
-                        equity=equity, fee=fee, reason=reason, action_mask=mask)
-            return np.array([self.prices[self.t], self.coins], dtype=np.float64), info
-
-        def reset(self, *, seed=None, options=None):
-            super().reset(seed=seed)
-            self.prices = list((options or {}).get("prices", self.prices))
-            self.t, self.cash, self.coins = 0, self.start_cash, 0
-            return self._out(self.prices[0], 0, None)
-
-        def step(self, action):
-            if self.t == len(self.prices) - 1:
-                raise RuntimeError("the episode has ended; call reset()")
-            price, fee, reason, before = self.prices[self.t], 0, None, self.cash + self.coins * self.prices[self.t]
-            if action == 1 and self.coins:
-                reason = "ALREADY_IN_POSITION"
-            elif action == 1 and self.cash < price + self.fee:
-                reason = "INSUFFICIENT_CASH"
-            elif action == 2 and not self.coins:
-                reason = "NO_POSITION"
-            elif action:
-                fee, traded = self.fee, 1 if action == 1 else -1
-                self.coins += traded
-                self.cash -= traded * price + 2 * fee  # the bug: the fee, twice
-            self.t += 1
-            obs, info = self._out(price, fee, reason)
-            return obs, float(info["equity"] - before), False, self.t == len(self.prices) - 1, info
+        class LeakyCoinEnv(CoinEnv):
+            def step(self, action):
+                obs, reward, terminated, truncated, info = super().step(action)
+                self.cash -= info["fee"]  # the bug: the fee, a second time
+                info["cash"] = self.cash
+                return obs, reward, terminated, truncated, info
 
 
-    class CoinAdapter:
-        name = "coin"
-
-        def meta(self, env, *, seed):
-            return TraceMeta(env_id="CoinEnv", action_names=("HOLD", "BUY", "SELL"),
-                             action_kinds=("hold", "open", "close"), initial_cash=env.unwrapped.start_cash,
-                             reward_is_pnl=True, seed=seed,
-                             supplies=CORE_FIELDS - {"cost_basis_before"})
-
-        def begin(self, env, observation, info):
-            self.last = info
-
-        def record(self, env, step):
-            was, now = self.last, step.info
-            self.last = now
-            predicted = int(step.action)
-            return StepRecord(
-                t=step.t, price=now["price"], next_price=now["next_price"], predicted=predicted,
-                executed=0 if now["reason"] else predicted, rejected=now["reason"] is not None,
-                reason=now["reason"], position_before=was["coins"], position_after=now["coins"],
-                cash_before=was["cash"], cash_after=now["cash"], equity_before=was["equity"],
-                equity_after=now["equity"], quantity=now["coins"] - was["coins"], fee=now["fee"],
-                reward=float(step.reward), components=(), mask=step.mask, cost_basis_before=0)
-
-        def reset_options(self, market):
-            return {"prices": market.prices.tolist()}
-
-        def market_length(self, env):
-            return len(env.unwrapped.prices)
-
-
-    def make_env():
-        return CoinEnv()
-    '''
+        def make_env():
+            return LeakyCoinEnv()
+        """
+    )
 )
+"""The documented env and adapter, verbatim, and a buggy env: if the documented adapter stops
+catching the bug, the report test below fails."""
+
 
 _names = itertools.count()
 
@@ -172,7 +114,6 @@ def test_a_report_directory_that_cannot_be_written_is_refused_before_the_run(
 
 
 # --------------------------------------------------------------------------- 3. train --out checked up front
-@pytest.mark.slow
 @pytest.mark.parametrize("extra", [[], ["--checkpoint-every", "0"]], ids=["checkpoints", "no-checkpoints"])
 def test_train_out_under_a_file_is_refused_before_torch_is_imported(extra: list[str], tmp_path: Path) -> None:
     (tmp_path / "afile").write_text("")

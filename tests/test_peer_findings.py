@@ -9,6 +9,7 @@ packages.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import warnings
@@ -20,7 +21,7 @@ import pytest
 
 from tradeguard.invariants._gate import check_trading_env
 from tradeguard.invariants.peers._anytrading import make_forex_env, make_stocks_env
-from tradeguard.invariants.peers._gym_trading_env import make_trading_env
+from tradeguard.invariants.peers._gym_trading_env import make_margin_trading_env, make_trading_env
 
 pytestmark = pytest.mark.filterwarnings("default")
 
@@ -74,7 +75,7 @@ def test_anytrading_takes_actions_outside_its_space_silently() -> None:
 
 def test_check_finds_anytrading_silent_coercions() -> None:
     found = violations(lambda: make_stocks_env(steps=6), "action-range-enforced")
-    assert [m.split(" (")[0] for m in found] == ["step(2)", "step(-1)", "step(1.5)", "step(1.0)", "step(None)", "step(True)"]
+    assert [m.split(" (")[0] for m in found] == ["step(2)", "step(-1)", "step(1.5)", "step(1.0)", "step(None)"]
     assert found[0].endswith("the action was silently taken as something else; it executed as (no trade)")
     assert found[3].endswith("it executed as Buy")
 
@@ -165,7 +166,7 @@ def test_gym_trading_env_takes_minus_one_as_the_last_position() -> None:
 
 def test_check_finds_gym_trading_env_silent_coercions() -> None:
     found = violations(lambda: make_trading_env(steps=6, initial_position=0), "action-range-enforced")
-    assert [m.split(" (")[0] for m in found] == ["step(-1)", "step(None)", "step(True)"]
+    assert [m.split(" (")[0] for m in found] == ["step(-1)", "step(None)"]
     assert found[0].endswith("it executed as position 1")
 
 
@@ -183,3 +184,45 @@ def test_gym_trading_env_trades_on_after_max_episode_duration() -> None:
 def test_check_finds_gym_trading_env_stepping_past_max_episode_duration() -> None:
     (message,) = violations(lambda: make_trading_env(steps=12, max_episode_duration=5), "step-after-end-refused")
     assert message.startswith("step() after the episode ended at step 3 returned normally instead of raising")
+
+
+def test_gym_trading_env_borrow_interest_does_not_accrue() -> None:
+    # utils/portfolio.py:44-46: update_interest *sets* the interest owed to one step's worth.
+    df = pd.DataFrame({"close": np.full(40, 100.0), "feature_x": 0.0})
+
+    def values(actions: list[int]) -> list[float]:
+        with warnings.catch_warnings():
+            from gym_trading_env.environments import TradingEnv
+        env = TradingEnv(df=df, verbose=0, positions=[-1, 0, 1], initial_position=0, borrow_interest_rate=0.01)
+        env.reset(seed=0)
+        return [float(env.step(a)[4]["portfolio_valuation"]) for a in actions]
+
+    assert values([0] * 10) == [990.0] * 10  # short 10 steps at 1% a step: 1% paid, not 10%
+    assert values([0, 1]) == values([0] * 10 + [1])[-2:] == [990.0, 990.0]  # closing after 1 or 10 steps: the same
+    assert values([0] * 5 + [2])[-1] == pytest.approx(1000.0, rel=1e-12)  # flipped to long: the interest is forgiven
+
+
+def test_check_finds_gym_trading_env_interest_that_does_not_accrue() -> None:
+    found = violations(make_margin_trading_env, "financing-as-declared")
+    assert re.fullmatch(r"(no interest or borrow cost|financing of -?[\d,.]+) charged on step \d+ with cash -?[\d,.]+; "
+                        r"the declared schedule charges [\d,.]+", found[0]), found[0]
+
+
+def test_gym_trading_env_trades_on_after_ruin() -> None:
+    # environments.py:246-247 ends the episode when the portfolio is worth <= 0; step() never refuses.
+    with warnings.catch_warnings():
+        from gym_trading_env.environments import TradingEnv
+    df = pd.DataFrame({"close": [100.0, 100.0] + [250.0] * 38, "feature_x": 0.0})
+    env = TradingEnv(df=df, verbose=0, positions=[-1, 0, 1], initial_position=0)
+    env.reset(seed=0)
+    env.step(0)
+    _, _, terminated, _, info = env.step(0)
+    assert terminated and info["portfolio_valuation"] == -500.0
+    *_, info = env.step(2)  # no error: goes long with a ruined account
+    assert info["position"] == 1
+
+
+def test_check_finds_gym_trading_env_stepping_past_ruin() -> None:
+    found = violations(make_margin_trading_env, "step-after-end-refused")
+    assert re.fullmatch(r"step\(\) after the episode ended at step \d+ returned normally instead of raising: an agent "
+                        r"can keep trading past the end of the data", found[0]), found[0]

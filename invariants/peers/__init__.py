@@ -9,10 +9,10 @@ Example:
     >>> from tradeguard.invariants import check_trading_env
     >>> from tradeguard.invariants.peers import AnyTradingAdapter, make_stocks_env
     >>> report = check_trading_env(make_stocks_env, adapter=AnyTradingAdapter("stocks"),
-    ...                            only=["no-sell-without-position"], examples=5, max_steps=3,
+    ...                            only=["self-financing"], examples=5, max_steps=3,
     ...                            seed=0, database=None)
     >>> [(r.invariant.id, r.status) for r in report.results]
-    [('no-sell-without-position', 'pass')]
+    [('self-financing', 'pass')]
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from tradeguard.invariants.peers._anytrading import (
 from tradeguard.invariants.peers._gym_trading_env import (
     GymTradingEnvAdapter,
     GymTradingEnvMarketEnv,
+    make_margin_trading_env,
     make_trading_env,
 )
 
@@ -35,6 +36,7 @@ __all__ = [
     "GymTradingEnvAdapter",
     "GymTradingEnvMarketEnv",
     "make_forex_env",
+    "make_margin_trading_env",
     "make_stocks_env",
     "make_trading_env",
 ]

@@ -1,27 +1,44 @@
 """The adapter for gym-anytrading's ``StocksEnv`` and ``ForexEnv`` (package ``gym-anytrading``).
 
-What the env means (read from ``gym_anytrading/envs``): two actions, ``Sell=0`` and
-``Buy=1``, and two positions, ``Short`` and ``Long``. A step trades only when the
-action flips the position (``Buy`` while ``Short``, ``Sell`` while ``Long``); any other
-action leaves it unchanged. Trades execute at the price of the tick the step moves to.
+What the env keeps (read from ``gym_anytrading/envs``, version 2.0.0): two actions,
+``Sell=0`` and ``Buy=1``; two positions, ``Short`` and ``Long``; a step trades only when
+the action flips the position (``Buy`` while ``Short``, ``Sell`` while ``Long``), at the
+price of the tick the step moves to (``_current_tick`` is advanced first). The account
+is ``total_profit``, 1.0 at reset, in units of the starting account; it is updated when a
+position closes (and at truncation, as if it closed), from the entry price
+``prices[_last_trade_tick]`` and the env's fee rates. Prices are a float32 array and,
+under NumPy 2, every amount computed from them is float32: the trace declares
+:meth:`Precision.float32 <tradeguard.trace.Precision.float32>`.
 
-- ``StocksEnv``: ``Short`` is *flat* (out of the market: no reward, no profit change),
-  ``Long`` is all-in. So ``Buy`` opens, ``Sell`` closes, long only: the trace's
-  position is 0 (flat) or 1 (one lot = the whole account) and the long-only
-  invariants (no sell without a position, no buy while in one) apply.
-- ``ForexEnv``: ``Short`` is a real short (its reward is ``-price_diff * 10000``), so
-  positions are -1 and +1 and a flip trades two lots. The long-only invariants do not
-  describe it; the adapter does not declare positions for it.
+The ledger, in the env's own numbers and order of operations:
 
-Neither env has a "hold" action, a mask, cash, or an equity marked to market every
-step (``total_profit`` changes only when a position closes), nor integer money: the
-trace gets a virtual action ``(no trade)`` for steps that trade nothing, and declares
-only the fields it fills from the env (``TraceMeta.supplies``).
+- ``StocksEnv``: ``Short`` is flat (cash = ``total_profit``), ``Long`` holds
+  ``shares = (total_profit * (1 - trade_fee_ask_percent)) / entry_price`` (cash 0), the
+  expression ``_update_profit`` evaluates when the long closes. The ask fee is what the
+  buy paid beyond the shares' value; the bid fee is what the sale's proceeds lack.
+- ``ForexEnv(unit_side="right")``: the account is in the quote (right) currency;
+  ``Long`` holds ``total_profit / entry_price`` units of the base currency, sold at
+  ``price - trade_fee`` (a fee of ``trade_fee`` per unit, on the close only); ``Short``
+  is cash.
+- ``ForexEnv(unit_side="left")``: the account is in the base (left) currency; ``Short``
+  holds ``total_profit * (entry_price - trade_fee)`` units of the quote currency (the
+  spread paid on the way in), whose price in account units is ``1 / price``; ``Long``
+  is cash. Reset starts ``Short``, entered at ``prices[start - 1]``: the account begins
+  in the quote currency.
 
-A step that trades nothing is recorded as executed ``(no trade)``, rejected, with the
-reason the env did nothing: ``NO_POSITION`` (Sell while flat) and
-``ALREADY_IN_POSITION`` (Buy while long) for stocks, ``ALREADY_SHORT`` /
-``ALREADY_LONG`` for forex, ``NOT_AN_ACTION`` for anything outside ``{0, 1}``.
+So every kind is long-only in its own account: ``Sell`` closes and ``Buy`` opens (left:
+the reverse). A step that trades nothing is recorded as the virtual action
+``(no trade)``, rejected, with the reason the env did nothing (``NO_POSITION``,
+``ALREADY_IN_POSITION``; forex ``ALREADY_SHORT``, ``ALREADY_LONG``; ``NOT_AN_ACTION``).
+The reward has one component, the env's reward function recomputed from the ledger's
+prices (``_calculate_reward``: the price difference of a closed long for stocks, pips of
+the closed position for forex), so ``reward-is-sum-of-components`` checks that the env
+pays what its reward function says. The env's own metric ``total_reward`` is handed to
+``metrics-match-trace`` as ``episode_reward``.
+
+Not supplied, and why: no action mask; no financing (the env has none); no
+``reported_equity`` (``total_profit`` is the cash itself while flat and stale while
+holding); no legs (one instrument).
 
 Markets: these envs take their data at construction. :func:`make_stocks_env` and
 :func:`make_forex_env` return the real env inside :class:`AnyTradingMarketEnv`, a thin
@@ -32,6 +49,8 @@ wrapper that rebuilds it on the market passed as ``reset(options={"market": m})`
 from __future__ import annotations
 
 import weakref
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import gymnasium as gym
@@ -41,23 +60,17 @@ from tradeguard.invariants._adapter import (
     StepData,
     action_id,
     import_optional,
-    minor_unit_of,
-    partial_record,
 )
-from tradeguard.trace import ActionKind, StepRecord, TraceMeta
+from tradeguard.trace import CORE_FIELDS, ActionKind, FeeSchedule, Precision, StepRecord, TraceMeta
 
 __all__ = ["AnyTradingAdapter", "AnyTradingMarketEnv", "make_forex_env", "make_stocks_env", "market_frame"]
 
 Kind = Literal["stocks", "forex"]
 
 _ACTION_NAMES = ("Sell", "Buy", "(no trade)")
-_ACTION_KINDS: tuple[ActionKind, ...] = ("close", "open", "hold")
-_NO_TRADE = 2
-_BASE = frozenset({"t", "predicted", "executed", "rejected", "reason", "reward"})
-_SUPPLIES: dict[Kind, frozenset[str]] = {
-    "stocks": _BASE | {"position_before", "position_after", "quantity"},
-    "forex": _BASE,
-}
+_SELL, _BUY, _NO_TRADE = 0, 1, 2
+_SHORT, _LONG = 0, 1
+_SUPPLIES = CORE_FIELDS - {"mask"}
 _CLASSES = {"stocks": "StocksEnv", "forex": "ForexEnv"}
 DEFAULT_WINDOW = 4
 """Observation window of the envs the factories build (ticks before the first step)."""
@@ -72,28 +85,38 @@ def _side(position: Any) -> int:
     return int(getattr(position, "value", position))
 
 
+@dataclass(slots=True)
+class _Account:
+    """The ledger between two steps: the env's side, its cash, the units held and the entry."""
+
+    side: int
+    cash: float
+    units: float
+    entry_tick: int  # the env's _last_trade_tick
+    cost_basis: float
+
+
 class AnyTradingAdapter(MarketWrapperAdapter):
-    """Turns gym-anytrading ``StocksEnv``/``ForexEnv`` steps into trace records.
+    """Turns gym-anytrading ``StocksEnv``/``ForexEnv`` steps into ledger lines.
 
     Args:
-        kind: ``"stocks"`` (short means flat: long-only positions 0/1) or ``"forex"``
-            (short is a real short: positions are not declared).
+        kind: ``"stocks"`` or ``"forex"`` (either ``unit_side``: read from the env).
 
     Example:
         >>> from tradeguard.invariants import check_trading_env
         >>> report = check_trading_env(lambda: make_stocks_env(steps=8), adapter=AnyTradingAdapter("stocks"),
-        ...                            only=["no-sell-without-position"], examples=5, max_steps=8, seed=0)
+        ...                            only=["self-financing"], examples=5, max_steps=8, seed=0)
         >>> report.results[0].status
         'pass'
     """
 
     def __init__(self, kind: Kind = "stocks") -> None:
-        if kind not in _SUPPLIES:
+        if kind not in _CLASSES:
             from tradeguard.errors import InvalidConfig
 
             raise InvalidConfig(f"kind={kind!r}; expected 'stocks' or 'forex'.")
         self.kind: Kind = kind
-        self._side: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
+        self._accounts: weakref.WeakKeyDictionary[Any, _Account] = weakref.WeakKeyDictionary()
 
     @property
     def name(self) -> str:
@@ -105,62 +128,172 @@ class AnyTradingAdapter(MarketWrapperAdapter):
         names = {c.__name__ for c in type(getattr(env, "unwrapped", env)).__mro__}
         return cls("forex" if "ForexEnv" in names else "stocks")
 
+    # ------------------------------------------------------------------ what the env is
+    def _left(self, base: Any) -> bool:
+        return self.kind == "forex" and str(getattr(base, "unit_side", "left")).lower() == "left"
+
+    def _holding(self, base: Any) -> int:
+        """The side that holds the instrument: Long, or Short for a left-unit forex account."""
+        return _SHORT if self._left(base) else _LONG
+
+    def _price(self, base: Any, tick: int) -> float:
+        """The instrument's price in account units at ``tick`` (the last tick's past the end)."""
+        price = float(base.prices[min(tick, len(base.prices) - 1)])
+        return 1.0 / price if self._left(base) else price
+
+    def _units(self, base: Any, total_profit: Any, entry_tick: int) -> float:
+        """Units held, by the expression ``_update_profit`` evaluates when the position closes."""
+        entry = base.prices[entry_tick]
+        if self.kind == "stocks":
+            return float((total_profit * (1 - base.trade_fee_ask_percent)) / entry)
+        if self._left(base):
+            return float(total_profit * (entry - base.trade_fee))
+        return float(total_profit / entry)
+
+    def _fee_schedule(self, base: Any) -> FeeSchedule:
+        if self.kind == "stocks":
+            ask, bid = float(base.trade_fee_ask_percent), float(base.trade_fee_bid_percent)
+
+            def stocks_fees(quantity: float, price: float) -> float:
+                # Buy: the ask fee is a share of the cash spent, ask / (1 - ask) of the shares' value.
+                notional = abs(quantity) * price
+                return notional * ask / (1 - ask) if quantity > 0 else notional * bid
+
+            stocks_fees.__name__ = f"ask {ask:.2%} of the cash spent, bid {bid:.2%} of the proceeds"
+            return FeeSchedule(function=stocks_fees)
+        spread = float(base.trade_fee)
+        if self._left(base):
+
+            def spread_on_entry(quantity: float, price: float) -> float:
+                # Entering buys quote units at (1 / price - spread): quantity * spread * price^2 / (1 - spread * price).
+                return quantity * spread * price * price / (1 - spread * price) if quantity > 0 else 0.0
+
+            spread_on_entry.__name__ = f"a spread of {spread:g} on the price paid for the quote currency"
+            return FeeSchedule(function=spread_on_entry)
+
+        def spread_on_exit(quantity: float, price: float) -> float:
+            return -quantity * spread if quantity < 0 else 0.0
+
+        spread_on_exit.__name__ = f"a spread of {spread:g} on the price the base currency is sold at"
+        return FeeSchedule(function=spread_on_exit)
+
+    # ------------------------------------------------------------------ the protocol
     def meta(self, env: Any, *, seed: int | None) -> TraceMeta:
+        base = env.unwrapped
+        left = self._left(base)
+        kinds: tuple[ActionKind, ...] = ("open", "close", "hold") if left else ("close", "open", "hold")
+        side = f" (unit_side={base.unit_side!r})" if self.kind == "forex" else ""
         return TraceMeta(
-            env_id=f"gym-anytrading {_CLASSES[self.kind]}",
+            env_id=f"gym-anytrading {_CLASSES[self.kind]}{side}",
             action_names=_ACTION_NAMES,
-            action_kinds=_ACTION_KINDS,
-            minor_unit=minor_unit_of(env),
+            action_kinds=kinds,
+            component_names=("price_diff_of_closed_long",) if self.kind == "stocks" else ("pips_of_closed_position",),
+            initial_cash=0.0 if left else 1.0,
+            minor_unit=1.0,
             seed=seed,
-            supplies=_SUPPLIES[self.kind],
+            supplies=_SUPPLIES,
+            precision=Precision.float32(),
+            fee_schedule=self._fee_schedule(base),
         )
 
     def begin(self, env: Any, observation: Any, info: dict[str, Any]) -> None:
-        self._side[env] = _side(info["position"])
+        base = env.unwrapped
+        side, entry = _side(info["position"]), int(base._last_trade_tick)
+        if side == self._holding(base):  # forex left: the env starts in the quote currency
+            units = self._units(base, info["total_profit"], entry)
+            self._accounts[env] = _Account(side, 0.0, units, entry, units * self._price(base, entry))
+        else:
+            self._accounts[env] = _Account(side, float(info["total_profit"]), 0.0, entry, 0.0)
 
     def record(self, env: Any, step: StepData) -> StepRecord:
-        before = self._side.get(env, 0)
-        after = _side(step.info["position"])
-        self._side[env] = after
+        base = env.unwrapped
+        was = self._accounts[env]
+        tick = int(base._current_tick)
+        price, next_price = self._price(base, tick), self._price(base, tick + 1)
+        side = _side(step.info["position"])
+        holding = self._holding(base)
+        traded = side != was.side
+        fee = 0.0
+        if traded and side == holding:  # bought in: all the cash
+            entry = int(base._last_trade_tick)
+            now = _Account(side, 0.0, self._units(base, step.info["total_profit"], entry), entry, 0.0)
+            now.cost_basis = now.units * price
+            fee = self._entry_fee(base, step.info["total_profit"], entry)
+        elif traded:  # sold out: the env's total_profit is the cash
+            now = _Account(side, float(step.info["total_profit"]), 0.0, int(base._last_trade_tick), 0.0)
+            fee = self._exit_fee(base, was, tick)
+        elif side == holding:  # still holding (at truncation total_profit is a liquidation value, not cash)
+            now = _Account(side, was.cash, was.units, was.entry_tick, was.cost_basis)
+        else:
+            now = _Account(side, float(step.info["total_profit"]), 0.0, was.entry_tick, 0.0)
+        self._accounts[env] = now
         predicted = action_id(step.action)
         # A flip to Long is a Buy, to Short a Sell; no flip traded nothing.
-        executed = (1 if after == 1 else 0) if after != before else _NO_TRADE
+        executed = (_BUY if side == _LONG else _SELL) if traded else _NO_TRADE
         rejected = executed != predicted
-        reason = None if not rejected else self._reason(predicted, before)
-        pos_before, pos_after = self._units(before), self._units(after)
-        base = env.unwrapped
-        prices = getattr(base, "prices", None)
-        tick = getattr(base, "_current_tick", None)
-        price = 0
-        if prices is not None and tick is not None and 0 <= tick < len(prices):
-            price = round(float(prices[tick]) / minor_unit_of(env))
-        return partial_record(
+        return StepRecord(
             t=step.t,
             price=price,
-            next_price=price,
+            next_price=next_price,
             predicted=predicted,
             executed=executed,
             rejected=rejected,
-            reason=reason,
-            position_before=pos_before,
-            position_after=pos_after,
-            quantity=pos_after - pos_before,
+            reason=self._reason(predicted, was.side) if rejected else None,
+            position_before=was.units,
+            position_after=now.units,
+            cash_before=was.cash,
+            cash_after=now.cash,
+            equity_before=was.cash + was.units * price,
+            equity_after=now.cash + now.units * next_price,
+            quantity=now.units - was.units,
+            fee=fee,
             reward=float(step.reward),
+            components=(self._reward_of(base, was, tick, traded),),
             mask=step.mask,
+            cost_basis_before=was.cost_basis,
         )
 
-    def _units(self, side: int) -> int:
+    def reported_metrics(self, env: Any, info: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        """The env's own running total of its rewards (``info["total_reward"]``)."""
+        if "total_reward" not in info:
+            return None
+        return {"episode_reward": float(info["total_reward"])}
+
+    # ------------------------------------------------------------------ the env's rules
+    def _entry_fee(self, base: Any, total_profit: Any, entry_tick: int) -> float:
+        """What buying in cost beyond the units' value, from the env's own (float32) terms."""
+        if self.kind == "stocks":  # the ask fee: the part of the cash that buys no shares
+            return float(total_profit) - float(total_profit * (1 - base.trade_fee_ask_percent))
+        if self._left(base):  # the spread: quote units bought at (price - spread), as the env rounds it
+            price = base.prices[entry_tick]
+            return float(total_profit) * (float(price) - float(price - base.trade_fee)) / float(price)
+        return 0.0
+
+    def _exit_fee(self, base: Any, was: _Account, tick: int) -> float:
+        """What the sale's proceeds lack, from the env's own (float32) terms."""
+        price = base.prices[tick]
+        units = base.prices.dtype.type(was.units)  # the env's float32 units, exactly
+        if self.kind == "stocks":  # the bid fee: shares * (1 - bid) are sold at the price
+            return float(units) * float(price) - float(units * (1 - base.trade_fee_bid_percent)) * float(price)
+        if self._left(base):
+            return 0.0
+        return float(units) * (float(price) - float(price - base.trade_fee))  # sold at price - spread
+
+    def _reward_of(self, base: Any, was: _Account, tick: int, traded: bool) -> float:
+        """``_calculate_reward``, in the env's float32: paid only on the step that closes a position."""
+        if not traded:
+            return 0.0
+        diff = base.prices[tick] - base.prices[was.entry_tick]
         if self.kind == "stocks":
-            return side
-        return 1 if side == 1 else -1
+            return float(diff) if was.side == _LONG else 0.0
+        return float(-diff * 10000 if was.side == _SHORT else diff * 10000)
 
     def _reason(self, predicted: int, side: int) -> str:
-        if predicted not in (0, 1):
+        if predicted not in (_SELL, _BUY):
             return "NOT_AN_ACTION"
         if self.kind == "stocks":
-            return "NO_POSITION" if predicted == 0 else "ALREADY_IN_POSITION"
-        return "ALREADY_SHORT" if predicted == 0 else "ALREADY_LONG"
-
+            return "NO_POSITION" if predicted == _SELL else "ALREADY_IN_POSITION"
+        return "ALREADY_SHORT" if predicted == _SELL else "ALREADY_LONG"
 
 
 def market_frame(market: Any, *, columns: tuple[str, ...] = ("Close",)) -> Any:
@@ -183,10 +316,13 @@ class AnyTradingMarketEnv(gym.Wrapper[Any, Any, Any, Any]):
         kind: ``"stocks"`` or ``"forex"``.
         steps: Steps per episode of the default market (the package's own dataset).
         window_size: Ticks in each observation.
+        env_class: The env to build: the package's ``StocksEnv``/``ForexEnv`` (default), or a
+            subclass of it.
         **env_kwargs: Passed to the env's constructor (e.g. ``unit_side`` for forex).
     """
 
-    def __init__(self, kind: Kind, *, steps: int = 30, window_size: int = DEFAULT_WINDOW, **env_kwargs: Any) -> None:
+    def __init__(self, kind: Kind, *, steps: int = 30, window_size: int = DEFAULT_WINDOW,
+                 env_class: type | None = None, **env_kwargs: Any) -> None:
         envs = _require()
         from gym_anytrading import datasets
 
@@ -196,7 +332,7 @@ class AnyTradingMarketEnv(gym.Wrapper[Any, Any, Any, Any]):
         self.tradeguard_market_length = window_size + steps + 1
         self.tradeguard_minor_unit = 0.01 if kind == "stocks" else 0.00001
         data = datasets.STOCKS_GOOGL if kind == "stocks" else datasets.FOREX_EURUSD_1H_ASK
-        self._cls = getattr(envs, _CLASSES[kind])
+        self._cls = env_class or getattr(envs, _CLASSES[kind])
         self._market: Any = None
         super().__init__(self._build(data.iloc[: self.tradeguard_market_length].copy()))
 
@@ -233,5 +369,8 @@ def make_stocks_env(*, steps: int = 30, window_size: int = DEFAULT_WINDOW, **env
 
 
 def make_forex_env(*, steps: int = 30, window_size: int = DEFAULT_WINDOW, **env_kwargs: Any) -> AnyTradingMarketEnv:
-    """gym-anytrading's ``ForexEnv`` on ``steps`` steps of its own EUR/USD data, ready to take markets."""
+    """gym-anytrading's ``ForexEnv`` on ``steps`` steps of its own EUR/USD data, ready to take markets.
+
+    ``unit_side`` (``"left"``, the package's default, or ``"right"``) goes to the env.
+    """
     return AnyTradingMarketEnv("forex", steps=steps, window_size=window_size, **env_kwargs)

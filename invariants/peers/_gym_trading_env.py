@@ -1,29 +1,68 @@
 """The adapter for gym-trading-env's ``TradingEnv`` (package ``gym-trading-env``).
 
-What the env means (read from ``gym_trading_env/environments.py``): the action is an
-index into ``positions`` (default ``[0, 1]``), the *target* exposure as a fraction of
-the portfolio (-1 short, 0 flat, 1 all-in, 2 leveraged...). A step trades only when
-the target differs from the current position (``_take_action``), at the close of the
-current row, then moves to the next row. The portfolio is float (``asset`` and
-``fiat``), valued every step (``info["portfolio_valuation"]``); fees are a fraction of
-each trade; the reward is by default the log return of the valuation.
+What the env keeps (read from ``gym_trading_env/environments.py`` and
+``utils/portfolio.py``, version 0.3.5): the action is an index into ``positions``, the
+*target* exposure as a fraction of the portfolio (-1 short, 0 flat, 1 all-in, 2
+leveraged). A step trades only when the target differs from the current one
+(``_take_action``), at the close of the current row, then moves to the next row. The
+portfolio is float64: ``asset`` and ``fiat`` (negative when borrowed), and the interest
+owed on them, ``interest_asset`` (in units of the asset) and ``interest_fiat``, all
+reported every step in ``info["portfolio_distribution_*"]``; its value,
+``info["portfolio_valuation"]``, is ``asset * price + fiat - interest_asset * price -
+interest_fiat``. A trade pays ``trading_fees`` of its notional (a buy receives
+``1 - trading_fees`` of the units paid for; a sale receives ``1 - trading_fees`` of its
+proceeds). Before a trade that reduces a borrowed position, ``trade_to_position``
+settles the matching share of the interest; after every step ``update_interest`` sets
+the interest owed to ``borrow_interest_rate`` times what is borrowed.
 
-The trace's money is integer and exact, so the adapter does not declare cash, equity,
-fees or positions (fractional targets); it declares what it reads exactly: the
-predicted target, the target the env reached (``info["position"]``), and the reward. A
-step whose target equals the current position trades nothing: it is recorded as the
-virtual action ``(no trade)``, rejected with reason ``ALREADY_AT_TARGET`` (the
-catalog's "executed what was predicted, or a rejected no-op" then checks that every
-trade is the one the agent asked for).
+The ledger, in the env's own numbers:
 
-Markets: the env takes its data at construction; :func:`make_trading_env` returns
-the real env inside :class:`GymTradingEnvMarketEnv`, which rebuilds it on the market
-passed as ``reset(options={"market": m})``.
+- ``position``: ``asset``, the units the account holds (negative: borrowed); ``cash``:
+  ``fiat`` less the interest owed, ``interest_fiat`` and ``interest_asset`` marked at
+  the price the record marks at (interest owed in units of the asset is a debt whose
+  value moves with the price). So ``equity = cash + position * price`` is the env's
+  valuation, and ``reported_equity`` is ``info["portfolio_valuation"]`` itself, checked
+  against it. Units change by the trade, and by the interest ``trade_to_position``
+  settles in units of the asset before it trades.
+- ``fee``: what the trade's cash paid beyond the value of the units it moved, at the
+  execution price (a buy receives ``1 - trading_fees`` of the units paid for, a sale
+  ``1 - trading_fees`` of its proceeds); ``fees-match-schedule`` checks it against
+  ``trading_fees``.
+- ``financing``: the change of the interest owed that the trade did not settle, at the
+  prices it is marked at. The declared schedule is the rule the constructor documents
+  (``borrow_interest_rate`` per step on what is borrowed): the interest owed after a step
+  is what was owed before, less what the trade settled, plus the rate times what is
+  borrowed after the trade (``info["portfolio_distribution_borrowed_*"]``).
+- ``components``: the default reward function, ``log(value / previous value)``,
+  recomputed from the valuations (not supplied for a custom ``reward_function``).
+- Declarations from the constructor's settings: ``long_only`` when no position is
+  negative, ``borrows_cash`` when one exceeds 1, the fee schedule from
+  ``trading_fees`` (not declared when a short pays interest in units of the asset: the
+  units a trade settles that interest with change the position beside the trade), the
+  env ends on ruin (``portfolio_value <= 0`` ends the episode). No ``position_limits``:
+  the env limits exposure (a fraction of value), not units.
+- ``info["step"]``, the env's step counter, is handed to ``metrics-match-trace`` as
+  ``steps``.
+
+Records: with ``positions`` of 0 and one other target (the package's default ``[0,
+1]``), the targets are ``close`` and ``open`` and records are single-position; with more
+targets (``[-1, 0, 1, 2]``), an action is no single kind (target 1 opens from 0 and
+reduces from 2), so each record carries one leg and the single-position rules
+(``no-buy-while-in-position``, ``no-add-without-profitable-position``) do not apply. A
+step whose target equals the current one trades nothing: it is recorded as the virtual
+action ``(no trade)``, rejected with reason ``ALREADY_AT_TARGET``.
+
+Markets: the env takes its data at construction; :func:`make_trading_env` returns the
+real env inside :class:`GymTradingEnvMarketEnv`, which rebuilds it on the market passed
+as ``reset(options={"market": m})``.
 """
 
 from __future__ import annotations
 
+import math
 import weakref
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import gymnasium as gym
@@ -33,14 +72,25 @@ from tradeguard.invariants._adapter import (
     StepData,
     action_id,
     import_optional,
-    minor_unit_of,
-    partial_record,
 )
-from tradeguard.trace import ActionKind, StepRecord, TraceMeta
+from tradeguard.trace import (
+    CORE_FIELDS,
+    ActionKind,
+    FeeSchedule,
+    FinancingSchedule,
+    Leg,
+    Precision,
+    StepRecord,
+    TraceMeta,
+)
 
-__all__ = ["GymTradingEnvAdapter", "GymTradingEnvMarketEnv", "make_trading_env", "trading_frame"]
-
-_SUPPLIES = frozenset({"t", "predicted", "executed", "rejected", "reason", "reward"})
+__all__ = [
+    "GymTradingEnvAdapter",
+    "GymTradingEnvMarketEnv",
+    "make_margin_trading_env",
+    "make_trading_env",
+    "trading_frame",
+]
 
 
 def _require() -> Any:
@@ -53,66 +103,210 @@ def _kind(position: float) -> ActionKind:
     return "close" if position == 0 else "open"
 
 
+@dataclass(frozen=True, slots=True)
+class _Book:
+    """The env's portfolio as ``info`` reports it, after a reset or a step."""
+
+    target: float
+    asset: float
+    fiat: float
+    interest_asset: float
+    interest_fiat: float
+    value: float
+    price: float
+
+    @classmethod
+    def of(cls, info: Mapping[str, Any]) -> _Book:
+        d = "portfolio_distribution_"
+        return cls(
+            target=float(info["position"]),
+            asset=float(info[d + "asset"]) - float(info[d + "borrowed_asset"]),
+            fiat=float(info[d + "fiat"]) - float(info[d + "borrowed_fiat"]),
+            interest_asset=float(info[d + "interest_asset"]),
+            interest_fiat=float(info[d + "interest_fiat"]),
+            value=float(info["portfolio_valuation"]),
+            price=float(info["data_close"]),
+        )
+
+    def cash(self, price: float) -> float:
+        """``fiat`` less the interest owed, the part owed in units of the asset marked at ``price``."""
+        return self.fiat - self.interest_fiat - self.interest_asset * price
+
+
+@dataclass(slots=True)
+class _Episode:
+    book: _Book
+    cost_basis: float = 0.0
+    interest_due: dict[int, float] = field(default_factory=dict)
+
+
+def _single_position(positions: list[float]) -> bool:
+    """Whether every target is 0 or one other: actions are then ``close`` and ``open``."""
+    return 0 in positions and len({p for p in positions if p != 0}) <= 1
+
+
 class GymTradingEnvAdapter(MarketWrapperAdapter):
-    """Turns gym-trading-env ``TradingEnv`` steps into trace records.
+    """Turns gym-trading-env ``TradingEnv`` steps into ledger lines.
 
     Action ``i`` is named ``position p`` for ``p = env.positions[i]``; action
-    ``len(positions)`` is the virtual ``(no trade)``. Kinds describe each target as
-    reached from flat (0 closes, anything else opens); no invariant that reads them
-    applies, since positions are not declared.
+    ``len(positions)`` is the virtual ``(no trade)``.
+
+    Example:
+        >>> from tradeguard.invariants import check_trading_env
+        >>> report = check_trading_env(lambda: make_trading_env(steps=6, initial_position=0),
+        ...                            adapter=GymTradingEnvAdapter(), only=["self-financing"],
+        ...                            examples=5, max_steps=6, seed=0)
+        >>> report.results[0].status
+        'pass'
     """
 
     name = "gym-trading-env"
 
     def __init__(self) -> None:
-        self._position: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+        self._episodes: weakref.WeakKeyDictionary[Any, _Episode] = weakref.WeakKeyDictionary()
 
     def meta(self, env: Any, *, seed: int | None) -> TraceMeta:
-        positions = list(env.unwrapped.positions)
+        base = env.unwrapped
+        positions = [float(p) for p in base.positions]
+        fees, rate = float(base.trading_fees), float(base.borrow_interest_rate)
+        long_only = min(positions) >= 0
+        supplies = CORE_FIELDS - {"mask"} | {"financing", "reported_equity"}
+        if not _single_position(positions):
+            supplies = supplies - {"cost_basis_before"} | {"legs"}
+        if not self._default_reward(base):
+            supplies = supplies - {"components"}
+        episode = self._episodes.get(env)
+        due = episode.interest_due if episode is not None else {}
         return TraceMeta(
-            env_id=f"gym-trading-env TradingEnv ({getattr(env.unwrapped, 'name', 'Stock')})",
+            env_id=f"gym-trading-env TradingEnv ({getattr(base, 'name', 'Stock')})",
             action_names=(*(f"position {p:g}" for p in positions), "(no trade)"),
             action_kinds=(*(_kind(p) for p in positions), "hold"),
-            minor_unit=minor_unit_of(env),
-            initial_cash=0,
+            component_names=("log_return",) if "components" in supplies else (),
+            initial_cash=float(base.portfolio_initial_value),
+            minor_unit=1.0,
             seed=seed,
-            supplies=_SUPPLIES,
+            supplies=frozenset(supplies),
+            precision=Precision.float64(),
+            long_only=long_only,
+            borrows_cash=max(positions) > 1,
+            fee_schedule=None if (rate > 0 and not long_only) else FeeSchedule(function=_fee_schedule(fees)),
+            financing_schedule=FinancingSchedule(function=_interest_schedule(due)),
         )
 
     def begin(self, env: Any, observation: Any, info: dict[str, Any]) -> None:
-        self._position[env] = info["position"]
+        book = _Book.of(info)
+        self._episodes[env] = _Episode(book, cost_basis=book.asset * book.price)
 
     def record(self, env: Any, step: StepData) -> StepRecord:
-        positions = list(env.unwrapped.positions)
-        no_trade = len(positions)
-        before = self._position.get(env)
-        after = step.info["position"]
-        self._position[env] = after
+        base = env.unwrapped
+        positions = [float(p) for p in base.positions]
+        episode = self._episodes[env]
+        was, now = episode.book, _Book.of(step.info)
+        episode.book = now
+        price, next_price = was.price, now.price
+        traded = now.target != was.target
+        # What trade_to_position left of the interest owed (1: it settled nothing), and the
+        # portfolio it traded from once it had settled the rest.
+        kept = _interest_kept(was, now.target, price) if traded else 1.0
+        asset = was.asset - (1 - kept) * was.interest_asset if kept < 1 else was.asset
+        fiat = was.fiat - (1 - kept) * was.interest_fiat if kept < 1 else was.fiat
+        paid = fiat - now.fiat  # the trade's cash: > 0 for a buy, < 0 for a sale
+        # What the cash paid beyond the units' value (a buy receives fewer units, a sale fewer
+        # proceeds); an env without fees charges none.
+        fee = paid - (now.asset - asset) * price if traded and base.trading_fees else 0.0
+        carried_asset, carried_fiat = kept * was.interest_asset, kept * was.interest_fiat
+        financing = (now.interest_fiat - carried_fiat) + (now.interest_asset * next_price - carried_asset * price)
+        # The documented rule: what was owed (less what the trade settled), plus the rate on what is borrowed.
+        rate = float(base.borrow_interest_rate)
+        owed_fiat = carried_fiat + rate * max(0.0, -now.fiat)
+        owed_asset = carried_asset + rate * max(0.0, -now.asset)
+        episode.interest_due[step.t] = (owed_fiat - carried_fiat) + (owed_asset * next_price - carried_asset * price)
+
         predicted = action_id(step.action)
-        executed = positions.index(after) if after != before and after in positions else no_trade
+        no_trade = len(positions)
+        executed = positions.index(now.target) if traded and now.target in positions else no_trade
         rejected = executed != predicted
         reason = None
         if rejected:
             if not 0 <= predicted < no_trade:
                 reason = "NOT_AN_ACTION"
-            elif positions[predicted] == before:
+            elif positions[predicted] == was.target:
                 reason = "ALREADY_AT_TARGET"
             else:
                 reason = "TARGET_NOT_REACHED"
-        close = step.info.get("data_close")
-        price = round(float(close) / minor_unit_of(env)) if close is not None else 0
-        return partial_record(
+        quantity = now.asset - was.asset
+        cost_basis = episode.cost_basis
+        episode.cost_basis = 0.0 if now.asset == 0 else cost_basis + quantity * price
+        legs = None
+        if not _single_position(positions):
+            legs = (Leg(price, next_price, was.asset, now.asset, quantity, fee),)
+        reward = float(step.reward)
+        log_return = math.log(now.value / was.value) if now.value > 0 and was.value > 0 else 0.0
+        return StepRecord(
             t=step.t,
             price=price,
-            next_price=price,
+            next_price=next_price,
             predicted=predicted,
             executed=executed,
             rejected=rejected,
             reason=reason,
-            reward=float(step.reward),
+            position_before=was.asset,
+            position_after=now.asset,
+            cash_before=was.cash(price),
+            cash_after=now.cash(next_price),
+            equity_before=was.cash(price) + was.asset * price,
+            equity_after=now.cash(next_price) + now.asset * next_price,
+            quantity=quantity,
+            fee=fee,
+            reward=reward,
+            components=(log_return,) if self._default_reward(base) else (),
             mask=step.mask,
+            cost_basis_before=cost_basis,
+            legs=legs,
+            financing=financing,
+            reported_equity=now.value,
         )
 
+    def reported_metrics(self, env: Any, info: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        """The env's own step counter (``info["step"]``)."""
+        return {"steps": int(info["step"])} if "step" in info else None
+
+    @staticmethod
+    def _default_reward(base: Any) -> bool:
+        fn = getattr(base, "reward_function", None)
+        return getattr(fn, "__module__", None) == "gym_trading_env.environments" and getattr(
+            fn, "__name__", None) == "basic_reward_function"
+
+
+def _interest_kept(was: _Book, target: float, price: float) -> float:
+    """``interest_reduction_ratio`` of ``Portfolio.trade_to_position``, in its own arithmetic."""
+    value = sum([was.asset * price, was.fiat, -was.interest_asset * price, -was.interest_fiat])
+    current = was.asset * price / value
+    if target <= 0 and current < 0:
+        return min(1.0, target / current)
+    if target >= 1 and current > 1:
+        return min(1.0, (target - 1) / (current - 1))
+    return 1.0
+
+
+def _fee_schedule(fees: float) -> Any:
+    def trading_fees(quantity: float, price: float) -> float:
+        # A buy of `quantity` received units paid quantity / (1 - fees) of them; a sale pays on its units.
+        notional = abs(quantity) * price
+        return fees * notional / (1 - fees) if quantity > 0 else fees * notional
+
+    trading_fees.__name__ = f"trading_fees={fees:g} of the notional"
+    return trading_fees
+
+
+def _interest_schedule(due: dict[int, float]) -> Any:
+    """The financing the documented rule gives each step, worked out from the env's balances
+    when the step is recorded (a record's own fields do not say what is borrowed after its trade)."""
+
+    def borrow_interest_rate(record: StepRecord) -> float:
+        return due.get(record.t, math.nan)
+
+    return borrow_interest_rate
 
 
 def trading_frame(market: Any) -> Any:
@@ -134,17 +328,18 @@ class GymTradingEnvMarketEnv(gym.Wrapper[Any, Any, Any, Any]):
 
     Args:
         steps: Steps per episode of the default market (an episode of L steps uses L + 1 rows).
+        env_class: The env to build: ``TradingEnv`` (default), or a subclass of it.
         **env_kwargs: Passed to ``TradingEnv`` (``positions``, ``trading_fees``, ...).
     """
 
-    def __init__(self, *, steps: int = 30, **env_kwargs: Any) -> None:
+    def __init__(self, *, steps: int = 30, env_class: type | None = None, **env_kwargs: Any) -> None:
         environments = _require()
         from tradeguard.env import MarketSpec
 
         self.env_kwargs = env_kwargs
         self.tradeguard_market_length = steps + 1
         self.tradeguard_minor_unit = 0.01
-        self._cls = environments.TradingEnv
+        self._cls = env_class or environments.TradingEnv
         self._market: Any = None
         import numpy as np
 
@@ -162,10 +357,27 @@ class GymTradingEnvMarketEnv(gym.Wrapper[Any, Any, Any, Any]):
 
 
 def make_trading_env(*, steps: int = 30, **env_kwargs: Any) -> GymTradingEnvMarketEnv:
-    """gym-trading-env's ``TradingEnv`` with the package's defaults, ready to take markets.
+    """gym-trading-env's ``TradingEnv``, ready to take markets: the package's defaults
+    (``positions=[0, 1]``, ``initial_position='random'``, no borrowing) with a 0.1% fee.
 
     ``verbose=0`` unless given (the default ``verbose=1`` prints a line at the end of
-    every episode). Its default market is a seeded random walk of ``steps + 1`` prices.
+    every episode); ``trading_fees=0.001`` unless given (the package's default is 0, which
+    leaves the fee invariants nothing to check). Its default market is a seeded random
+    walk of ``steps + 1`` prices.
     """
     env_kwargs.setdefault("verbose", 0)
+    env_kwargs.setdefault("trading_fees", 0.001)
     return GymTradingEnvMarketEnv(steps=steps, **env_kwargs)
+
+
+def make_margin_trading_env(*, steps: int = 30, **env_kwargs: Any) -> GymTradingEnvMarketEnv:
+    """gym-trading-env's ``TradingEnv`` with shorts and leverage: ``positions=[-1, 0, 1, 2]``
+    (short, flat, all-in, twice the value), a 0.1% fee and a borrow interest rate of
+    0.01% per step, starting flat.
+
+    ``tradeguard check --env tradeguard.invariants.peers:make_margin_trading_env``.
+    """
+    env_kwargs.setdefault("positions", [-1, 0, 1, 2])
+    env_kwargs.setdefault("borrow_interest_rate", 0.0001)
+    env_kwargs.setdefault("initial_position", 0)
+    return make_trading_env(steps=steps, **env_kwargs)
