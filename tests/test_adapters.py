@@ -56,10 +56,10 @@ def test_the_documented_adapter_example_runs_and_passes(capsys: pytest.CaptureFi
     exec(compile(_BLOCKS[1], str(DOC), "exec"), ns)
     report = ns["report"]
     assert report.passed
-    assert "23 passed, 0 failed, 4 not applicable" in capsys.readouterr().out
+    assert "23 passed, 0 failed, 5 not applicable" in capsys.readouterr().out
     na = {i for i, s in statuses(report).items() if s == "not-applicable"}
-    assert na == {"no-add-without-profitable-position", "position-within-limits", "financing-as-declared",
-                  "executed-within-requested"}
+    assert na == {"no-add-without-profitable-position", "position-within-limits", "leverage-within-limit",
+                  "financing-as-declared", "executed-within-requested"}
     assert report.adapter == "coin"
     # The money invariants run on the env's own floats: nothing is switched off to avoid a false positive.
     for money in ("equity-identity", "self-financing", "fees-only-on-trades", "fees-match-schedule",
@@ -492,20 +492,20 @@ def test_the_report_says_when_the_adapter_left_the_trading_invariants_unchecked(
     report = check_trading_env(CoinEnv, examples=5, max_steps=3, seed=0)
     # (CoinEnv's info["action_mask"], present from reset on, is supplied by GymAdapter: no "action masks")
     assert report.format().splitlines()[-2:] == [
-        "7 passed, 0 failed, 20 not applicable",
-        "19 invariants were not checked: the gym adapter does not supply positions, cost bases, cash, equity, "
-        "prices, fees, executions, reward components, financing, legs or reported_equity. Write an adapter for "
-        "this env (about 40 lines, see docs/adapters.md) to check them.",
+        "7 passed, 0 failed, 21 not applicable",
+        "20 invariants were not checked: the gym adapter does not supply positions, cost bases, cash, equity, "
+        "prices, fees, financing, instrument legs, the env's reported equity, executions or reward components. "
+        "Write an adapter for this env (about 40 lines, see docs/adapters.md) to check them.",
     ]
     unchecked = [i for i, s in statuses(report).items() if s == "not-applicable" and i != "metrics-match-trace"]
-    assert report.as_dict()["not_checked_by_adapter"] == unchecked and len(unchecked) == 19
+    assert report.as_dict()["not_checked_by_adapter"] == unchecked and len(unchecked) == 20
     # An adapter that supplies nearly everything: one line for the fields it lacks (not for what its env
     # does not declare, like position limits it does not have).
     coin = check_trading_env(CoinEnv, adapter=CoinAdapter(), examples=5, max_steps=3, seed=0)
     assert coin.format().splitlines()[-2:] == [
-        "23 passed, 0 failed, 4 not applicable",
-        "3 invariants were not checked: the coin adapter does not supply cost bases, financing or legs. An "
-        "adapter that supplies them checks them too (docs/adapters.md).",
+        "23 passed, 0 failed, 5 not applicable",
+        "3 invariants were not checked: the coin adapter does not supply cost bases, financing or instrument "
+        "legs. An adapter that supplies them checks them too (docs/adapters.md).",
     ]
     assert coin.as_dict()["not_checked_by_adapter"] == [
         "no-add-without-profitable-position", "financing-as-declared", "executed-within-requested"]
