@@ -41,6 +41,7 @@ under a second (``benchmarks/bench_oracle.py``). A search that expands more than
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -61,7 +62,9 @@ from tradeguard.env import (
     RewardConfig,
     RewardShaper,
     ShaperState,
+    check_components,
     initial_state,
+    rest_bound,
     total_reward,
 )
 from tradeguard.errors import InvalidConfig
@@ -132,6 +135,7 @@ class Rollout:
         states: The portfolio before each step, then the final one (``horizon + 1``).
         hists: The shaper's history before each step, then the final one.
         initial_cash: Starting cash of the account, in minor units.
+        component_names: The names of ``components``' entries (custom components last).
     """
 
     prices: tuple[int, ...]
@@ -143,6 +147,7 @@ class Rollout:
     states: tuple[PortfolioState, ...]
     hists: tuple[ShaperState, ...]
     initial_cash: int
+    component_names: tuple[str, ...] = COMPONENT_NAMES
 
     @property
     def horizon(self) -> int:
@@ -203,7 +208,7 @@ class Rollout:
         """Each component summed over the steps."""
         return {
             name: float(sum(step[i] for step in self.components))
-            for i, name in enumerate(COMPONENT_NAMES)
+            for i, name in enumerate(self.component_names)
         }
 
     def labels(self) -> list[str]:
@@ -309,6 +314,7 @@ def _replay(
         states=tuple(states),
         hists=tuple(hists),
         initial_cash=machine.config.cash,
+        component_names=shaper.component_names,
     )
 
 
@@ -450,6 +456,10 @@ class Oracle:
         self.tie_tolerance = float(tie_tolerance)
         self._machine = Machine(self.env)
         self._shaper = RewardShaper(self.reward, self.env.cash)
+        # Custom components: checked to be functions of the step and their declared history
+        # (the memo keys on it); their bound per step enters the search's upper bound.
+        check_components(self.env, self.reward)
+        self._custom_rest = rest_bound(self.reward.custom_components) if self.reward.custom_components else None
         r = self.reward
         self._curriculum = r.curriculum_min_share > 0.0 and bool(r.curriculum_actions)
         self._diversity = r.diversity_bonus != 0.0
@@ -574,7 +584,7 @@ class Oracle:
     def _key(self, t: int, s: PortfolioState, h: ShaperState, objective: Objective) -> tuple[Any, ...]:
         if objective == "pnl":
             return (t, s)
-        return (t, s, h.curriculum_count if self._curriculum else 0, h.seen if self._diversity else 0)
+        return (t, s, h.curriculum_count if self._curriculum else 0, h.seen if self._diversity else 0, h.custom)
 
     def _children_fn(
         self, p: tuple[int, ...], objective: Objective, allow_rejections: bool
@@ -628,6 +638,7 @@ class Oracle:
                     s2,
                     min(h2.curriculum_count, cap) if curriculum else 0,
                     h2.seen if diversity else 0,
+                    h2.custom,
                 )
                 if (k2, r) in seen_keys:
                     continue
@@ -805,6 +816,14 @@ class Oracle:
             return bound_pnl
 
         extras_fn = extras
+        custom_rest = self._custom_rest
+        if custom_rest is not None:  # what the custom components can still pay (their declared bounds)
+
+            def bound_custom(t: int, s: PortfolioState, h: ShaperState) -> float:
+                u = port(t, s) + extras_fn(t, h) + custom_rest(h.custom, H - t)
+                return u + 1e-9 * abs(u) + 1e-9
+
+            return bound_custom
 
         def bound_shaped(t: int, s: PortfolioState, h: ShaperState) -> float:
             u = port(t, s) + extras_fn(t, h)
@@ -821,6 +840,8 @@ class Oracle:
         action not yet predicted, at most one per remaining step.
         """
         shaper = self._shaper
+        if self.reward.custom_components:  # the built-in history terms only (custom ones: bound_custom)
+            shaper = RewardShaper(dataclasses.replace(self.reward, custom_components=()), self.env.cash)
         memo = self._extras
         curriculum = self._curriculum
         cap = math.ceil(self.reward.curriculum_min_share * H) if curriculum else 0

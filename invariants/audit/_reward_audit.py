@@ -63,6 +63,7 @@ from tradeguard.env import (
     total_reward,
 )
 from tradeguard.errors import InvalidConfig, InvariantViolation
+from tradeguard.invariants.audit._custom import custom_effect
 from tradeguard.invariants.audit._oracle import Oracle, Rollout
 from tradeguard.invariants.audit._reference_policies import (
     ReferencePolicy,
@@ -475,6 +476,18 @@ def component_table(reward: RewardConfig) -> tuple[RewardComponent, ...]:
                 weight=float(weight),
                 pnl_weight=pnl_weight,
                 potential_based=potential,
+                can_change_optimum=change,
+                why=why,
+            )
+        )
+    for custom in reward.custom_components:  # the user's own components, after the built-in ones
+        change, why = custom_effect(custom)
+        out.append(
+            RewardComponent(
+                name=custom.name,
+                weight=custom.weight,
+                pnl_weight=0.0,
+                potential_based=custom.potential_based,
                 can_change_optimum=change,
                 why=why,
             )
