@@ -169,9 +169,10 @@ class CustomComponent:
     def __post_init__(self) -> None:
         name = self.name
         if not isinstance(name, str) or not name.isidentifier():
+            hint = " (a lambda has no name of its own: pass name=...)" if name == "<lambda>" else ""
             raise InvalidConfig(
                 f"custom component name={name!r} must be an identifier (letters, digits, underscores), "
-                "e.g. 'sharpe_bonus'."
+                f"e.g. 'sharpe_bonus'{hint}."
             )
         if not callable(self.function):
             raise InvalidConfig(

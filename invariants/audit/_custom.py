@@ -18,7 +18,7 @@ def custom_effect(component: CustomComponent) -> tuple[bool, str]:
 
     Example:
         >>> from tradeguard.env import reward_component
-        >>> custom_effect(reward_component(lambda step: 0.0))
+        >>> custom_effect(reward_component(name="flat")(lambda step: 0.0))
         (True, 'custom, not potential-based: can change the optimum (the audit searches for markets where it does)')
     """
     if component.weight == 0.0:
