@@ -15,6 +15,14 @@ import gymnasium
 
 from tradeguard.env._actions import ACTION_NAMES, N_ACTIONS, Action, RejectReason
 from tradeguard.env._batch import MAX_EQUITY, MAX_POSITION, BatchEngine, EnvView, exactness_problem
+from tradeguard.env._component_specs import load_component
+from tradeguard.env._components import (
+    CustomComponent,
+    Step,
+    check_components,
+    rest_bound,
+    reward_component,
+)
 from tradeguard.env._config import COMPONENT_NAMES, EnvConfig, RewardConfig
 from tradeguard.env._market import MARKET_KINDS, Market, MarketKind, MarketSpec
 from tradeguard.env._policies import (
@@ -60,6 +68,7 @@ __all__ = [
     "BuyAndNeverSellPolicy",
     "Condition",
     "ConstantPolicy",
+    "CustomComponent",
     "Effect",
     "EnvConfig",
     "EnvView",
@@ -80,13 +89,18 @@ __all__ = [
     "Rule",
     "Scenario",
     "ShaperState",
+    "Step",
     "TradingEnv",
     "TradingVecEnv",
+    "check_components",
     "exactness_problem",
     "format_rules",
     "initial_state",
+    "load_component",
     "load_scenario",
     "parse_policy",
+    "rest_bound",
+    "reward_component",
     "run_episode",
     "scenario_names",
     "total_reward",

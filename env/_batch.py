@@ -149,6 +149,12 @@ class _Kind:
     def __init__(self, proto: TradingEnv) -> None:
         self.proto = proto
         cfg, rew = proto.config, proto.reward_config
+        if rew.custom_components:
+            raise InvalidConfig(
+                f"the batch engine computes the built-in reward components only; this reward has custom "
+                f"components ({', '.join(c.name for c in rew.custom_components)}), which are Python functions "
+                "of one step. Step these envs with TradingEnv (or a DummyVecEnv of them) instead."
+            )
         self.config = cfg
         self.length = cfg.episode_length
         self.cash = cfg.cash

@@ -15,6 +15,8 @@ from typing import Any, Self
 
 from tradeguard._validation import check_int, check_number, suggest
 from tradeguard.env._actions import Action
+from tradeguard.env._component_specs import parse_components
+from tradeguard.env._components import CustomComponent
 from tradeguard.errors import InvalidConfig
 from tradeguard.limits import MAX_CASH, MAX_EPISODE_LENGTH
 
@@ -98,7 +100,10 @@ class _FromMapping:
         for f in dataclasses.fields(self):  # type: ignore[arg-type]
             v = getattr(self, f.name)
             if isinstance(v, tuple):
-                v = [a.name if isinstance(a, Action) else a for a in v]
+                v = [
+                    a.name if isinstance(a, Action) else a.to_value() if isinstance(a, CustomComponent) else a
+                    for a in v
+                ]
             out[f.name] = v
         return out
 
@@ -210,6 +215,9 @@ class RewardConfig(_FromMapping):
         curriculum_scale: Curriculum penalty scale (the seed: 5.0); the component is
             ``curriculum_weight * curriculum_scale`` on each step the share is short.
         diversity_bonus: Reward for predicting an action for the first time in the episode.
+        custom_components: The user's own components (:class:`CustomComponent`), reported
+            after the built-in ones; in a scenario file, ``"module:function"`` names or tables
+            ``{function = "module:function", weight = 0.5}``. See ``docs/reward-audit.md``.
 
     With the defaults (realized, unrealized change and cost at 1, the rest 0 but the
     penalty), rewards on executed steps sum exactly to the PnL in percent.
@@ -225,6 +233,7 @@ class RewardConfig(_FromMapping):
     curriculum_weight: float = -0.5
     curriculum_scale: float = 5.0
     diversity_bonus: float = 0.0
+    custom_components: tuple[CustomComponent, ...] = ()
 
     def __post_init__(self) -> None:
         for name in (
@@ -247,6 +256,17 @@ class RewardConfig(_FromMapping):
             "curriculum_actions",
             parse_actions("curriculum_actions", self.curriculum_actions),
         )
+        if self.custom_components:
+            custom = parse_components(self.custom_components)
+            clash = [c.name for c in custom if c.name in COMPONENT_NAMES]
+            if clash:
+                raise InvalidConfig(
+                    f"custom component {clash[0]!r} has the name of a built-in component; the built-in "
+                    f"ones are {', '.join(COMPONENT_NAMES)}. Name it differently (name=...)."
+                )
+            object.__setattr__(self, "custom_components", custom)
+        elif not isinstance(self.custom_components, tuple):
+            object.__setattr__(self, "custom_components", parse_components(self.custom_components))
         if self.failed_action_penalty > 0:
             warnings.warn(
                 f"failed_action_penalty={self.failed_action_penalty!r} is positive: every "
@@ -270,4 +290,12 @@ class RewardConfig(_FromMapping):
             and self.unrealized_pnl_level == 0.0
             and self.curriculum_min_share == 0.0
             and self.diversity_bonus == 0.0
+            and not self.custom_components
         )
+
+    @property
+    def component_names(self) -> tuple[str, ...]:
+        """Every component's name, in record order: the built-in ones, then the custom ones."""
+        if not self.custom_components:
+            return COMPONENT_NAMES
+        return COMPONENT_NAMES + tuple(c.name for c in self.custom_components)

@@ -6,14 +6,17 @@ history counters), so that the reward audit's exact oracle can search over it.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from tradeguard.env._actions import Action
+from tradeguard.env._components import Step, _Evaluator
 from tradeguard.env._config import COMPONENT_NAMES, PPM, RewardConfig
 from tradeguard.env._rules import Outcome, PortfolioState
 from tradeguard.trace import total_reward
 
 __all__ = ["COMPONENT_NAMES", "POTENTIAL_BASED", "RewardShaper", "ShaperState", "total_reward"]
+
+_new_step = tuple.__new__  # builds a Step from its fields without the NamedTuple's Python-level __new__
 
 POTENTIAL_BASED: dict[str, bool] = {
     "realized_pnl": False,
@@ -36,11 +39,14 @@ class ShaperState(NamedTuple):
         steps: Steps taken so far in the episode.
         curriculum_count: Steps so far whose *predicted* action is a curriculum action.
         seen: Bit ``a`` is set once action ``a`` has been predicted in the episode.
+        custom: The history of each custom component, in ``custom_components`` order
+            (``()`` without custom components).
     """
 
     steps: int
     curriculum_count: int
     seen: int
+    custom: tuple[Any, ...] = ()
 
 
 class RewardShaper:
@@ -60,11 +66,13 @@ class RewardShaper:
         -0.05
     """
 
-    __slots__ = ("_curriculum_bits", "_min_share_ppm", "_w", "config", "pnl_scale")
+    __slots__ = ("_cash", "_curriculum_bits", "_custom", "_min_share_ppm", "_w", "config", "pnl_scale")
 
     def __init__(self, config: RewardConfig, initial_cash: int) -> None:
         self.config = config
         self.pnl_scale = 100.0 / initial_cash
+        self._cash = initial_cash
+        self._custom = _Evaluator(config.custom_components) if config.custom_components else None
         c = config
         self._w: tuple[float, float, float, float] = (
             c.realized_pnl * self.pnl_scale,
@@ -90,8 +98,15 @@ class RewardShaper:
         """Bit ``a`` is set when action ``a`` counts for the curriculum (0: curriculum off)."""
         return self._curriculum_bits
 
+    @property
+    def component_names(self) -> tuple[str, ...]:
+        """The names of the components :meth:`shape` returns, in order (custom ones last)."""
+        return self.config.component_names
+
     def initial(self) -> ShaperState:
         """The shaper's state at the start of an episode."""
+        if self._custom is not None:
+            return ShaperState(0, 0, 0, self._custom.initial)
         return ShaperState(0, 0, 0)
 
     def shape(
@@ -104,7 +119,7 @@ class RewardShaper:
         price: int,
         next_price: int,
     ) -> tuple[tuple[float, ...], ShaperState]:
-        """Components of one step (in :data:`COMPONENT_NAMES` order) and the next shaper state."""
+        """Components of one step (in :attr:`component_names` order) and the next shaper state."""
         c = self.config
         w_real, w_uchg, w_ulvl, w_cost = self._w
         u_before = before.position * price - before.cost_basis
@@ -126,4 +141,8 @@ class RewardShaper:
             curriculum,
             diversity,
         )
+        if self._custom is not None:
+            step = _new_step(Step, (hist.steps, predicted, outcome, before, after, price, next_price, self._cash))
+            values, custom = self._custom.evaluate(step, hist.custom)
+            return components + values, ShaperState(steps, count, hist.seen | bit, custom)
         return components, ShaperState(steps, count, hist.seen | bit)

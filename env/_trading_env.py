@@ -11,7 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tradeguard.env._actions import ACTION_NAMES, N_ACTIONS, Action
-from tradeguard.env._config import COMPONENT_NAMES, EnvConfig, RewardConfig
+from tradeguard.env._config import EnvConfig, RewardConfig
 from tradeguard.env._market import Market, MarketSpec
 from tradeguard.env._reward import RewardShaper, ShaperState, total_reward
 from tradeguard.env._rules import Machine, PortfolioState, initial_state
@@ -148,11 +148,13 @@ class TradingEnv(gym.Env[npt.NDArray[np.float32], np.int64]):
         )
         self.machine = Machine(self.config)
         sc = self.scenario
-        self._replay_prefix = (
+        self._replay_prefix: str | None = (
             f"--scenario {sc.name}"
             if sc.name != "custom"
             else "--config-json " + _shell_quote(json.dumps(sc.changes(), separators=(",", ":")))
         )
+        if any(c.spec is None for c in self.reward_config.custom_components):
+            self._replay_prefix = None  # a component that cannot be imported back cannot be replayed
         self.shaper = RewardShaper(self.reward_config, self.config.cash)
         window = self.config.window
         self._window = window
@@ -165,7 +167,7 @@ class TradingEnv(gym.Env[npt.NDArray[np.float32], np.int64]):
             "env_id": "tradeguard/Trading-v0",
             "action_names": ACTION_NAMES,
             "action_kinds": tuple(a.kind for a in Action),
-            "component_names": COMPONENT_NAMES,
+            "component_names": self.reward_config.component_names,
             "penalty_component": "failed_action_penalty",
             "failed_action_penalty": self.reward_config.failed_action_penalty,
             "disabled_actions": frozenset(int(a) for a in self.config.disabled_actions),
@@ -207,6 +209,8 @@ class TradingEnv(gym.Env[npt.NDArray[np.float32], np.int64]):
 
     def _replay_args(self, seed: int | None, market: Market | None) -> str | None:
         args = self._replay_prefix
+        if args is None:
+            return None
         if market is not None:
             start = self._offset
             prices = market.prices[start : start + self._length_needed()].tolist()

@@ -10,6 +10,7 @@ is too high only makes it slower (``tests/test_oracle.py`` checks it against bru
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from typing import Literal
@@ -23,6 +24,7 @@ from tradeguard.env import (
     RewardConfig,
     RewardShaper,
     ShaperState,
+    rest_bound,
 )
 
 __all__ = ["Objective", "UpperBound"]
@@ -52,6 +54,7 @@ class UpperBound:
         "_can_add",
         "_can_open",
         "_curriculum",
+        "_custom_rest",
         "_disabled",
         "_extras",
         "_fee_rate",
@@ -65,6 +68,8 @@ class UpperBound:
         self.reward = reward
         self._shaper = shaper
         self._curriculum = curriculum
+        # What custom components can still pay (their declared bounds per step).
+        self._custom_rest = rest_bound(reward.custom_components) if reward.custom_components else None
         self._extras: dict[tuple[int, int, int], float] = {}
         disabled = set(env.disabled_actions)
         opens = [a for a in (Action.BUY_SMALL, Action.BUY_MEDIUM, Action.BUY_LARGE) if a not in disabled]
@@ -98,7 +103,8 @@ class UpperBound:
         each step ``k``, the slots the cap gains at ``k`` times ``best[k]``. Rounding of
         the removed cost basis on partial sells (under one minor unit per sell) is
         added as a margin, a fee-paying cost weight as its largest fee per step, and
-        the history terms (penalty, curriculum, diversity) separately.
+        the history terms (penalty, curriculum, diversity) separately, and custom
+        components by their declared bounds.
         """
         H = len(p) - 1
         if objective == "pnl":
@@ -241,6 +247,14 @@ class UpperBound:
             return bound_pnl
 
         extras_fn = extras
+        custom_rest = self._custom_rest
+        if custom_rest is not None:  # what the custom components can still pay (their declared bounds)
+
+            def bound_custom(t: int, s: PortfolioState, h: ShaperState) -> float:
+                u = port(t, s) + extras_fn(t, h) + custom_rest(h.custom, H - t)
+                return u + 1e-9 * abs(u) + 1e-9
+
+            return bound_custom
 
         def bound_shaped(t: int, s: PortfolioState, h: ShaperState) -> float:
             u = port(t, s) + extras_fn(t, h)
@@ -257,6 +271,8 @@ class UpperBound:
         action not yet predicted, at most one per remaining step.
         """
         shaper = self._shaper
+        if self.reward.custom_components:  # the built-in history terms only (custom ones: bound_custom)
+            shaper = RewardShaper(dataclasses.replace(self.reward, custom_components=()), self.env.cash)
         memo = self._extras
         curriculum = self._curriculum
         cap = math.ceil(self.reward.curriculum_min_share * H) if curriculum else 0

@@ -56,6 +56,7 @@ from tradeguard.env import (
     RewardConfig,
     RewardShaper,
     ShaperState,
+    check_components,
     initial_state,
     total_reward,
 )
@@ -223,6 +224,9 @@ class Oracle:
         self.tie_tolerance = float(tie_tolerance)
         self._machine = Machine(self.env)
         self._shaper = RewardShaper(self.reward, self.env.cash)
+        # Custom components: checked to be functions of the step and their declared history
+        # (the memo keys on it); their bound per step enters the search's upper bound.
+        check_components(self.env, self.reward)
         r = self.reward
         self._curriculum = r.curriculum_min_share > 0.0 and bool(r.curriculum_actions)
         self._diversity = r.diversity_bonus != 0.0
@@ -339,7 +343,7 @@ class Oracle:
     def _key(self, t: int, s: PortfolioState, h: ShaperState, objective: Objective) -> tuple[Any, ...]:
         if objective == "pnl":
             return (t, s)
-        return (t, s, h.curriculum_count if self._curriculum else 0, h.seen if self._diversity else 0)
+        return (t, s, h.curriculum_count if self._curriculum else 0, h.seen if self._diversity else 0, h.custom)
 
     def _children_fn(
         self, p: tuple[int, ...], objective: Objective, allow_rejections: bool
@@ -393,6 +397,7 @@ class Oracle:
                     s2,
                     min(h2.curriculum_count, cap) if curriculum else 0,
                     h2.seen if diversity else 0,
+                    h2.custom,
                 )
                 if (k2, r) in seen_keys:
                     continue

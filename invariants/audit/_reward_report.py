@@ -20,6 +20,7 @@ from tradeguard.env import (
     EnvConfig,
     RewardConfig,
 )
+from tradeguard.invariants.audit._custom import custom_effect
 from tradeguard.invariants.audit._rollout import Rollout
 
 __all__ = [
@@ -405,6 +406,18 @@ def component_table(reward: RewardConfig) -> tuple[RewardComponent, ...]:
                 weight=float(weight),
                 pnl_weight=pnl_weight,
                 potential_based=potential,
+                can_change_optimum=change,
+                why=why,
+            )
+        )
+    for custom in reward.custom_components:  # the user's own components, after the built-in ones
+        change, why = custom_effect(custom)
+        out.append(
+            RewardComponent(
+                name=custom.name,
+                weight=custom.weight,
+                pnl_weight=0.0,
+                potential_based=custom.potential_based,
                 can_change_optimum=change,
                 why=why,
             )

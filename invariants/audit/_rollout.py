@@ -73,6 +73,7 @@ class Rollout:
         states: The portfolio before each step, then the final one (``horizon + 1``).
         hists: The shaper's history before each step, then the final one.
         initial_cash: Starting cash of the account, in minor units.
+        component_names: The names of ``components``' entries (custom components last).
     """
 
     prices: tuple[int, ...]
@@ -84,6 +85,7 @@ class Rollout:
     states: tuple[PortfolioState, ...]
     hists: tuple[ShaperState, ...]
     initial_cash: int
+    component_names: tuple[str, ...] = COMPONENT_NAMES
 
     @property
     def horizon(self) -> int:
@@ -144,7 +146,7 @@ class Rollout:
         """Each component summed over the steps."""
         return {
             name: float(sum(step[i] for step in self.components))
-            for i, name in enumerate(COMPONENT_NAMES)
+            for i, name in enumerate(self.component_names)
         }
 
     def labels(self) -> list[str]:
@@ -270,4 +272,5 @@ def _play(
         states=tuple(states),
         hists=tuple(hists),
         initial_cash=machine.config.cash,
+        component_names=shaper.component_names,
     )
