@@ -17,6 +17,7 @@ from collections.abc import Iterator
 import pytest
 
 from tradeguard._cli import _demo, main
+from tradeguard.invariants import CATALOG
 
 PROGRESS = re.compile(r"\[\d+/\d+\] ")
 
@@ -64,7 +65,7 @@ def on_a_terminal() -> Iterator[Terminal]:
 
 COMMANDS = {
     "check": (["check", "--scenario", "default", "--examples", "3", "--max-steps", "5", "--database", "none"],
-              "[0/21] "),
+              f"[0/{len(CATALOG)}] "),
     "audit-reward": (["audit-reward", "--scenario", "v10", "--budget", "5", "--max-examples", "12"],
                      "searching markets"),
     "audit-policy": (["audit-policy", "--policy", "hold", "--scenario", "default", "--episodes", "1",

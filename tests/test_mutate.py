@@ -582,7 +582,9 @@ def test_toy_kills_are_told_apart_and_equivalents_left_out(toy: Path, monkeypatc
 def test_the_unmutated_code_must_pass_the_gate(
     toy: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    broken = TOY_ENV.replace("isinstance(action, bool) or ", "")  # takes True as an action
+    # takes 1.0 (not in Discrete(2)) as an action
+    broken = TOY_ENV.replace("isinstance(action, bool) or not self.action_space.contains(action)",
+                             "action not in (0, 1)")
     (toy / "toy_env.py").write_text(broken)
     monkeypatch.chdir(toy)
     status, out, err = run_cli(["mutate", "--env", "toy_env:make_env", "--source", "toy_rules.py", *TOY_ARGS], capsys)

@@ -10,7 +10,7 @@ Example:
     >>> from tradeguard.invariants.peers import AnyTradingAdapter, make_stocks_env
     >>> report = check_trading_env(make_stocks_env, adapter=AnyTradingAdapter("stocks"),
     ...                            only=["self-financing"], examples=5, max_steps=3,
-    ...                            seed=0, database=None)
+    ...                            seed=0, database=None, timeout=60)
     >>> [(r.invariant.id, r.status) for r in report.results]
     [('self-financing', 'pass')]
 """
