@@ -105,7 +105,7 @@ class AnyTradingAdapter(MarketWrapperAdapter):
     Example:
         >>> from tradeguard.invariants import check_trading_env
         >>> report = check_trading_env(lambda: make_stocks_env(steps=8), adapter=AnyTradingAdapter("stocks"),
-        ...                            only=["self-financing"], examples=5, max_steps=8, seed=0)
+        ...                            only=["self-financing"], examples=5, max_steps=8, seed=0, timeout=60)
         >>> report.results[0].status
         'pass'
     """

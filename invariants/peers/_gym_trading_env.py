@@ -155,7 +155,7 @@ class GymTradingEnvAdapter(MarketWrapperAdapter):
         >>> from tradeguard.invariants import check_trading_env
         >>> report = check_trading_env(lambda: make_trading_env(steps=6, initial_position=0),
         ...                            adapter=GymTradingEnvAdapter(), only=["self-financing"],
-        ...                            examples=5, max_steps=6, seed=0)
+        ...                            examples=5, max_steps=6, seed=0, timeout=60)
         >>> report.results[0].status
         'pass'
     """
