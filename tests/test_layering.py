@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -137,7 +138,18 @@ def test_public_names_are_listed_sorted_and_exist(name: str) -> None:
         f"{name}.__all__ is not sorted"
     )
     assert len(set(listed)) == len(listed)
-    missing = [n for n in listed if not hasattr(module, n)]
+    rl_installed = importlib.util.find_spec("stable_baselines3") is not None
+    missing = []
+    for n in listed:
+        try:
+            getattr(module, n)
+        except AttributeError:
+            missing.append(n)
+        except Exception:
+            # A lazy name of the rl extra (TradingVecEnv, the SB3 callbacks): it exists only where
+            # stable-baselines3 is installed, and is checked there.
+            if rl_installed:
+                raise
     assert missing == []
 
 
