@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -198,25 +199,49 @@ def test_distributions_of_a_real_episode_sum_to_one_and_match_the_records() -> N
     assert math.isclose(math.fsum(totals.values()), m.episode_reward, rel_tol=1e-9, abs_tol=1e-9)
 
 
-def test_every_metrics_record_speaks_the_trace_metrics_names_and_one_entropy() -> None:
+def _family_report() -> type:
+    from tradeguard.invariants.audit import FamilyReport
+
+    return FamilyReport
+
+
+def _window_stats() -> type:
+    from tradeguard.rl import WindowStats
+
+    return WindowStats
+
+
+@pytest.mark.parametrize(
+    "record_of",
+    [
+        pytest.param(_family_report, id="FamilyReport"),
+        pytest.param(_window_stats, id="WindowStats", marks=pytest.mark.requires_rl),
+    ],
+)
+def test_every_metrics_record_speaks_the_trace_metrics_names(record_of: Callable[[], type]) -> None:
     """EpisodeMetrics is the canonical record: the policy audit's per-family report and the
-    training callback's window use its field names, and the entropy formula is written once."""
+    training callback's window (which needs the rl extra) use its field names."""
     import dataclasses
+    import re
+
+    from tradeguard.trace import EpisodeMetrics
+
+    record = record_of()
+    canonical = {f.name for f in dataclasses.fields(EpisodeMetrics)}
+    metric_like = {
+        f.name for f in dataclasses.fields(record)
+        if re.search(r"entropy|distribution|predicted|executed|rejection|trades", f.name)
+    }
+    assert metric_like - canonical <= {"action_distribution_env_predicted"}, record
+    assert {"action_distribution_predicted", "action_distribution_executed", "action_entropy_executed"} <= metric_like
+
+
+def test_the_entropy_formula_is_written_once() -> None:
     import re
     from pathlib import Path
 
-    from tradeguard.invariants.audit import FamilyReport
-    from tradeguard.rl import WindowStats
-    from tradeguard.trace import EpisodeMetrics, action_entropy
+    from tradeguard.trace import action_entropy
 
-    canonical = {f.name for f in dataclasses.fields(EpisodeMetrics)}
-    for record in (FamilyReport, WindowStats):
-        metric_like = {
-            f.name for f in dataclasses.fields(record)
-            if re.search(r"entropy|distribution|predicted|executed|rejection|trades", f.name)
-        }
-        assert metric_like - canonical <= {"action_distribution_env_predicted"}, record
-        assert {"action_distribution_predicted", "action_distribution_executed", "action_entropy_executed"} <= metric_like
     root = Path(__file__).resolve().parent.parent
     written = [
         str(path.relative_to(root))
