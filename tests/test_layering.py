@@ -155,8 +155,6 @@ def test_public_names_are_listed_sorted_and_exist(name: str) -> None:
 
 MAX_MODULE_LINES = 800
 """The longest a library module may be."""
-TOO_LONG_FOR_NOW = {"env/_batch.py"}
-"""Modules allowed past the limit while their split is under way (issue 16); keep this empty."""
 
 
 def long_modules(limit: int = MAX_MODULE_LINES) -> dict[str, int]:
@@ -169,7 +167,7 @@ def long_modules(limit: int = MAX_MODULE_LINES) -> dict[str, int]:
 
 
 def test_no_library_module_is_over_800_lines() -> None:
-    too_long = {name: n for name, n in long_modules().items() if name not in TOO_LONG_FOR_NOW}
+    too_long = long_modules()
     assert too_long == {}, f"split these into modules with names: {too_long}"
 
 
@@ -178,6 +176,3 @@ def test_the_length_rule_sees_every_folder_and_counts_lines() -> None:
     folders = {Path(name).parts[0] for name in long_modules(0)}
     assert folders == {"env", "invariants", "tradeguard", "strategies"}
     assert long_modules(0)["invariants/_gate.py"] == len((ROOT / "invariants/_gate.py").read_text().splitlines())
-    # An allowance ends with the split: a module back within the limit leaves the list.
-    back = sorted(name for name in TOO_LONG_FOR_NOW if name not in long_modules())
-    assert back == [], f"within {MAX_MODULE_LINES} lines now, remove from TOO_LONG_FOR_NOW: {back}"
