@@ -36,7 +36,7 @@ from tradeguard.invariants._gate_report import CatalogReport, Counterexample, In
 from tradeguard.invariants._gate_search import _Example, _examples_strategy, _find
 from tradeguard.invariants._isolation import CallTimedOut, EnvCall, Isolation
 from tradeguard.invariants._model import Invariant, Violation
-from tradeguard.limits import MAX_GATE_EXAMPLES, MAX_TIMEOUT
+from tradeguard.limits import FIRST_EPISODE_TIMEOUT, MAX_GATE_EXAMPLES, MAX_TIMEOUT
 from tradeguard.trace import TraceMeta
 
 __all__ = [
@@ -133,8 +133,11 @@ def check_trading_env(
         name: The env's name in the report.
         raise_on_failure: Raise :class:`InvariantViolation` with the report if any fails.
         timeout: Seconds one example may take, > 0 and at most a day
-            (``MAX_TIMEOUT_SECONDS``); after MAX_TIMEOUTS timed-out
-            examples the check stops and reports the rest as not checked.
+            (``tradeguard.limits.MAX_TIMEOUT``); after MAX_TIMEOUTS timed-out
+            examples the check stops and reports the rest as not checked. The first
+            episode (the first ``make_env()``, which pays one-time costs such as
+            importing the env's package) gets at least
+            ``tradeguard.limits.FIRST_EPISODE_TIMEOUT`` (120 s).
         progress: Called as ``progress(done, total, invariant_id)`` before each invariant.
 
     Returns:
@@ -284,7 +287,9 @@ class _GateRun:
         probe: Any = None
         first: RecordedEpisode | None = None
         failed: Violation | None = None
-        with iso.example():
+        # The first make_env() pays what the env costs once per process (importing its
+        # package, reading its data): a slow import on a busy machine is not a hang.
+        with iso.example(budget=max(self.timeout, FIRST_EPISODE_TIMEOUT)):
             try:
                 probe = make_env()
                 _check_is_env(probe.tradeguard_target, self.factory)
@@ -597,11 +602,16 @@ def _check_action_space(space: Any) -> None:
 
 def _timeout_violation(exc: CallTimedOut, timeout: float) -> Violation:
     call = exc.call
+    if exc.budget > timeout:  # the first episode's: the env's one-time costs had their own budget
+        what = (f"the first episode's {exc.budget:g} s budget (for the env's one-time costs: imports, "
+                f"data) ran out during {call.what} (which had run {exc.elapsed:.1f} s of it): the env hangs")
+    else:
+        what = (f"the example's {timeout:g} s budget ran out during {call.what} (which had run "
+                f"{exc.elapsed:.1f} s of it): the env hangs, or is too slow for timeout={timeout:g}")
     return Violation(
         invariant="valid-steps-do-not-raise",
         step=len(call.actions) - 1 if call.actions else None,
-        message=f"the example's {timeout:g} s budget ran out during {call.what} (which had run "
-        f"{exc.elapsed:.1f} s of it): the env hangs, or is too slow for timeout={timeout:g}",
+        message=what,
         seed=call.seed,
     )
 

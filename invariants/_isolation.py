@@ -225,6 +225,7 @@ class Isolation:
         self._env_filters: list[Any] | None = None
         self._env_err: dict[str, str] | None = None
         self._deadline: float | None = None
+        self._budget = timeout  # of the current example
         self._in_call: EnvCall | None = None
         self._call_started = 0.0
         self._use_signal = False
@@ -255,8 +256,7 @@ class Isolation:
     def _on_alarm(self, signum: int, frame: Any) -> None:
         call = self._in_call
         if call is not None:
-            budget = self.timeout
-            raise CallTimedOut(call, budget, time.monotonic() - self._call_started)
+            raise CallTimedOut(call, self._budget, time.monotonic() - self._call_started)
 
     def _finding(self, key: str, text: str) -> None:
         if key not in self._seen:
@@ -265,9 +265,11 @@ class Isolation:
 
     # ------------------------------------------------------------------ examples
     @contextlib.contextmanager
-    def example(self) -> Iterator[None]:
-        """Bound one example by ``timeout`` seconds, and give it the env's Python ``random`` state."""
-        self._deadline = time.monotonic() + self.timeout
+    def example(self, budget: float | None = None) -> Iterator[None]:
+        """Bound one example by ``budget`` seconds (default: ``timeout``), and give it the
+        env's Python ``random`` state."""
+        self._budget = self.timeout if budget is None else budget
+        self._deadline = time.monotonic() + self._budget
         self.timed_out = None
         host_random = random.getstate()
         random.setstate(self._env_random)
@@ -287,6 +289,7 @@ class Isolation:
                 )
             random.setstate(host_random)
             self._deadline = None
+            self._budget = self.timeout
 
     def _timed_out(self, exc: CallTimedOut) -> None:
         if self.timed_out is None:
@@ -299,7 +302,7 @@ class Isolation:
         now = time.monotonic()
         budget = (self._deadline - now) if self._deadline is not None else self.timeout
         if budget <= 0:
-            exc = CallTimedOut(call, self.timeout, 0.0)
+            exc = CallTimedOut(call, self._budget, 0.0)
             self._timed_out(exc)
             raise exc
         host_filters = _filters()
@@ -349,7 +352,7 @@ class Isolation:
         worker.start()
         worker.join(budget)
         if worker.is_alive():
-            raise CallTimedOut(call, self.timeout, time.monotonic() - started)
+            raise CallTimedOut(call, self._budget, time.monotonic() - started)
         if error:
             raise error[0]
         return result[0]

@@ -384,6 +384,58 @@ def test_a_hang_is_bounded_off_the_main_thread_too() -> None:
         RELEASE.clear()
 
 
+class SlowFirstImport(CoinEnv):  # type: ignore[misc, valid-type]
+    """Its first construction in the process takes 0.6 s (as importing a package can on a busy
+    machine); every later one is instant."""
+
+    imported = False
+
+    def __init__(self) -> None:
+        if not SlowFirstImport.imported:
+            time.sleep(0.6)
+            SlowFirstImport.imported = True
+        super().__init__()
+
+
+class NeverBuilt(CoinEnv):  # type: ignore[misc, valid-type]
+    """Its construction never returns."""
+
+    def __init__(self) -> None:
+        while not RELEASE.is_set():
+            time.sleep(0.005)
+        super().__init__()
+
+
+def test_the_first_episode_pays_the_envs_one_time_costs_under_its_own_budget() -> None:
+    """A slow first import is not a hang: with timeout=0.3 the 0.6 s first make_env() passes."""
+    SlowFirstImport.imported = False
+    report = check_trading_env(SlowFirstImport, examples=5, max_steps=3, seed=0, timeout=0.3,
+                               only=["valid-steps-do-not-raise"], database=None)
+    (result,) = report.results
+    assert result.status == "pass", result.violations
+
+
+def test_a_make_env_that_never_returns_fails_when_the_first_episodes_budget_runs_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import tradeguard.invariants._gate as gate
+
+    monkeypatch.setattr(gate, "FIRST_EPISODE_TIMEOUT", 0.5)  # 120 s in earnest
+    try:
+        report = check_trading_env(NeverBuilt, examples=5, max_steps=3, seed=0, timeout=0.2, database=None)
+    finally:
+        RELEASE.set()
+        time.sleep(0.05)
+        RELEASE.clear()
+    crash = next(r for r in report.results if r.invariant.id == "valid-steps-do-not-raise")
+    assert crash.status == "fail"
+    assert re.fullmatch(
+        r"the first episode's 0\.5 s budget \(for the env's one-time costs: imports, data\) ran out during "
+        r"make_env\(\) \(which had run 0\.\d s of it\): the env hangs",
+        crash.violations[0].message,
+    ), crash.violations[0].message
+
+
 class CrashesLate(CoinEnv):  # type: ignore[misc, valid-type]
     """Raises on the last step of the data: beyond the generated episodes, inside the fast-forward."""
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 __all__ = [
     "AUDIT_EXAMPLES_PER_SECOND",
+    "FIRST_EPISODE_TIMEOUT",
     "MAX_AUDIT_BUDGET",
     "MAX_AUDIT_EPISODES",
     "MAX_AUDIT_EXAMPLES",
@@ -50,6 +51,9 @@ MAX_GATE_STEPS = 10_000
 MAX_TIMEOUT = 86_400.0
 """Longest time, in seconds, one example may take: a timeout past what the platform's clock
 can represent made every reset "raise", blaming the env."""
+FIRST_EPISODE_TIMEOUT = 120.0
+"""Seconds the gate's first ``make_env()``, ``reset`` and ``step`` may take (or ``timeout``
+if longer): they pay the env's one-time costs, e.g. importing its package on a busy machine."""
 
 # The reward audit and its oracle.
 MAX_ORACLE_HORIZON = 20

@@ -95,7 +95,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         metavar="S",
         help=f"seconds one example may take before the env counts as hanging, > 0 and at most {MAX_TIMEOUT:g} "
-        "(default: 10)",
+        f"(default: 10; the first episode, which pays one-time costs such as imports, gets at least "
+        f"{limits.FIRST_EPISODE_TIMEOUT:g})",
     )
     parser.add_argument(
         "--database",

@@ -1,0 +1,111 @@
+"""Healthy envs at ``--profile thorough``: the false-positive study behind issue 12's bar.
+
+The test suite checks the healthy float envs of ``tests/float_envs.py`` at 150 episodes
+per invariant (tests/test_float_ledgers.py), and the built-in envs at their default
+budget. The bar is higher: zero false positives at the ``thorough`` profile (1,000
+episodes per invariant, 60 steps at most), which takes minutes per env. So it is this
+script, run by hand, with its output committed to ``benchmarks/results/thorough.txt``.
+
+For each healthy env it runs the whole catalog at ``thorough`` with each seed, and
+prints the statuses and the CPU seconds. A FAIL on a healthy env is a false positive:
+the script prints its counterexample and exits 1.
+
+Run from the repository root (the ``peers`` extra for the peer envs)::
+
+    python benchmarks/study_thorough.py                       # every env, seed 0
+    python benchmarks/study_thorough.py --seeds 0 1 2 --only float
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))  # float_envs.py: the healthy float books
+
+
+def _float_envs() -> list[tuple[str, Callable[[], Any], Any]]:
+    from float_envs import HEALTHY, Book, BookAdapter, factory
+
+    return [(f"float book: {name}", factory(Book, config), BookAdapter()) for name, config in sorted(HEALTHY.items())]
+
+
+def _cli_check(env: str, seed: int) -> tuple[dict[str, Any], float]:
+    """``tradeguard check --env ENV --profile thorough --seed SEED --json``: the report and its CPU seconds."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    done = subprocess.run(
+        [sys.executable, "-m", "tradeguard", "check", "--env", env, "--profile", "thorough", "--seed", str(seed),
+         "--database", "none", "--json"],
+        capture_output=True, text=True, check=False,
+    )
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode not in (0, 1):
+        raise SystemExit(f"tradeguard check --env {env} exited {done.returncode}:\n{done.stderr}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return json.loads(done.stdout), cpu
+
+
+PEER_ENVS = ("anytrading-stocks", "anytrading-forex", "gym-trading-env")
+"""The built-in peers, checked as a user checks them: through ``tradeguard check``."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--only", choices=("float", "peers"), default=None)
+    args = parser.parse_args(argv)
+
+    from tradeguard.invariants import check_trading_env, get_profile
+
+    profile = get_profile("thorough")
+    floats = [] if args.only == "peers" else _float_envs()
+    peers = [] if args.only == "float" else list(PEER_ENVS)
+    print(f"healthy envs at --profile thorough: {profile.examples} episodes per invariant, "
+          f"at most {profile.max_steps} steps; seeds {args.seeds}")
+    print(f"python {platform.python_version()}, nproc {os.cpu_count()}, "
+          f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print("reproduce: python benchmarks/study_thorough.py " + " ".join(sys.argv[1:]))
+    print()
+    print(f"{'env':32} {'seed':>4} {'cpu s':>7}  statuses")
+    false_positives = 0
+    for name, make_env, adapter in floats:
+        for seed in args.seeds:
+            start = time.process_time()
+            report = check_trading_env(make_env, adapter=adapter, examples=profile.examples,
+                                       max_steps=profile.max_steps, seed=seed, name=name, database=None)
+            cpu = time.process_time() - start
+            counts = Counter(r.status for r in report.results)
+            print(f"{name:32} {seed:>4} {cpu:7.1f}  " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())),
+                  flush=True)
+            if not report.passed:
+                false_positives += 1
+                print(report.format())
+    for env in peers:
+        for seed in args.seeds:
+            data, cpu = _cli_check(env, seed)
+            statuses = {r["id"]: r["status"] for r in data["results"]}
+            counts = Counter(statuses.values())
+            print(f"{env:32} {seed:>4} {cpu:7.1f}  " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())),
+                  flush=True)
+            failed = sorted(i for i, status in statuses.items() if status == "fail")
+            if failed:
+                false_positives += 1
+                print("  FAIL on a healthy env:", ", ".join(failed))
+    print()
+    print("false positives:", false_positives)
+    return 1 if false_positives else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
