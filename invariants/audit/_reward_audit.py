@@ -63,6 +63,13 @@ from tradeguard.env import (
     total_reward,
 )
 from tradeguard.errors import InvalidConfig, InvariantViolation
+from tradeguard.invariants.audit._baseline import (
+    BaselineSpec,
+    ChangedOptimum,
+    changed_optima,
+    format_changed,
+    resolve_baseline,
+)
 from tradeguard.invariants.audit._custom import custom_effect
 from tradeguard.invariants.audit._oracle import Oracle, Rollout
 from tradeguard.invariants.audit._reference_policies import (
@@ -285,6 +292,8 @@ class BaselineComparison:
         new_findings: Kinds the new config has and the baseline does not.
         resolved_findings: Kinds the baseline has and the new config does not.
         baseline_kinds: Every kind found on the baseline.
+        changed_markets: Every market explored on which the optimum differs, with both
+            optimal sequences and their PnL, those where the change costs the most first.
     """
 
     baseline: str
@@ -295,6 +304,7 @@ class BaselineComparison:
     new_findings: tuple[str, ...]
     resolved_findings: tuple[str, ...]
     baseline_kinds: tuple[str, ...]
+    changed_markets: tuple[ChangedOptimum, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON values."""
@@ -307,6 +317,7 @@ class BaselineComparison:
             "new_findings": list(self.new_findings),
             "resolved_findings": list(self.resolved_findings),
             "baseline_kinds": list(self.baseline_kinds),
+            "changed_markets": [c.as_dict() for c in self.changed_markets],
         }
 
 
@@ -1084,7 +1095,7 @@ def default_max_examples(budget: float) -> int:
 def audit_reward(
     scenario_or_configs: Scenario | str | RewardConfig | tuple[EnvConfig, RewardConfig],
     *,
-    baseline: Scenario | str | RewardConfig | tuple[EnvConfig, RewardConfig] | None = None,
+    baseline: BaselineSpec | None = None,
     budget: float = DEFAULT_AUDIT_BUDGET,
     seed: int | None = 0,
     max_examples: int | None = None,
@@ -1100,8 +1111,10 @@ def audit_reward(
         scenario_or_configs: A :class:`~tradeguard.env.Scenario`, a shipped scenario
             name (``"v10.1"``) or scenario file path, a :class:`RewardConfig` (with the
             default machine), or an ``(EnvConfig, RewardConfig)`` pair.
-        baseline: The config this one replaces (same forms); the report then lists the
-            markets on which the optimal behaviour changes and the findings that are new.
+        baseline: The reward this one replaces (same forms, or a reward component or several
+            on the same env, a factory of tradeguard's env, ``"module:name"`` of either); the
+            report then lists the markets on which the optimal behaviour changes and the
+            findings that are new.
         budget: Seconds the audit may take (the search stops generating at the budget).
         seed: Seed of the search; the same seed gives the same markets and findings
             when the budget is not exhausted. ``None``: random.
@@ -1143,6 +1156,7 @@ def audit_reward(
                 "baseline= and fuzz= cannot be combined: a baseline comparison audits two fixed "
                 "configs. Run the fuzz audit and the baseline comparison separately."
             )
+        baseline = resolve_baseline(baseline, Scenario(name=name, env=env, reward=reward, market=market))
         base_resolved = _resolve(baseline, "baseline")
         if base_resolved[1] != env:
             raise InvalidConfig(
@@ -1325,6 +1339,11 @@ def _compare(
         new_findings=tuple(k for k in REWARD_FINDING_KINDS if k in new_kinds and k not in base_kinds),
         resolved_findings=tuple(k for k in REWARD_FINDING_KINDS if k in base_kinds and k not in new_kinds),
         baseline_kinds=tuple(k for k in REWARD_FINDING_KINDS if k in base_kinds),
+        changed_markets=changed_optima(
+            (auditor.cache[(rw, prices)].shaped, auditor.cache[(base_reward, prices)].shaped)
+            for rw, prices in visited
+            if (base_reward, prices) in auditor.cache
+        ),
     )
 
 
@@ -1544,4 +1563,6 @@ def _format_baseline(b: BaselineComparison, unit: float) -> list[str]:
     if b.changed is not None:
         lines += ["", "  smallest market on which the optimum changed:"]
         lines += _indent(b.changed.format(), 4)
+    if b.changed_markets:
+        lines += ["", *format_changed(b.changed_markets, unit)]
     return lines

@@ -149,6 +149,12 @@ class AnyTradingAdapter(MarketWrapperAdapter):
             mask=step.mask,
         )
 
+    def equity(self, env: Any, info: dict[str, Any]) -> float:
+        """The account's value, as the env reports it: ``info["total_profit"]``, a multiple of the
+        starting capital (1.0 at reset). The env updates it when a position closes and when the
+        episode ends (``_update_profit``), so it is the money made once an episode is over."""
+        return float(info["total_profit"])
+
     def _units(self, side: int) -> int:
         if self.kind == "stocks":
             return side

@@ -82,6 +82,10 @@ class GymTradingEnvAdapter(MarketWrapperAdapter):
     def begin(self, env: Any, observation: Any, info: dict[str, Any]) -> None:
         self._position[env] = info["position"]
 
+    def equity(self, env: Any, info: dict[str, Any]) -> float:
+        """The portfolio's value, as the env reports it every step: ``info["portfolio_valuation"]``."""
+        return float(info["portfolio_valuation"])
+
     def record(self, env: Any, step: StepData) -> StepRecord:
         positions = list(env.unwrapped.positions)
         no_trade = len(positions)
