@@ -279,7 +279,7 @@ def test_a_scenario_file_names_components_as_module_function(tmp_path: Path, mon
     [
         (["no_such_module_xyz:fn"], "no module named 'no_such_module_xyz'"),
         (["custom_rewards:sharpe_bonsu"], "has no 'sharpe_bonsu'.* Did you mean 'sharpe_bonus'"),
-        (["custom_rewards"], "is not 'module:function'"),
+        (["custom_rewards"], "is not 'module:name'"),
         ([{"function": "custom_rewards:drawdown", "wieght": 2}], "unknown: 'wieght'"),
         ("custom_rewards:drawdown", "must be a list of components"),
         ([3], "is not a component"),

@@ -73,9 +73,9 @@ def load_spec(spec: str, *, option: str = "baseline") -> Any:
     Raises:
         InvalidConfig: not ``module:name``, or the module or name is missing.
     """
-    from tradeguard.env._components import _load_object
+    from tradeguard._specs import load_spec as load
 
-    return _load_object(spec, where=option)
+    return load(spec, where=option)
 
 
 def scenario_of_factory(factory: Callable[[], Any], *, what: str = "the factory") -> Scenario | None:

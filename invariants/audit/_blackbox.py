@@ -628,6 +628,10 @@ def _reference_plans(
     out: dict[str, tuple[int, ...]] = {}
     if hold is not None:
         out["hold"] = (hold,) * H
+    else:
+        idle = _no_trade(tree)
+        if idle is not None:
+            out["no-trade"] = idle
     for a in range(n):
         if a != hold:
             out[f"spam:{names[a]}"] = (a,) * H
@@ -647,6 +651,27 @@ def _reference_plans(
                 plan.append(int(rng.integers(n)) if rng.random() < eps else hold)
             out[f"epsilon-hold:{eps:g}"] = tuple(plan)
     return out
+
+
+def _no_trade(tree: _Tree) -> tuple[int, ...] | None:
+    """For an env without HOLD: at every step the first action that trades nothing (how it
+    holds), or ``None`` when some step offers none."""
+    kinds = tree.kinds
+    node = tree.root
+    plan: list[int] = []
+    for _ in range(tree.H):
+        quiet = [
+            c for c in tree.children(node)
+            if (kinds[c.record.executed] if 0 <= c.record.executed < len(kinds) else _HOLD_KIND) == _HOLD_KIND
+        ]
+        if not quiet:
+            return None
+        c = min(quiet, key=lambda c: c.action)
+        plan.append(c.action)
+        node = tree.child_node(node, c)
+        if node.ended:
+            break
+    return tuple(plan)
 
 
 def _buy_and_hold(tree: _Tree, buy: int, add: int | None, hold: int) -> tuple[int, ...]:
@@ -854,12 +879,10 @@ def analyse_market(
         regret = pnl.pnl_percent - shaped.pnl_percent
         scores["pnl-regret"] = regret
         if regret > pnl_tolerance:
-            idle = refs.get("hold")
+            idle = refs.get("hold") or refs.get("no-trade")
             detail: dict[str, Any] = {"regret_percent": regret, "regret": pnl.pnl - shaped.pnl}
-            if idle is not None:
+            if idle is not None:  # never trading: what an agent that learned nothing makes
                 detail["versus_doing_nothing_percent"] = shaped.pnl_percent - idle.pnl_percent
-            else:
-                detail["versus_doing_nothing_percent"] = shaped.pnl_percent
             fired["pnl-regret"] = detail
     return MarketAnalysis(
         market=market,
@@ -1246,7 +1269,7 @@ def _indent(text: str, n: int) -> list[str]:
 # ----------------------------------------------------------------------------- messages
 
 
-def _message(kind: str, a: MarketAnalysis) -> str:
+def _message(kind: str, a: MarketAnalysis, pnl_tolerance: float = 0.01) -> str:
     s, p = a.shaped, a.pnl
     d = a.fired[kind]
     proven = "" if a.exact else " (found by a guided search: a lower bound, not proven optimal)"
@@ -1286,10 +1309,10 @@ def _message(kind: str, a: MarketAnalysis) -> str:
         )
     loses = d.get("versus_doing_nothing_percent", 0.0)
     outright = (
-        f" It loses {-loses:.4f}% against doing nothing: reward hacking, the reward pays for behaviour that "
-        "loses money."
-        if loses < -0.0
-        else ""
+        f" It even makes {-loses:.4f}% less than never trading: reward hacking, the reward pays for behaviour "
+        "that loses money."
+        if loses < -pnl_tolerance
+        else " Reward hacking: the reward pays for behaviour that makes less money than the env allows."
     )
     return (
         f"The reward-maximizing sequence makes {_pct(s.pnl_percent)}% (reward {s.shaped_return:+.4f}); the best "
@@ -1307,8 +1330,9 @@ def _counterexample(kind: str, a: MarketAnalysis, unit: float) -> EnvCounterexam
         others[detail["policy"]] = a.refs[detail["policy"]]
     if kind == "invalid-not-worse-than-hold" and detail.get("reached_by") in a.refs:
         others[detail["reached_by"]] = a.refs[detail["reached_by"]]
-    if kind in ("pnl-regret", "idle-optimum") and "hold" in a.refs:
-        others["hold"] = a.refs["hold"]
+    for idle in ("hold", "no-trade"):
+        if kind in ("pnl-regret", "idle-optimum") and idle in a.refs:
+            others[idle] = a.refs[idle]
     return EnvCounterexample(
         seed=a.seed,
         market=a.market,
@@ -1697,7 +1721,7 @@ def audit_env_reward(
             EnvRewardFinding(
                 kind=kind,
                 severity=REWARD_SEVERITY[kind],
-                message=_message(kind, a),
+                message=_message(kind, a, setup.pnl_tolerance),
                 counterexample=_counterexample(kind, a, setup.unit),
                 details={
                     "markets_fired": fired_counts[kind],
