@@ -347,3 +347,9 @@ def test_the_cli_audits_another_env(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["audit-reward", "--env", "anytrading-stocks", "--scenario", "v10"]) == 2
     assert main(["audit-reward", "--scenario", "v10", "--search", "beam"]) == 2
     assert "--search beam is for --env" in capsys.readouterr().err
+    assert main(["audit-reward", "--scenario", "v10", "--start-price", "1.0"]) == 2
+    assert "--start-price is for --env" in capsys.readouterr().err
+    assert main(["audit-reward", "--env", "anytrading-forex", "--start-price", "0"]) == 2
+    assert "--start-price 0.0 must be greater than 0" in capsys.readouterr().err
+    assert main(["audit-reward", "--max-move-bps", "0"]) == 2
+    assert "--max-move-bps 0 is out of range" in capsys.readouterr().err

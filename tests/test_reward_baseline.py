@@ -126,3 +126,13 @@ def test_the_cli_takes_a_component_as_the_baseline(tmp_path: Path, capsys: pytes
     assert main(["audit-reward", "--config", str(cfg), "--baseline", "custom_rewards:sharpe_bonsu", *args]) == 2
     err = capsys.readouterr().err
     assert "--baseline: module custom_rewards has no 'sharpe_bonsu'" in err and "Did you mean" in err
+
+
+@pytest.mark.parametrize("module", ["_baseline", "_entry"])
+def test_docstring_examples_run(module: str) -> None:
+    import doctest
+    import importlib
+
+    mod = importlib.import_module(f"tradeguard.invariants.audit.{module}")
+    result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0

@@ -1420,6 +1420,7 @@ def _setup(
     beam_width: int,
     max_states: int,
     seed: int | None,
+    start_price: float = 100.0,
 ) -> _Setup:
     with warnings.catch_warnings():
         probe = make_env()
@@ -1442,7 +1443,7 @@ def _setup(
         from tradeguard.invariants._adapter import minor_unit_of
 
         unit = minor_unit_of(driver.env)
-        start = max(1, round(100.0 / unit)) if unit < 1 else 100
+        start = max(1, round(start_price / unit))
         probe_market = Market(np.full(market_length, start, dtype=np.int64), minor_unit=unit)
         if adapter.reset_options(probe_market) is None:
             market_length = None
@@ -1592,6 +1593,7 @@ def audit_env_reward(
     beam_width: int = DEFAULT_BEAM_WIDTH,
     max_states: int = 200_000,
     name: str | None = None,
+    start_price: float = 100.0,
 ) -> EnvRewardAuditReport:
     """Audit the reward of any replay-deterministic env: what its reward makes optimal.
 
@@ -1611,6 +1613,9 @@ def audit_env_reward(
         horizon: Steps searched per market (an ``(lo, hi)`` pair means ``hi``), at most the
             episode: an injected market's length caps it.
         max_move_bps: Largest price move per step of an injected market, in basis points.
+        start_price: First price of an injected market, in currency (100.0: 100.00; an
+            instrument quoted near 1, such as EUR/USD, wants 1.0: fees in price units then
+            weigh as they do in its own data).
         pnl_tolerance: PnL shortfall, in percent of the starting equity, that counts.
         search: ``"auto"`` (exhaustive when ``actions ** horizon <= max_sequences``, else
             memoized if the adapter declares ``state_key``, else beam), or one of
@@ -1639,6 +1644,7 @@ def audit_env_reward(
         max_examples = min(MAX_AUDIT_EXAMPLES, max(10, int(AUDIT_EXAMPLES_PER_SECOND * budget)))
     check_int("max_examples", max_examples, min_value=1, max_value=MAX_AUDIT_EXAMPLES)
     check_int("max_move_bps", max_move_bps, min_value=1, max_value=5_000)
+    check_number("start_price", start_price, min_value=0.0, min_exclusive=True, max_value=1e9)
     check_number("pnl_tolerance", pnl_tolerance, min_value=0.0, max_value=100.0)
     searches = ("auto", "exhaustive", "memo", "beam")
     if search not in searches:
@@ -1662,6 +1668,7 @@ def audit_env_reward(
         "beam_width": beam_width,
         "max_states": max_states,
         "seed": seed,
+        "start_price": start_price,
     }
     setup = _setup(name or "env", make_env, adapter, **common)  # type: ignore[arg-type]
     env_name = name or setup.meta.env_id
@@ -1692,6 +1699,15 @@ def audit_env_reward(
     visited: list[Hashable] = []
     _explore(setup, max_examples, kinds=kinds, hunt=None, visited=visited, baseline=base_setup)
     explore_hit = time.perf_counter() > setup.driver.deadline
+    if explore_hit and not any(setup.cache[k].fired for k in visited):
+        # Nothing to shrink: the rest of the budget explores on (the same seed replays the
+        # markets already analysed from the cache, then goes on to new ones).
+        for s in (setup, base_setup):
+            if s is not None:
+                s.driver.deadline = deadline
+        visited = []
+        _explore(setup, max_examples, kinds=kinds, hunt=None, visited=visited, baseline=base_setup)
+        explore_hit = time.perf_counter() > deadline
     visited = list(dict.fromkeys(visited))
     fired_counts: dict[str, int] = {}
     worst: dict[str, tuple[float, MarketAnalysis]] = {}

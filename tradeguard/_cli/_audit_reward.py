@@ -54,6 +54,7 @@ MAX_EXAMPLES = limits.MAX_AUDIT_EXAMPLES
 MAX_PNL_TOLERANCE = limits.MAX_PNL_TOLERANCE
 MAX_HORIZON = limits.MAX_AUDIT_HORIZON
 MAX_BLACKBOX_HORIZON = 64
+MAX_START_PRICE = 1e9
 EXAMPLES_PER_SECOND = limits.AUDIT_EXAMPLES_PER_SECOND
 
 
@@ -136,6 +137,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "searched per market (HI; default: 8)",
     )
     parser.add_argument(
+        "--max-move-bps",
+        type=int,
+        default=500,
+        metavar="BPS",
+        help="largest price move per step of a generated market, in basis points, 1..5000 (default: 500); "
+        "smaller moves for instruments quoted in pips",
+    )
+    parser.add_argument(
+        "--start-price",
+        type=float,
+        default=None,
+        metavar="PRICE",
+        help=f"with --env: the first price of a generated market, in currency, > 0 and at most {MAX_START_PRICE:g} "
+        "(default: 100.0; e.g. 1.0 for EUR/USD)",
+    )
+    parser.add_argument(
         "--fuzz",
         type=_fuzz_range,
         action="append",
@@ -183,6 +200,9 @@ def _check_options(args: argparse.Namespace) -> tuple[float, int]:
             "e.g. 2:6."
         )
     check_number("--pnl-tolerance", args.pnl_tolerance, min_value=0.0, max_value=MAX_PNL_TOLERANCE)
+    check_int("--max-move-bps", args.max_move_bps, min_value=1, max_value=5_000)
+    if args.start_price is not None:
+        check_number("--start-price", args.start_price, min_value=0.0, min_exclusive=True, max_value=MAX_START_PRICE)
     return budget, max_examples
 
 
@@ -207,9 +227,15 @@ def run(args: argparse.Namespace) -> int:
                 "has its market, seed and action sequences) or the text report."
             )
         return _run_env(args, budget, max_examples)
-    for option, value in (("--adapter", args.adapter), ("--env-kwargs", args.env_kwargs)):
+    for option, value in (
+        ("--adapter", args.adapter),
+        ("--env-kwargs", args.env_kwargs),
+        ("--start-price", args.start_price),
+    ):
         if value is not None:
-            raise InvalidConfig(f"{option} is for --env (another env); tradeguard's own env needs neither.")
+            raise InvalidConfig(
+                f"{option} is for --env (another env); tradeguard's own env takes its markets from the scenario."
+            )
     scenario = load_scenario_from_args(args)
     baseline: Any = args.baseline
     if args.baseline is not None:
@@ -241,6 +267,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         max_examples=max_examples,
         horizon=args.horizon or (2, 6),
+        max_move_bps=args.max_move_bps,
         fuzz=fuzz,
         pnl_tolerance=args.pnl_tolerance,
     )
@@ -317,14 +344,17 @@ def _run_env(args: argparse.Namespace, budget: float, max_examples: int) -> int:
                 )
             if kwargs:
                 baseline = functools.partial(baseline, **kwargs)
+    start_price = 100.0 if args.start_price is None else args.start_price
     report = audit_reward(
         make_env,
         adapter=adapter,
+        start_price=start_price,
         baseline=baseline,
         budget=budget,
         seed=args.seed,
         max_examples=max_examples,
         horizon=horizon,
+        max_move_bps=args.max_move_bps,
         pnl_tolerance=args.pnl_tolerance,
         search=args.search,
         name=name,
