@@ -41,7 +41,7 @@ def _coin() -> tuple[Any, Any]:
     ns: dict[str, Any] = {"__name__": "adapters_md"}
     exec(compile(re.findall(r"```python\n(.*?)```", DOC.read_text(), re.S)[0], str(DOC), "exec"), ns)
     env, adapter = ns["CoinEnv"], ns["CoinAdapter"]
-    return (lambda: env(prices=(10_000,) * 9)), adapter()
+    return (lambda: env(prices=(100.0,) * 9)), adapter()
 
 
 def _rows() -> list[tuple[str, Any, Any]]:
