@@ -2,7 +2,8 @@
 
 ``"module:function"`` strings and tables ``{function = "module:function", weight = 0.5}``
 become :class:`~tradeguard.env.CustomComponent` objects; the module is imported from the
-Python path, then from the current directory.
+Python path, then from the current directory (``tradeguard._specs.load_spec``, the loader the
+reward audit's ``--env`` and ``--baseline`` use too).
 
 Example:
     >>> [c.name for c in parse_components(["tradeguard.env._component_specs:_example_flat_bonus"])]
@@ -11,12 +12,10 @@ Example:
 
 from __future__ import annotations
 
-import importlib
-import os
-import sys
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from tradeguard._specs import load_spec
 from tradeguard.env._components import CustomComponent, Step, _fn_name, _short, reward_component
 from tradeguard.errors import InvalidConfig
 
@@ -103,7 +102,7 @@ def load_component(spec: str, *, where: str = "custom_components") -> CustomComp
         >>> load_component("tradeguard.env._component_specs:_example_flat_bonus").name
         '_example_flat_bonus'
     """
-    obj = _load_object(spec, where=where)
+    obj = load_spec(spec, where=where)
     if isinstance(obj, CustomComponent):
         return obj
     if callable(obj) and not isinstance(obj, type):
@@ -113,58 +112,6 @@ def load_component(spec: str, *, where: str = "custom_components") -> CustomComp
         f"{where}: {spec!r} is a {type(obj).__name__}, not a reward component; expected a function "
         "fn(step) -> float or a component made with @reward_component."
     )
-
-
-def _load_object(spec: str, *, where: str) -> Any:
-    module_name, sep, attr = spec.partition(":")
-    if not sep or not module_name or not attr:
-        raise InvalidConfig(
-            f"{where}: {spec!r} is not 'module:function'; expected e.g. 'my_rewards:sharpe_bonus'."
-        )
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name != module_name.split(".")[0] and exc.name != module_name:
-            raise InvalidConfig(
-                f"{where}: importing {module_name!r} for {spec!r} failed: it imports {exc.name!r}, which is not "
-                "installed."
-            ) from None
-        module = _import_from_cwd(module_name, spec, where)
-    except Exception as exc:
-        raise InvalidConfig(
-            f"{where}: cannot import {module_name!r} for {spec!r}: {type(exc).__name__}: {exc}."
-        ) from None
-    target: Any = module
-    for part in attr.split("."):
-        if not hasattr(target, part):
-            from tradeguard._validation import suggest
-
-            names = [n for n in vars(module) if not n.startswith("__")]
-            raise InvalidConfig(
-                f"{where}: module {module_name} has no {attr!r} (from {spec!r}).{suggest(part, names)}"
-            )
-        target = getattr(target, part)
-    return target
-
-
-def _import_from_cwd(module_name: str, spec: str, where: str) -> Any:
-    cwd = os.getcwd()
-    if cwd in sys.path:
-        raise InvalidConfig(
-            f"{where}: no module named {module_name!r} (from {spec!r}), on the Python path or in the current "
-            f"directory ({cwd}). Run from the directory that holds it, or add that directory to PYTHONPATH."
-        )
-    sys.path.insert(0, cwd)
-    try:
-        importlib.invalidate_caches()
-        return importlib.import_module(module_name)
-    except ModuleNotFoundError:
-        raise InvalidConfig(
-            f"{where}: no module named {module_name!r} (from {spec!r}), on the Python path or in the current "
-            f"directory ({cwd}). Run from the directory that holds it, or add that directory to PYTHONPATH."
-        ) from None
-    finally:
-        sys.path.remove(cwd)
 
 
 @reward_component(bounds=(0.0, 0.0))

@@ -235,10 +235,11 @@ class CustomComponent:
 
     def to_value(self) -> str | dict[str, Any]:
         """What a scenario file holds for this component: its ``"module:function"``, or a table with
-        the weight and name when they differ from the loaded component's."""
+        the weight and name when they differ from the loaded component's; ``"<name>"`` when no file
+        can name it (defined in a script or a function, or changed beyond its weight and name)."""
         spec = self.spec
-        if spec is None:
-            return f"<{self.name}: not importable>"
+        if spec is None:  # defined in a script, a notebook or a function: no file can name it
+            return f"<{self.name}>"
         from tradeguard.env._component_specs import load_component  # it imports this module
 
         loaded = load_component(spec)
@@ -248,7 +249,7 @@ class CustomComponent:
             self.bounds,
             self.remaining,
         ):
-            return f"<{self.name}: not importable>"  # a scenario file can only set the weight and name
+            return f"<{self.name}>"  # a scenario file can only set the weight and name
         out: dict[str, Any] = {"function": spec}
         if self.weight != loaded.weight:
             out["weight"] = self.weight

@@ -117,6 +117,22 @@ class NativeAdapter:
         length: int = env.unwrapped.config.episode_length + 1
         return length
 
+    def state_key(self, env: Any) -> Any:
+        """Everything the rest of the episode depends on (for the black-box reward audit's
+        memoized search): the step, the account, and the reward shaper's history that the
+        reward config makes matter (the curriculum count, the actions seen, the custom
+        components' histories). The market is fixed by the reset."""
+        base = env.unwrapped
+        h = base.shaper_state
+        r = base.reward_config
+        return (
+            h.steps,
+            base.state,
+            h.curriculum_count if r.curriculum_min_share > 0 and r.curriculum_actions else 0,
+            h.seen if r.diversity_bonus != 0 else 0,
+            h.custom,
+        )
+
 
 def is_native(env: Any) -> bool:
     """Whether ``env`` is (a wrapper of) tradeguard's own ``TradingEnv``, whose records

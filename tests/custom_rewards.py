@@ -122,6 +122,41 @@ def novelty(step: Step, seen: int) -> tuple[float, int]:
     return (0.0 if seen & bit else 0.2), seen | bit
 
 
+_SIGNAL = {
+    Action.HOLD: 0,
+    Action.BUY_SMALL: 1,
+    Action.BUY_MEDIUM: 1,
+    Action.BUY_LARGE: 1,
+    Action.ADD_POSITION: 1,
+    Action.SELL_PARTIAL: -1,
+    Action.SELL_ALL: -1,
+}
+
+
+def _running_sharpe(hist: tuple[int, float, float], r: float) -> tuple[float, tuple[int, float, float]]:
+    n, mean, m2 = hist
+    n += 1
+    d = r - mean
+    mean += d / n
+    m2 += d * (r - mean)
+    std = math.sqrt(m2 / n)
+    return (0.0 if std < 1e-12 else max(-1.0, min(1.0, mean / std))), (n, mean, m2)
+
+
+@reward_component(history=(0, 0.0, 0.0), bounds=(-1.0, 1.0), weight=0.5)
+def signal_sharpe(step: Step, hist: tuple[int, float, float]) -> tuple[float, tuple[int, float, float]]:
+    """A Sharpe-like bonus with the seed's bug: the return of the action *predicted* (a SELL
+    while flat scores as a short that profits from a fall, although it is rejected)."""
+    r = _SIGNAL[step.predicted] * 100.0 * (step.next_price - step.price) / step.price
+    return _running_sharpe(hist, r)
+
+
+@reward_component(history=(0, 0.0, 0.0), bounds=(-1.0, 1.0), weight=0.5)
+def account_sharpe(step: Step, hist: tuple[int, float, float]) -> tuple[float, tuple[int, float, float]]:
+    """The fix: the Sharpe of what the account earned (executed trades, fees included)."""
+    return _running_sharpe(hist, step.pnl_percent)
+
+
 HEALTHY = (
     sell_curriculum,
     half_sells,

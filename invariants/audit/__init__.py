@@ -2,7 +2,9 @@
 
 - :func:`audit_reward` / :func:`assert_reward_sound`: the exact optimal-policy
   :class:`Oracle` over short markets, searched by Hypothesis for reward shapings whose
-  optimum is degenerate (rejections in the optimum, idle or never-close optima, PnL regret).
+  optimum is degenerate (rejections in the optimum, idle or never-close optima, PnL regret);
+  for any other replay-deterministic env, the same findings by a black-box search over
+  action sequences through its adapter (:class:`EnvRewardAuditReport`).
 - :func:`audit_policy`: a policy (a trained SB3 model or a reference policy) run over
   market families; predicted vs executed distributions, collapse, invariant violations.
 - Reference policies (:func:`reference_policies`): hold, constant, buy-and-never-sell,
@@ -22,6 +24,16 @@ Example:
 
 from __future__ import annotations
 
+from tradeguard.invariants.audit._baseline import ChangedOptimum, load_spec
+from tradeguard.invariants.audit._blackbox import (
+    BLACKBOX_FINDING_KINDS,
+    EnvBaselineComparison,
+    EnvCounterexample,
+    EnvRewardAuditReport,
+    EnvRewardFinding,
+    EnvRollout,
+)
+from tradeguard.invariants.audit._entry import assert_reward_sound, audit_reward
 from tradeguard.invariants.audit._oracle import (
     DEFAULT_MAX_NODES,
     MAX_HORIZON,
@@ -65,8 +77,6 @@ from tradeguard.invariants.audit._reward_audit import (
     RewardComponent,
     RewardCounterexample,
     RewardFinding,
-    assert_reward_sound,
-    audit_reward,
     component_table,
     default_max_examples,
     penalty_strength,
@@ -75,6 +85,7 @@ from tradeguard.invariants.audit._rollout import Rollout, rollout
 
 __all__ = [
     "AUDIT_FAMILIES",
+    "BLACKBOX_FINDING_KINDS",
     "DEFAULT_AUDIT_BUDGET",
     "DEFAULT_MAX_NODES",
     "MAX_AUDIT_HORIZON",
@@ -86,6 +97,12 @@ __all__ = [
     "AlwaysHold",
     "BaselineComparison",
     "BuyAndNeverSell",
+    "ChangedOptimum",
+    "EnvBaselineComparison",
+    "EnvCounterexample",
+    "EnvRewardAuditReport",
+    "EnvRewardFinding",
+    "EnvRollout",
     "EpsilonHold",
     "FamilyReport",
     "Finding",
@@ -111,6 +128,7 @@ __all__ = [
     "component_table",
     "default_max_examples",
     "describe_policy",
+    "load_spec",
     "parse_reference",
     "penalty_strength",
     "play_reference",

@@ -48,6 +48,7 @@ from tradeguard.env import (
     load_scenario,
 )
 from tradeguard.errors import InvalidConfig, InvariantViolation
+from tradeguard.invariants.audit._baseline import BaselineSpec, changed_optima, resolve_baseline
 from tradeguard.invariants.audit._reference_policies import ReferencePolicy, reference_policies
 from tradeguard.invariants.audit._reward_analysis import (
     _Analysis,
@@ -116,7 +117,7 @@ def default_max_examples(budget: float) -> int:
 def audit_reward(
     scenario_or_configs: Scenario | str | RewardConfig | tuple[EnvConfig, RewardConfig],
     *,
-    baseline: Scenario | str | RewardConfig | tuple[EnvConfig, RewardConfig] | None = None,
+    baseline: BaselineSpec | None = None,
     budget: float = DEFAULT_AUDIT_BUDGET,
     seed: int | None = 0,
     max_examples: int | None = None,
@@ -133,8 +134,10 @@ def audit_reward(
         scenario_or_configs: A :class:`~tradeguard.env.Scenario`, a shipped scenario
             name (``"v10.1"``) or scenario file path, a :class:`RewardConfig` (with the
             default machine), or an ``(EnvConfig, RewardConfig)`` pair.
-        baseline: The config this one replaces (same forms); the report then lists the
-            markets on which the optimal behaviour changes and the findings that are new.
+        baseline: The reward this one replaces (same forms, or a reward component or several
+            on the same env, a factory of tradeguard's env, ``"module:name"`` of either); the
+            report then lists the markets on which the optimal behaviour changes and the
+            findings that are new.
         budget: Seconds the audit may take (the search stops generating at the budget).
         seed: Seed of the search; the same seed gives the same markets and findings
             when the budget is not exhausted. ``None``: random.
@@ -180,6 +183,7 @@ def audit_reward(
                 "baseline= and fuzz= cannot be combined: a baseline comparison audits two fixed "
                 "configs. Run the fuzz audit and the baseline comparison separately."
             )
+        baseline = resolve_baseline(baseline, Scenario(name=name, env=env, reward=reward, market=market))
         base_resolved = _resolve(baseline, "baseline")
         if base_resolved[1] != env:
             raise InvalidConfig(
@@ -366,6 +370,11 @@ def _compare(
         new_findings=tuple(k for k in REWARD_FINDING_KINDS if k in new_kinds and k not in base_kinds),
         resolved_findings=tuple(k for k in REWARD_FINDING_KINDS if k in base_kinds and k not in new_kinds),
         baseline_kinds=tuple(k for k in REWARD_FINDING_KINDS if k in base_kinds),
+        changed_markets=changed_optima(
+            (auditor.cache[(rw, prices)].shaped, auditor.cache[(base_reward, prices)].shaped)
+            for rw, prices in visited
+            if (base_reward, prices) in auditor.cache
+        ),
     )
 
 

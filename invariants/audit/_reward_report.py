@@ -20,6 +20,7 @@ from tradeguard.env import (
     EnvConfig,
     RewardConfig,
 )
+from tradeguard.invariants.audit._baseline import ChangedOptimum, format_changed
 from tradeguard.invariants.audit._custom import custom_effect
 from tradeguard.invariants.audit._rollout import Rollout
 
@@ -215,6 +216,8 @@ class BaselineComparison:
         new_findings: Kinds the new config has and the baseline does not.
         resolved_findings: Kinds the baseline has and the new config does not.
         baseline_kinds: Every kind found on the baseline.
+        changed_markets: Every market explored on which the optimum differs, with both
+            optimal sequences and their PnL, those where the change costs the most first.
     """
 
     baseline: str
@@ -225,6 +228,7 @@ class BaselineComparison:
     new_findings: tuple[str, ...]
     resolved_findings: tuple[str, ...]
     baseline_kinds: tuple[str, ...]
+    changed_markets: tuple[ChangedOptimum, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON values."""
@@ -237,6 +241,7 @@ class BaselineComparison:
             "new_findings": list(self.new_findings),
             "resolved_findings": list(self.resolved_findings),
             "baseline_kinds": list(self.baseline_kinds),
+            "changed_markets": [c.as_dict() for c in self.changed_markets],
         }
 
 
@@ -519,4 +524,6 @@ def _format_baseline(b: BaselineComparison, unit: float) -> list[str]:
     if b.changed is not None:
         lines += ["", "  smallest market on which the optimum changed:"]
         lines += _indent(b.changed.format(), 4)
+    if b.changed_markets:
+        lines += ["", *format_changed(b.changed_markets, unit)]
     return lines

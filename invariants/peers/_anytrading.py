@@ -38,7 +38,8 @@ pays what its reward function says. The env's own metric ``total_reward`` is han
 
 Not supplied, and why: no action mask; no financing (the env has none); no
 ``reported_equity`` (``total_profit`` is the cash itself while flat and stale while
-holding); no legs (one instrument).
+holding); no legs (one instrument). For the black-box reward audit, :meth:`equity
+<AnyTradingAdapter.equity>` is the account as the env settles it (exit fee paid).
 
 Markets: these envs take their data at construction. :func:`make_stocks_env` and
 :func:`make_forex_env` return the real env inside :class:`AnyTradingMarketEnv`, a thin
@@ -258,6 +259,25 @@ class AnyTradingAdapter(MarketWrapperAdapter):
         if "total_reward" not in info:
             return None
         return {"episode_reward": float(info["total_reward"])}
+
+    def equity(self, env: Any, info: Mapping[str, Any]) -> float:
+        """The account as the env settles it, for the black-box reward audit's PnL: ``total_profit``
+        while flat; while holding, what ``_update_profit`` would make it were the position closed
+        at the current tick (its own expression, in its float32: exit fee paid), which is what
+        ``total_profit`` becomes when the episode is truncated. The ledger's ``equity_after``
+        marks the units to the next price without the exit fee; the money an episode makes is
+        this."""
+        base = env.unwrapped
+        profit = info["total_profit"]
+        if _side(info["position"]) != self._holding(base) or base._truncated:
+            return float(profit)  # flat, or settled by the env at truncation
+        entry, now = base.prices[base._last_trade_tick], base.prices[base._current_tick]
+        if self.kind == "stocks":
+            shares = (profit * (1 - base.trade_fee_ask_percent)) / entry
+            return float((shares * (1 - base.trade_fee_bid_percent)) * now)
+        if self._left(base):
+            return float(profit * (entry - base.trade_fee) / now)
+        return float(profit / entry * (now - base.trade_fee))
 
     # ------------------------------------------------------------------ the env's rules
     def _entry_fee(self, base: Any, total_profit: Any, entry_tick: int) -> float:
