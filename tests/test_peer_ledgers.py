@@ -186,6 +186,15 @@ class FeesTwice(TradingEnv):  # type: ignore[misc]
         self._position = position
 
 
+class OverTrades(TradingEnv):  # type: ignore[misc]
+    """Trades to 1.25 times the target position: exposure the env never offered."""
+
+    def _trade(self, position: Any, price: Any = None) -> None:
+        self._portfolio.trade_to_position(1.25 * position, price=self._get_price() if price is None else price,
+                                          trading_fees=self.trading_fees)
+        self._position = position
+
+
 class StaleValuation(TradingEnv):  # type: ignore[misc]
     """info["portfolio_valuation"] is the portfolio valued at the previous close."""
 
@@ -242,6 +251,10 @@ BROKEN = [
                                                                              initial_position=0),
            "fees-match-schedule", r"fee charged [\d.]+ on -?[\d.]+ units at [\d,.]+ \(notional [\d,.]+\); the declared "
            r"schedule \(trading_fees=0\.001 of the notional\) charges [\d.]+"),
+    Broken("gym-trading-env: trades past the target", lambda: make_trading_env(steps=12, env_class=OverTrades,
+                                                                                initial_position=0),
+           "leverage-within-limit", r"step \d+ left a gross exposure of [\d,.]+ on equity [\d,.]+ \(1\.2\dx\), past "
+           r"the declared leverage limit of 1x"),
     Broken("gym-trading-env: stale valuation", lambda: make_trading_env(steps=12, env_class=StaleValuation,
                                                                            initial_position=0),
            "reported-equity-matches-ledger", r"the env reports a portfolio value of [\d,.]+ after step \d+; its "

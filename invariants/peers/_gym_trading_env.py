@@ -39,8 +39,10 @@ The ledger, in the env's own numbers:
   negative, ``borrows_cash`` when one exceeds 1, the fee schedule from
   ``trading_fees`` (not declared when a short pays interest in units of the asset: the
   units a trade settles that interest with change the position beside the trade), the
-  env ends on ruin (``portfolio_value <= 0`` ends the episode). No ``position_limits``:
-  the env limits exposure (a fraction of value), not units.
+  env ends on ruin (``portfolio_value <= 0`` ends the episode), and ``max_leverage`` is
+  the largest ``|position|`` offered (a target is a fraction of the portfolio's value,
+  so no trade may leave more exposure than that). No ``position_limits``: the env
+  limits exposure, not units.
 - ``info["step"]``, the env's step counter, is handed to ``metrics-match-trace`` as
   ``steps``.
 
@@ -189,6 +191,9 @@ class GymTradingEnvAdapter(MarketWrapperAdapter):
             precision=Precision.float64(),
             long_only=long_only,
             borrows_cash=max(positions) > 1,
+            # A target is a fraction of the portfolio's value: the largest one is the most
+            # exposure a trade may leave (what the constructor's `positions` offer).
+            max_leverage=max(abs(p) for p in positions),
             fee_schedule=None if (rate > 0 and not long_only) else FeeSchedule(function=_fee_schedule(fees)),
             financing_schedule=FinancingSchedule(function=_interest_schedule(due)),
         )
