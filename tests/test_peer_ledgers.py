@@ -48,8 +48,8 @@ def forex(unit_side: str, **kw: Any) -> Any:
 
 
 # --------------------------------------------------------------------------- the real packages
-ANYTRADING_NA = {"mask-matches-execution", "position-within-limits", "financing-as-declared",
-                 "reported-equity-matches-ledger", "executed-within-requested"}
+ANYTRADING_NA = {"mask-matches-execution", "position-within-limits", "leverage-within-limit",
+                 "financing-as-declared", "reported-equity-matches-ledger", "executed-within-requested"}
 
 
 @pytest.mark.parametrize(("make", "kind"), [(make_stocks_env, "stocks"), (forex("left"), "forex"),
@@ -57,7 +57,7 @@ ANYTRADING_NA = {"mask-matches-execution", "position-within-limits", "financing-
 def test_anytrading_money_invariants_run_and_hold(make: Any, kind: str) -> None:
     trace_ids = [*MONEY, "no-sell-without-position", "no-buy-while-in-position", "ruin-ends-episode",
                  "executed-never-exceeds-predicted", "no-add-without-profitable-position", *ANYTRADING_NA]
-    report = check_trading_env(make, adapter=AnyTradingAdapter(kind), only=trace_ids, examples=60, max_steps=12,
+    report = check_trading_env(make, adapter=AnyTradingAdapter(kind), only=trace_ids, examples=40, max_steps=10,
                                seed=3, database=None)
     s = statuses(report)
     assert {i for i, v in s.items() if v == "not-applicable"} == ANYTRADING_NA
@@ -100,16 +100,18 @@ MARGIN_NA = {"mask-matches-execution", "position-within-limits", "no-sell-withou
 
 def test_gym_trading_env_default_settings_run_every_money_invariant() -> None:
     report = check_trading_env(lambda: make_trading_env(initial_position=0), only=[
-        *MONEY, "reported-equity-matches-ledger", "financing-as-declared", "ruin-ends-episode", *GTE_NA,
-        "no-buy-while-in-position", "no-sell-without-position"], examples=60, max_steps=12, seed=3, database=None)
+        *MONEY, "reported-equity-matches-ledger", "financing-as-declared", "ruin-ends-episode", "leverage-within-limit",
+        *GTE_NA,
+        "no-buy-while-in-position", "no-sell-without-position"], examples=40, max_steps=10, seed=3, database=None)
     s = statuses(report)
     assert {i for i, v in s.items() if v == "not-applicable"} == GTE_NA
     assert all(v == "pass" for i, v in s.items() if i not in GTE_NA), report.format()
 
 
 def test_gym_trading_env_with_shorts_and_leverage_runs_the_ledger_it_can() -> None:
-    ids = [*MONEY, "reported-equity-matches-ledger", "ruin-ends-episode", "executed-within-requested", *MARGIN_NA]
-    report = check_trading_env(make_margin_trading_env, only=ids, examples=60, max_steps=12, seed=3, database=None)
+    ids = [*MONEY, "reported-equity-matches-ledger", "ruin-ends-episode", "executed-within-requested",
+           "leverage-within-limit", *MARGIN_NA]
+    report = check_trading_env(make_margin_trading_env, only=ids, examples=40, max_steps=10, seed=3, database=None)
     s = statuses(report)
     assert {i for i, v in s.items() if v == "not-applicable"} == MARGIN_NA
     assert all(v == "pass" for i, v in s.items() if i not in MARGIN_NA), report.format()
@@ -274,7 +276,7 @@ BROKEN = [
 
 @pytest.mark.parametrize("bad", BROKEN, ids=[b.name for b in BROKEN])
 def test_the_adapters_catch_a_broken_subclass_of_the_real_env(bad: Broken) -> None:
-    report = check_trading_env(bad.make, only=[bad.invariant], examples=80, max_steps=10, seed=1, database=None)
+    report = check_trading_env(bad.make, only=[bad.invariant], examples=50, max_steps=8, seed=1, database=None)
     (result,) = report.results
     assert result.status == "fail", report.format()
     assert result.counterexample is not None and len(result.counterexample.actions) <= 10
@@ -289,7 +291,7 @@ def test_each_broken_subclass_is_one_mechanism_and_its_healthy_package_passes() 
         make = healthy[package]
         kwargs = {"initial_position": 0} if package == "gym-trading-env" else {}
         report = check_trading_env(lambda make=make, kwargs=kwargs: make(steps=12, **kwargs), only=[bad.invariant],
-                                   examples=30, max_steps=10, seed=1, database=None)
+                                   examples=20, max_steps=8, seed=1, database=None)
         assert statuses(report) == {bad.invariant: "pass"}, (bad.name, report.format())
 
 
@@ -313,7 +315,7 @@ def test_an_env_whose_interest_accrues_as_documented_passes_financing_as_declare
     make = lambda: make_margin_trading_env(steps=12, env_class=AccruesInterest)  # noqa: E731
     report = check_trading_env(make, only=["financing-as-declared", "self-financing", "equity-identity",
                                            "reported-equity-matches-ledger", "fees-only-on-trades"],
-                               examples=80, max_steps=12, seed=1, database=None)
+                               examples=50, max_steps=10, seed=1, database=None)
     assert report.passed, report.format()
     ep = record_episode(make(), [0, 0, 0, 1], seed=0, adapter=GymTradingEnvAdapter())
     assert [r.financing > 0 for r in ep.trace] == [True, True, True, False]  # charged on every step short
