@@ -151,8 +151,10 @@ def _non_negative(prev: StepRecord | None, r: StepRecord, c: Context) -> str | N
     # a fractional position leaves -3.5e-13, which is zero within float64 of 10,000.00. A
     # "before" value that is the previous step's "after" was checked with the magnitudes
     # that made it, not again with this step's (a -1.1e-13 left by a buy at 85.43 is not
-    # negative beyond the precision of a step at 0.85). Tolerance terms come from the
-    # fields the producer supplies, beyond the ones this check needs.
+    # negative beyond the precision of a step at 0.85). Nor is an "after" value that the step
+    # left unchanged: a HOLD at 0.01 carries the -1.75e-13 a buy at 10,084,147.10 left, and
+    # it was judged there (or is judged here as the "before" value, when nothing judged it).
+    # Tolerance terms come from the fields the producer supplies, beyond the ones this check needs.
     legs = r.instrument_legs()
     supplied = c.meta.supplies
     was = prev.instrument_legs() if prev is not None else ()
@@ -161,7 +163,8 @@ def _non_negative(prev: StepRecord | None, r: StepRecord, c: Context) -> str | N
     scale = [] if c.meta.exact else _supplied_terms(r, legs, supplied, priced)
     if c.meta.long_only:
         for i, leg in enumerate(legs):
-            checks = [("position", leg.position_after, leg.next_price)]
+            checks = [] if leg.position_after == leg.position_before else [
+                ("position", leg.position_after, leg.next_price)]
             if not (i < len(was) and was[i].position_after == leg.position_before):
                 checks.append(("position before", leg.position_before, leg.price))
             for name, value, price in checks:
@@ -171,7 +174,7 @@ def _non_negative(prev: StepRecord | None, r: StepRecord, c: Context) -> str | N
                     return (f"{name}{_leg_name(c, i, len(legs))} is {c.units(value)} units (negative) after "
                             f"{after}; the env is long-only")
     if not c.meta.borrows_cash:
-        cash = [("cash", r.cash_after)]
+        cash = [] if r.cash_after == r.cash_before else [("cash", r.cash_after)]
         if prev is None or prev.cash_after != r.cash_before:
             cash.append(("cash before", r.cash_before))
         for name, value in cash:

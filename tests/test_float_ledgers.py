@@ -268,3 +268,33 @@ def test_a_rounding_left_by_one_step_is_judged_by_that_step_not_the_next() -> No
     jumped = sell._replace(cash_before=-1e-9)
     (v,) = check_trace(Trace((buy, jumped), meta), only=["no-negative-position-or-cash"])
     assert (v.step, v.message) == (1, "cash before is -1e-09 (negative) after TRADE; the env declares no credit")
+
+
+def test_a_rounding_carried_unchanged_through_a_step_is_judged_where_it_was_made() -> None:
+    """Found at --profile thorough (benchmarks/study_thorough.py): all cash into BTC at
+    10,084,147.10 leaves -1.75e-13; a HOLD after a crash to 0.01 carries it unchanged. The HOLD
+    must not judge it against the magnitudes of a step at 0.01."""
+    quantity = 1_000.0 / 85.43
+    buy = _buy(1_000.0, quantity, 85.43, 0.0, cash_after=-1.1368683772161603e-13)._replace(next_price=0.01)
+    buy = buy._replace(equity_after=buy.cash_after + quantity * 0.01)
+    hold = StepRecord(t=1, price=0.01, next_price=0.01, predicted=0, executed=0, rejected=False, reason=None,
+                      position_before=quantity, position_after=quantity, cash_before=buy.cash_after,
+                      cash_after=buy.cash_after, equity_before=buy.equity_after, equity_after=buy.equity_after,
+                      quantity=0.0, fee=0.0, reward=0.0, components=(), mask=None, cost_basis_before=0.0)
+    meta = _meta(action_names=("HOLD", "TRADE"))
+    assert check_trace(Trace((buy, hold), meta), only=["no-negative-position-or-cash"]) == []
+    # A value negative beyond precision where it was made is caught there ...
+    deep = buy._replace(cash_after=-1e-9)
+    (v,) = check_trace(Trace((deep, hold._replace(cash_before=-1e-9, cash_after=-1e-9)), meta),
+                       only=["no-negative-position-or-cash"])
+    assert (v.step, v.message) == (0, "cash is -1e-09 (negative) after TRADE; the env declares no credit")
+    # ... a first record that carries one is judged by its own "before" value ...
+    (v,) = check_trace(Trace((hold._replace(t=0, cash_before=-1e-9, cash_after=-1e-9),), meta),
+                       only=["no-negative-position-or-cash"])
+    assert (v.step, v.message) == (0, "cash before is -1e-09 (negative) after HOLD; the env declares no credit")
+    # ... and a position carried negative by a long-only env is caught where it went negative.
+    short = buy._replace(position_after=-quantity, quantity=-quantity, cash_after=2_000.0)
+    carried = hold._replace(position_before=-quantity, position_after=-quantity, cash_before=2_000.0,
+                            cash_after=2_000.0)
+    (v,) = check_trace(Trace((short, carried), meta), only=["no-negative-position-or-cash"])
+    assert v.step == 0 and v.message.startswith("position is -11.7")
