@@ -24,7 +24,7 @@ from hypothesis.database import DirectoryBasedExampleDatabase, ExampleDatabase
 
 from tradeguard._validation import check_int, check_number
 from tradeguard.errors import InvalidConfig, InvariantViolation
-from tradeguard.invariants._adapter import TraceAdapter, action_id, adapter_for
+from tradeguard.invariants._adapter import TraceAdapter, adapter_for
 from tradeguard.invariants._catalog import CATALOG
 from tradeguard.invariants._check import evaluate_trace, select
 from tradeguard.invariants._contract import (
@@ -35,6 +35,7 @@ from tradeguard.invariants._contract import (
 )
 from tradeguard.invariants._isolation import CallTimedOut, EnvCall, Isolation
 from tradeguard.invariants._model import Invariant, Status, Violation
+from tradeguard.invariants._spaces import ActionDriver, action_driver, idle_action
 from tradeguard.limits import MAX_GATE_EXAMPLES, MAX_TIMEOUT
 
 __all__ = [
@@ -68,15 +69,16 @@ class Counterexample:
     """A minimal episode that violates an invariant: replay it with ``replay``.
 
     Attributes:
-        actions: The actions predicted, by id (after mapping a masked plan).
-        action_names: The same, by name.
+        actions: The actions predicted: ids for a ``Discrete`` space (after mapping a masked
+            plan), tuples of numbers for a ``Box`` or ``MultiDiscrete`` one.
+        action_names: The same, by name (``[0.5, 0, 1]`` for a ``Box`` action).
         masked: Whether the actions were drawn among the mask's valid ones.
         market: The prices the actions traded (minor units; the market stays flat after
             them), or ``None`` if the env made its own.
         seed: The seed passed to ``reset``.
     """
 
-    actions: tuple[int, ...]
+    actions: tuple[Any, ...]
     action_names: tuple[str, ...]
     masked: bool
     market: tuple[int, ...] | None
@@ -230,7 +232,7 @@ def _in_words(fields: Iterable[str]) -> str:
 @dataclass(frozen=True, slots=True)
 class _Example:
     kind: str  # "plain" | "masked"
-    actions: tuple[int, ...]
+    actions: tuple[Any, ...]
     market: Any
     seed: int
 
@@ -250,18 +252,23 @@ def _database(database: ExampleDatabase | str | None) -> ExampleDatabase | None:
     raise InvalidConfig(f"database={database!r}; expected None, a directory path or an ExampleDatabase.")
 
 
-def _examples_strategy(n_actions: int, max_steps: int, masked: bool, market_length: int | None) -> st.SearchStrategy[_Example]:
+def _examples_strategy(n_actions: int, max_steps: int, masked: bool, market_length: int | None,
+                       driver: ActionDriver | None = None) -> st.SearchStrategy[_Example]:
     from tradeguard.strategies import action_plans, action_sequences, markets
 
-    plain = st.one_of(
-        action_sequences(max_size=max_steps, n_actions=n_actions),
-        action_sequences(max_size=max_steps, n_actions=n_actions, style="sticky"),
-        *(
-            [action_sequences(max_size=max_steps, n_actions=n_actions, style="invalid-biased")]
-            if n_actions == 7
-            else []
-        ),
-    ).map(lambda a: ("plain", tuple(a)))
+    plain: st.SearchStrategy[tuple[str, tuple[Any, ...]]]
+    if driver is not None and driver.kind != "discrete":  # Box, MultiDiscrete: members of the space
+        plain = driver.sequences(max_steps).map(lambda a: ("plain", a))
+    else:
+        plain = st.one_of(
+            action_sequences(max_size=max_steps, n_actions=n_actions),
+            action_sequences(max_size=max_steps, n_actions=n_actions, style="sticky"),
+            *(
+                [action_sequences(max_size=max_steps, n_actions=n_actions, style="invalid-biased")]
+                if n_actions == 7
+                else []
+            ),
+        ).map(lambda a: ("plain", tuple(a)))
     sources = [plain]
     if masked:
         sources.append(action_plans(max_size=max_steps, n_actions=n_actions).map(lambda p: ("masked", tuple(p))))
@@ -358,8 +365,11 @@ def check_trading_env(
     mask's valid actions; markets where the env takes one; seeds) for one that
     violates it, and shrinks what it finds to a minimal counterexample.
 
-    Any gymnasium env with a ``Discrete`` action space can be checked; its mask is read
-    from ``action_masks()`` or ``info["action_mask"]``. The env is isolated: every call
+    Any gymnasium env with a ``Discrete``, ``MultiDiscrete`` or ``Box`` action space can be
+    checked: the space decides the generated actions (ids and mask-respecting plans for
+    ``Discrete``, whose mask is read from ``action_masks()`` or ``info["action_mask"]``;
+    members of the space, held, reversed and closed, for the others; see
+    :func:`tradeguard.strategies.space_action_sequences`). The env is isolated: every call
     into it (``make_env()``, ``reset``, ``step``, ``action_masks``) runs with its own
     warning filters, global random generators, numpy error handling, root logger and
     stdout, and each change it makes to them is reported in ``findings`` (the host
@@ -388,8 +398,9 @@ def check_trading_env(
         A :class:`CatalogReport`: ``pass``/``fail``/``not-applicable`` per invariant.
 
     Raises:
-        InvalidConfig: an argument out of range, an action space that is not
-            ``Discrete`` from 0, or an adapter that fails on the env's first step.
+        InvalidConfig: an argument out of range, an action space that is none of
+            ``Discrete`` from 0, ``MultiDiscrete`` and ``Box``, or an adapter that fails on
+            the env's first step.
         InvariantViolation: with ``raise_on_failure``, when an invariant fails.
 
     Example:
@@ -464,9 +475,9 @@ def _run(
         try:
             probe = make_env()
             _check_is_env(probe.tradeguard_target, factory)
-            _check_action_space(probe.action_space)
+            driver = action_driver(probe.action_space)
             adapter = adapter or adapter_for(probe)
-            first = record_episode(make_env(), [0], seed=0, adapter=adapter)
+            first = record_episode(make_env(), [driver.idle], seed=0, adapter=adapter)
         except InvalidConfig:
             raise
         except Exception as exc:
@@ -489,8 +500,9 @@ def _run(
         unprobed = [InvariantReport(invariant=inv, status="not-applicable", examples=0, note=note) for inv in invariants]
         cx = Counterexample(actions=(), action_names=(), masked=False, market=None, seed=0)
         return _with_env_failures(unprobed, crashes, [(failed, cx)]), env_name, adapter_name
-    n_actions = int(probe.action_space.n)
-    _check_meta_fits(first.trace.meta, n_actions, adapter_name)
+    n_actions = driver.n_actions
+    if n_actions is not None:
+        _check_meta_fits(first.trace.meta, n_actions, adapter_name)
     if isinstance(first.error, InvalidConfig) and _env_error(iso, first.error) is None:
         raise first.error  # the adapter's own, already saying what to fix (e.g. record() returned None)
     if first.error is not None and _env_error(iso, first.error) is None:
@@ -505,7 +517,7 @@ def _run(
     has_mask = callable(getattr(probe.unwrapped, "action_masks", None)) or "action_mask" in (first.infos[0] or {})
     base = probe.unwrapped.tradeguard_target
     env_name = name or getattr(getattr(probe, "spec", None), "id", None) or type(base).__name__
-    strategy = _examples_strategy(n_actions, max_steps, has_mask, market_length)
+    strategy = _examples_strategy(n_actions or 0, max_steps, has_mask and n_actions is not None, market_length, driver)
     base_seed = Random(seed).getrandbits(64) if seed is not None else None
     meta = first.trace.meta
     chosen: TraceAdapter = adapter
@@ -513,8 +525,8 @@ def _run(
     def options(ex: _Example) -> dict[str, Any] | None:
         return None if ex.market is None else chosen.reset_options(ex.market)
 
-    def plan(ex: _Example) -> list[int] | MaskedPlan:
-        return MaskedPlan(ex.actions, n_actions) if ex.kind == "masked" else list(ex.actions)
+    def plan(ex: _Example) -> list[Any] | MaskedPlan:
+        return MaskedPlan(ex.actions, n_actions or 0) if ex.kind == "masked" else list(ex.actions)
 
     settings = Settings(
         max_examples=examples,
@@ -533,12 +545,12 @@ def _run(
     abandoned = [False]
 
     def failure(v: Violation, call: EnvCall) -> None:
-        actions = tuple(action_id(a) for a in call.actions)
+        actions = tuple(driver.kept(a) for a in call.actions)
         market = (call.options or {}).get("market")
         prices = getattr(market, "prices", None)
         cx = Counterexample(
             actions=actions,
-            action_names=tuple(meta.action_name(a) for a in actions),
+            action_names=tuple(driver.name(a, meta) for a in actions),
             masked=False,
             market=None if prices is None else _shown_prices(prices, offset + len(actions)),
             seed=call.seed if call.seed is not None else 0,
@@ -666,13 +678,14 @@ def _run(
                     results.append(_passed(inv, counter[0], iso, make_env))
                     continue
             found = violations_of(minimal)
-            actions = _taken(minimal, n_actions, make_env, chosen, options(minimal), iso)
+            actions = tuple(driver.kept(a) for a in _taken(minimal, n_actions or 0, make_env, chosen,
+                                                               options(minimal), iso))
         except _Abandon:
             results.append(not_checked(inv))
             continue
         cx = Counterexample(
             actions=actions,
-            action_names=tuple(meta.action_name(a) for a in actions),
+            action_names=tuple(driver.name(a, meta) for a in actions),
             masked=minimal.kind == "masked",
             market=None if minimal.market is None else _shown_prices(minimal.market.prices, offset + len(actions)),
             seed=minimal.seed,
@@ -769,15 +782,6 @@ def _check_meta_fits(meta: Any, n_actions: int, adapter: str) -> None:
         )
 
 
-def _check_action_space(space: Any) -> None:
-    n = getattr(space, "n", None)
-    if not isinstance(n, (int, np.integer)) or n <= 0 or int(getattr(space, "start", 0)) != 0:
-        raise InvalidConfig(
-            f"the env's action_space is {space!r}; check_trading_env drives discrete action spaces "
-            "numbered from 0 (gymnasium.spaces.Discrete(n))."
-        )
-
-
 def _timeout_violation(exc: CallTimedOut, timeout: float) -> Violation:
     call = exc.call
     return Violation(
@@ -823,8 +827,9 @@ def _ends(iso: Isolation, make_env: Callable[[], Any]) -> bool:
         try:
             env = make_env()
             env.reset(seed=0)
+            idle = idle_action(env.action_space)
             for _ in range(END_WITHIN):
-                _, _, terminated, truncated, _ = env.step(0)
+                _, _, terminated, truncated, _ = env.step(idle)
                 if terminated or truncated:
                     break
             else:
@@ -837,7 +842,7 @@ def _ends(iso: Isolation, make_env: Callable[[], Any]) -> bool:
 def _taken(
     ex: _Example, n_actions: int, make_env: Callable[[], Any], adapter: TraceAdapter,
     options: dict[str, Any] | None, iso: Isolation,
-) -> tuple[int, ...]:
+) -> tuple[Any, ...]:
     if ex.kind != "masked":
         return ex.actions
     plan = MaskedPlan(ex.actions, n_actions)
