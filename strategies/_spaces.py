@@ -119,16 +119,16 @@ def _inside(value: float, toward: float, dtype: Any) -> float:
 
 
 # --------------------------------------------------------------------------- single actions
-@st.composite
-def _box_draw(draw: st.DrawFn, space: spaces.Box) -> npt.NDArray[Any]:
+def _box_components(space: spaces.Box) -> tuple[list[st.SearchStrategy[float]], npt.NDArray[np.float64],
+                                                 npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Each component's strategy (built once per space), the neutral values and the bounds, flat."""
     low, high = _finite_bounds(space)
     neutral = np.asarray(neutral_action(space), dtype=np.float64).reshape(-1)
     lo, hi = low.reshape(-1), high.reshape(-1)
-    n = lo.size
     integer = np.issubdtype(space.dtype, np.integer)
     width = 32 if np.dtype(space.dtype).itemsize <= 4 else 64
-
-    def component(i: int) -> st.SearchStrategy[float]:
+    parts: list[st.SearchStrategy[float]] = []
+    for i in range(lo.size):
         edges = sorted({float(lo[i]), float(hi[i]), _inside(float(lo[i]), float(hi[i]), space.dtype),
                         _inside(float(hi[i]), float(lo[i]), space.dtype)})
         inner: st.SearchStrategy[float] = (
@@ -136,8 +136,15 @@ def _box_draw(draw: st.DrawFn, space: spaces.Box) -> npt.NDArray[Any]:
             else st.floats(float(lo[i]), float(hi[i]), allow_nan=False, width=width)  # type: ignore[arg-type]
         )
         # The neutral value first: a shrinking component goes back to "nothing held".
-        return st.one_of(st.just(float(neutral[i])), st.sampled_from(edges), inner)
+        parts.append(st.one_of(st.just(float(neutral[i])), st.sampled_from(edges), inner))
+    return parts, neutral, lo, hi
 
+
+@st.composite
+def _box_draw(draw: st.DrawFn, space: spaces.Box, parts: list[st.SearchStrategy[float]],
+              neutral: npt.NDArray[np.float64], lo: npt.NDArray[np.float64],
+              hi: npt.NDArray[np.float64]) -> npt.NDArray[Any]:
+    n = lo.size
     # Allocation shapes, in shrink order (Hypothesis prefers fewer choices): neutral (no
     # further choice), concentrated (one component at its upper bound, the rest neutral),
     # sparse (one or two components away from neutral), every component anywhere (each
@@ -149,9 +156,9 @@ def _box_draw(draw: st.DrawFn, space: spaces.Box) -> npt.NDArray[Any]:
         values[i] = hi[i]
     elif shape == 2:
         for i in draw(st.lists(st.integers(0, n - 1), min_size=1, max_size=min(2, n), unique=True)):
-            values[i] = draw(component(i))
+            values[i] = draw(parts[i])
     elif shape == 3:
-        values = np.array([draw(component(i)) for i in range(n)], dtype=np.float64)
+        values = np.array([draw(parts[i]) for i in range(n)], dtype=np.float64)
     elif shape == 4:
         values = np.array([draw(st.sampled_from([float(lo[i]), float(hi[i])])) for i in range(n)])
     return _as_member(values.reshape(space.shape), space)
@@ -186,7 +193,7 @@ def box_actions(space: spaces.Box) -> st.SearchStrategy[npt.NDArray[Any]]:
         array([1., 0., 0.])
     """
     _check_space(space, (spaces.Box,), "box_actions")
-    return _box_draw(space)
+    return _box_draw(space, *_box_components(space))
 
 
 def multi_discrete_actions(space: spaces.MultiDiscrete) -> st.SearchStrategy[npt.NDArray[Any]]:

@@ -8,9 +8,10 @@ counterexample, printed with the ledger lines around it and a replay command.
 The search is deterministic for a given --seed (default 0); failing examples are
 saved in the example database (--database) and replayed first on the next run.
 
-Other envs: --env anytrading-stocks, anytrading-forex or gym-trading-env (the
+Other envs: --env tradeguard/Portfolio-v0 (tradeguard's own multi-instrument env, a Box
+of target weights), anytrading-stocks, anytrading-forex, gym-trading-env or tradingenv (the
 packages of the `peers` extra), or --env MODULE:FACTORY for any gymnasium env with
-a Discrete action space (FACTORY is called with no arguments; MODULE is imported
+a Discrete, MultiDiscrete or Box action space (FACTORY is called with no arguments; MODULE is imported
 from the current directory too, as `python -m` does). Invariants whose
 fields the env's adapter cannot supply are reported "not-applicable". Changes the
 env makes to process-wide state (warning filters, global RNGs, logging, stdout)
@@ -20,6 +21,7 @@ command that reproduces it.
 
 examples:
   tradeguard check --env anytrading-stocks
+  tradeguard check --env tradeguard/Portfolio-v0 --profile thorough
   tradeguard check --env gym-trading-env --json
   tradeguard check --env mypackage.envs:make_env --adapter mypackage.envs:MyAdapter
 """
@@ -53,6 +55,8 @@ PEERS: dict[str, tuple[str, str, str]] = {
     "anytrading-stocks": ("tradeguard.invariants.peers:make_stocks_env", "anytrading-stocks", "gym-anytrading StocksEnv"),
     "anytrading-forex": ("tradeguard.invariants.peers:make_forex_env", "anytrading-forex", "gym-anytrading ForexEnv"),
     "gym-trading-env": ("tradeguard.invariants.peers:make_trading_env", "gym-trading-env", "gym-trading-env TradingEnv"),
+    "tradeguard/Portfolio-v0": ("tradeguard.env:make_portfolio_env", "tradeguard", "tradeguard/Portfolio-v0 (long-only)"),
+    "tradingenv": ("tradeguard.invariants.peers:make_tradingenv", "tradingenv", "tradingenv TradingEnvXY"),
 }
 """``--env`` shortcuts: name -> (factory taking ``steps=``, adapter name, report name)."""
 
