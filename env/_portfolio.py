@@ -241,13 +241,36 @@ class PortfolioMachine:
 
     # --- rules: sells-first, buys-within-cash
     def affordable(self, units: int, price: int, cash: int) -> int:
-        """The most of ``units`` (> 0) that ``cash`` pays for with the fee."""
+        """The most of ``units`` (> 0) that ``cash`` pays for with the fee (a bisection:
+        the cost of ``u`` units with their fee grows with ``u``)."""
         if cash <= 0:
             return 0
-        most = min(units, cash * PPM // (price * (PPM + self.ppm)))
-        while most > 0 and most * price + self.fee(most * price) > cash:
-            most -= 1
-        return max(most, 0)
+        lo, hi = 0, min(units, cash // price)
+        guess = min(hi, cash * PPM // (price * (PPM + self.ppm)))  # exact but for the fee's rounding
+        if guess * price + self.fee(guess * price) <= cash:
+            lo = guess
+        else:
+            hi = guess - 1
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if mid * price + self.fee(mid * price) <= cash:
+                lo = mid
+            else:
+                hi = mid - 1
+        return lo
+
+    def execution_targets(self, wanted: list[int], weights: list[float], equity: int,
+                          prices: tuple[int, ...]) -> list[int]:
+        """The targets the fills work towards: the requested ones (the order is what executes)."""
+        return wanted
+
+    def fill(self, units: int) -> int:
+        """What executes of an order of ``units`` the account allows: all of it."""
+        return units
+
+    def proceeds(self, units: int, price: int) -> int:
+        """Cash a sell of ``units`` (< 0) brings, before its fee: its notional."""
+        return -units * price
 
     def rebalance(self, cash: int, positions: tuple[int, ...], weights: list[float],
                   prices: tuple[int, ...]) -> PortfolioOutcome:
@@ -257,7 +280,8 @@ class PortfolioMachine:
         requested = [t - q for t, q in zip(wanted, positions, strict=True)]
         orders: list[int] = []
         reasons: list[str | None] = []
-        for target, held in zip(wanted, positions, strict=True):
+        for target, held in zip(self.execution_targets(wanted, weights, max(equity, 0), prices), positions,
+                                strict=True):
             cut, reason = self.limit(target)
             orders.append(cut - held)
             reasons.append(reason)
@@ -265,18 +289,20 @@ class PortfolioMachine:
         fees = [0] * len(orders)
         for i, q in enumerate(orders):  # sells first
             if q < 0:
-                executed[i] = q
-                fees[i] = self.fee(q * prices[i])
-                cash += -q * prices[i] - fees[i]
+                e = self.fill(q)
+                executed[i] = e
+                fees[i] = self.fee(e * prices[i])
+                cash += self.proceeds(e, prices[i]) - fees[i]
         for i, q in enumerate(orders):  # then buys, within the cash
             if q > 0:
                 units = self.affordable(q, prices[i], cash)
                 if units < q:
                     reasons[i] = reasons[i] or "INSUFFICIENT_CASH"
                 if units:
-                    executed[i] = units
-                    fees[i] = self.fee(units * prices[i])
-                    cash -= units * prices[i] + fees[i]
+                    e = self.fill(units)
+                    executed[i] = e
+                    fees[i] = self.fee(e * prices[i])
+                    cash -= e * prices[i] + fees[i]
         return PortfolioOutcome(
             tuple(requested), tuple(executed), tuple(fees),
             tuple(r if e != q else None for r, e, q in zip(reasons, executed, requested, strict=True)),
