@@ -274,6 +274,7 @@ ADAPTERS: dict[str, str] = {
     "anytrading-stocks": "tradeguard.invariants.peers:AnyTradingAdapter:stocks",
     "anytrading-forex": "tradeguard.invariants.peers:AnyTradingAdapter:forex",
     "gym-trading-env": "tradeguard.invariants.peers:GymTradingEnvAdapter",
+    "tradingenv": "tradeguard.invariants.peers:TradingEnvAdapter",
 }
 """The built-in adapters by name, as ``module:class[:argument]`` (imported when asked for)."""
 
@@ -315,6 +316,10 @@ def adapter_for(env: Any) -> TraceAdapter:
         from tradeguard.invariants.peers import GymTradingEnvAdapter
 
         return GymTradingEnvAdapter()
+    if "tradeguard.invariants.peers._tradingenv.TradingEnvMarketEnv" in names:
+        from tradeguard.invariants.peers import TradingEnvAdapter
+
+        return TradingEnvAdapter()
     return GymAdapter()
 
 

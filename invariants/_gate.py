@@ -34,6 +34,7 @@ from tradeguard.invariants._contract import (
     record_episode,
 )
 from tradeguard.invariants._isolation import CallTimedOut, EnvCall, Isolation
+from tradeguard.invariants._legacy import OldAPIFactory, old_api_finding
 from tradeguard.invariants._model import Invariant, Status, Violation
 from tradeguard.invariants._spaces import ActionDriver, action_driver, idle_action
 from tradeguard.limits import MAX_GATE_EXAMPLES, MAX_TIMEOUT
@@ -366,7 +367,9 @@ def check_trading_env(
     violates it, and shrinks what it finds to a minimal counterexample.
 
     Any gymnasium env with a ``Discrete``, ``MultiDiscrete`` or ``Box`` action space can be
-    checked: the space decides the generated actions (ids and mask-respecting plans for
+    checked (an env on the old gym API, whose ``reset()`` takes no seed and whose ``step()``
+    returns 4 values, through :class:`~tradeguard.invariants.OldGymAPI`, and the old API is
+    reported in ``findings``): the space decides the generated actions (ids and mask-respecting plans for
     ``Discrete``, whose mask is read from ``action_masks()`` or ``info["action_mask"]``;
     members of the space, held, reversed and closed, for the others; see
     :func:`tradeguard.strategies.space_action_sequences`). The env is isolated: every call
@@ -417,11 +420,14 @@ def check_trading_env(
     db = _database(database)
     _check_zero_arguments(make_env, name or _callable_name(make_env))
     started = time.perf_counter()
+    legacy = OldAPIFactory(make_env)  # an env on the old gym API is checked through OldGymAPI
     with Isolation(seed=seed, timeout=timeout) as iso:
         results, env_name, adapter_name = _run(
-            iso, iso.guard(make_env), adapter, invariants, examples, max_steps, seed, db, name, progress,
+            iso, iso.guard(legacy), adapter, invariants, examples, max_steps, seed, db, name, progress,
             factory=name or _callable_name(make_env),
         )
+        if legacy.wrapped is not None:
+            iso.findings.insert(0, old_api_finding(legacy.wrapped))
     report = CatalogReport(
         env=env_name,
         results=tuple(results),

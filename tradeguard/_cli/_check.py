@@ -60,6 +60,11 @@ PEERS: dict[str, tuple[str, str, str]] = {
 }
 """``--env`` shortcuts: name -> (factory taking ``steps=``, adapter name, report name)."""
 
+PRELOAD: dict[str, str] = {"tradingenv": "tradingenv.env:TradingEnvXY"}
+"""Packages imported before the check, for the ``--env`` shortcuts whose import is slow."""
+PRELOAD_TIMEOUT = 300.0
+"""Seconds such an import may take (tradingenv's takes 10 s on a quiet machine)."""
+
 MAX_EXAMPLES = limits.MAX_GATE_EXAMPLES
 MAX_STEPS = limits.MAX_GATE_STEPS
 MAX_TIMEOUT = limits.MAX_TIMEOUT
@@ -219,8 +224,14 @@ def _other_env(spec: str, max_steps: int, timeout: float) -> tuple[Any, str | No
 
     if spec in PEERS:
         target, adapter, name = PEERS[spec]
+        preloaded: tuple[str, ...] = ()
+        if spec in PRELOAD:
+            # A heavy package (tradingenv imports pandas, scikit-learn, statsmodels...): imported
+            # once here, isolated (its import-time changes are findings), with time to spare,
+            # so that no example's timeout is spent importing it.
+            _, preloaded = _load(PRELOAD[spec], "--env", max(timeout, PRELOAD_TIMEOUT))
         factory, found = _load(target, "--env", timeout)
-        return functools.partial(factory, steps=max_steps), adapter, name, found
+        return functools.partial(factory, steps=max_steps), adapter, name, (*preloaded, *found)
     if ":" not in spec:
         raise InvalidConfig(
             f"--env {spec!r}; expected one of {', '.join(PEERS)} or MODULE:FACTORY "
