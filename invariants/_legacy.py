@@ -24,7 +24,7 @@ from typing import Any
 
 import gymnasium as gym
 
-__all__ = ["OldGymAPI", "OldAPIFactory", "old_api_finding", "speaks_old_api"]
+__all__ = ["OldAPIFactory", "OldGymAPI", "old_api_finding", "speaks_old_api"]
 
 
 def speaks_old_api(env: Any) -> bool:

@@ -15,7 +15,13 @@ from typing import Any
 
 import numpy as np
 
-from tradeguard.env import PortfolioConfig, PortfolioEnv, PortfolioMachine, PortfolioOutcome, portfolio_scenario
+from tradeguard.env import (
+    PortfolioConfig,
+    PortfolioEnv,
+    PortfolioMachine,
+    PortfolioOutcome,
+    portfolio_scenario,
+)
 
 LONG = replace(portfolio_scenario("long-only"), episode_length=12)
 SHORT = replace(portfolio_scenario("long-short"), episode_length=12, position_limit=50)

@@ -129,7 +129,7 @@ def test_registered_and_exact() -> None:
     obs, _ = env.reset(seed=3)
     assert env.observation_space.contains(obs)
     for w in ([0.5, -0.5, 0.0], [-1.0, 1.0, 1.0], [0.0, 0.0, 0.0]):
-        obs, reward, terminated, truncated, info = env.step(np.array(w))
+        obs, _, _, _, info = env.step(np.array(w))
         assert env.observation_space.contains(obs)
         record = info["record"]
         assert all(isinstance(x, int) for leg in record.legs for x in (leg.quantity, leg.fee, leg.requested))

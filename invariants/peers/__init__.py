@@ -28,7 +28,11 @@ from tradeguard.invariants.peers._gym_trading_env import (
     GymTradingEnvMarketEnv,
     make_trading_env,
 )
-from tradeguard.invariants.peers._tradingenv import TradingEnvAdapter, TradingEnvMarketEnv, make_tradingenv
+from tradeguard.invariants.peers._tradingenv import (
+    TradingEnvAdapter,
+    TradingEnvMarketEnv,
+    make_tradingenv,
+)
 
 __all__ = [
     "AnyTradingAdapter",
