@@ -368,7 +368,8 @@ class PortfolioEnv(gym.Env[npt.NDArray[np.float32], npt.NDArray[np.float64]]):
         config: The account (default: the scenario's).
         scenario: A shipped portfolio scenario: ``long-only`` (default), ``long-short``, ``clip``.
         market: A :class:`MarketSpec` each instrument's prices are drawn from at every reset
-            (default: a random walk; instrument ``i`` starts at ``100 x (1 + i/2)``).
+            (default: a random walk; instrument ``i`` starts at ``100 x (1 + i/2)``), or a fixed
+            :class:`Market` traded every episode as the ``market`` reset option trades it.
 
     Reset options: ``{"market": Market}`` trades one path for every instrument, instrument
     ``i`` reading it rotated left by ``i x len // n`` steps (each sees the same moves at
@@ -387,13 +388,15 @@ class PortfolioEnv(gym.Env[npt.NDArray[np.float32], npt.NDArray[np.float64]]):
     metadata = {"render_modes": []}  # noqa: RUF012 (gymnasium declares it so)
 
     def __init__(self, config: PortfolioConfig | None = None, *, scenario: str = "long-only",
-                 market: MarketSpec | None = None) -> None:
+                 market: Market | MarketSpec | None = None) -> None:
         self.config: PortfolioConfig = config if config is not None else portfolio_scenario(scenario)
         if not isinstance(self.config, PortfolioConfig):
             raise InvalidConfig(f"config={self.config!r} must be a PortfolioConfig.")
-        self.spec_market = market or MarketSpec(kind="random_walk", volatility=0.02)
-        if not isinstance(self.spec_market, MarketSpec):
-            raise InvalidConfig(f"market={market!r} must be a MarketSpec.")
+        self.fixed_market = market if isinstance(market, Market) else None
+        self.spec_market = market if isinstance(market, MarketSpec) else MarketSpec(kind="random_walk",
+                                                                                    volatility=0.02)
+        if market is not None and not isinstance(market, (Market, MarketSpec)):
+            raise InvalidConfig(f"market={market!r} must be a Market or a MarketSpec.")
         c = self.config
         n = len(c.instruments)
         self.machine = self._machine()
@@ -444,6 +447,8 @@ class PortfolioEnv(gym.Env[npt.NDArray[np.float32], npt.NDArray[np.float64]]):
         options = dict(options or {})
         market = options.pop("market", None)
         prices = options.pop("prices", None)
+        if market is None and prices is None:
+            market = self.fixed_market
         if options:
             raise InvalidConfig(f"unknown reset options {sorted(options)}; expected 'market' or 'prices'.")
         if market is not None and prices is not None:

@@ -29,6 +29,7 @@ as ``None`` and fills the scalar fields, exactly as before.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, NamedTuple, overload
@@ -150,7 +151,8 @@ class Precision:
     ``exact`` (the default, :data:`EXACT`): integers, compared with ``==``. Otherwise the
     numbers are float64 and an identity over terms ``x1 .. xn`` holds within
     ``ulps * n * ulp(max |xi|)`` (the rounding error of ``n`` float operations on the
-    largest term), plus half a ``money_step`` for each stored amount the identity
+    largest term; never below the smallest normal float, 2.2e-308, under which float64
+    has no relative precision), plus half a ``money_step`` for each stored amount the identity
     compares that the env rounds (cash, equity and fees are rounded to a multiple of
     ``money_step`` when it is not 0).
 
@@ -195,7 +197,11 @@ class Precision:
         biggest = max((abs(float(t)) for t in terms), default=0.0)
         if not math.isfinite(biggest):
             return math.nan
-        return self.ulps * max(1, len(terms)) * math.ulp(biggest) + rounded * self.money_step / 2
+        # Below the smallest normal float (2.2e-308) float64 keeps no relative precision: an
+        # intermediate product underflows to 0 in one order of operations and not in another.
+        # So no tolerance is below that (2.2e-308 of a currency unit: nothing a ledger holds).
+        return (max(self.ulps * max(1, len(terms)) * math.ulp(biggest), sys.float_info.min)
+                + rounded * self.money_step / 2)
 
     def describe(self) -> str:
         """``'exact'``, or ``'float64, money rounded to 0.01'``: for messages."""
