@@ -213,13 +213,13 @@ class PortfolioMachine:
     # --- rule: fee
     def fee(self, notional: int) -> int:
         """The fee on ``notional`` minor units, rounded up to the next minor unit."""
-        return -(-abs(notional) * self.ppm // PPM)
+        return -(-(notional if notional >= 0 else -notional) * self.ppm // PPM)
 
     # --- rule: in-space (the env validates the action itself; see PortfolioEnv.weights)
     # --- rule: gross-exposure
     def normalize(self, weights: list[float]) -> list[float]:
         """Weights scaled down to ``max_gross`` when their gross exposure exceeds it."""
-        gross = math.fsum(abs(w) for w in weights)
+        gross = sum(map(abs, weights))
         if gross > self.config.max_gross:
             scale = self.config.max_gross / gross
             return [w * scale for w in weights]
@@ -275,38 +275,47 @@ class PortfolioMachine:
     def rebalance(self, cash: int, positions: tuple[int, ...], weights: list[float],
                   prices: tuple[int, ...]) -> PortfolioOutcome:
         """Rebalance towards ``weights`` (members of the action space) at ``prices``."""
-        equity = cash + sum(q * p for q, p in zip(positions, prices, strict=True))
-        wanted = self.targets(self.normalize(weights), max(equity, 0), prices)
-        requested = [t - q for t, q in zip(wanted, positions, strict=True)]
-        orders: list[int] = []
-        reasons: list[str | None] = []
-        for target, held in zip(self.execution_targets(wanted, weights, max(equity, 0), prices), positions,
-                                strict=True):
-            cut, reason = self.limit(target)
-            orders.append(cut - held)
-            reasons.append(reason)
-        executed = [0] * len(orders)
-        fees = [0] * len(orders)
-        for i, q in enumerate(orders):  # sells first
+        n = len(positions)
+        idx = range(n)
+        equity = cash
+        for i in idx:
+            equity += positions[i] * prices[i]
+        if equity < 0:
+            equity = 0
+        wanted = self.targets(self.normalize(weights), equity, prices)
+        requested = [wanted[i] - positions[i] for i in idx]
+        targets = self.execution_targets(wanted, weights, equity, prices)
+        limit = self.limit
+        orders = [0] * n
+        reasons: list[str | None] = [None] * n
+        for i in idx:
+            cut, reasons[i] = limit(targets[i])
+            orders[i] = cut - positions[i]
+        executed = [0] * n
+        fees = [0] * n
+        fee, fill = self.fee, self.fill
+        for i in idx:  # sells first
+            q = orders[i]
             if q < 0:
-                e = self.fill(q)
+                e = fill(q)
                 executed[i] = e
-                fees[i] = self.fee(e * prices[i])
-                cash += self.proceeds(e, prices[i]) - fees[i]
-        for i, q in enumerate(orders):  # then buys, within the cash
+                fees[i] = f = fee(e * prices[i])
+                cash += self.proceeds(e, prices[i]) - f
+        for i in idx:  # then buys, within the cash
+            q = orders[i]
             if q > 0:
                 units = self.affordable(q, prices[i], cash)
-                if units < q:
-                    reasons[i] = reasons[i] or "INSUFFICIENT_CASH"
+                if units < q and reasons[i] is None:
+                    reasons[i] = "INSUFFICIENT_CASH"
                 if units:
-                    e = self.fill(units)
+                    e = fill(units)
                     executed[i] = e
-                    fees[i] = self.fee(e * prices[i])
-                    cash -= e * prices[i] + fees[i]
+                    fees[i] = f = fee(e * prices[i])
+                    cash -= e * prices[i] + f
         return PortfolioOutcome(
             tuple(requested), tuple(executed), tuple(fees),
-            tuple(r if e != q else None for r, e, q in zip(reasons, executed, requested, strict=True)),
-            cash, tuple(q + e for q, e in zip(positions, executed, strict=True)),
+            tuple(reasons[i] if executed[i] != requested[i] else None for i in idx),
+            cash, tuple(positions[i] + executed[i] for i in idx),
         )
 
 
@@ -558,12 +567,13 @@ class PortfolioEnv(gym.Env[npt.NDArray[np.float32], npt.NDArray[np.float64]]):
         price, next_price = self._price_rows[t], self._price_rows[t + 1]
         cash0, pos0 = self._cash, self._positions
         out = self.machine.rebalance(cash0, pos0, weights, price)
-        legs = tuple(
-            Leg(price[i], next_price[i], pos0[i], out.positions[i], out.executed[i], out.fees[i], out.requested[i])
-            for i in range(len(pos0))
-        )
-        equity0 = cash0 + sum(q * p for q, p in zip(pos0, price, strict=True))
-        equity1 = self.mark(out.cash, out.positions, price, next_price)
+        pos1, executed_q, fees, req = out.positions, out.executed, out.fees, out.requested
+        legs = tuple([Leg(price[i], next_price[i], pos0[i], pos1[i], executed_q[i], fees[i], req[i])
+                      for i in range(len(pos0))])
+        equity0 = cash0
+        for q, p in zip(pos0, price):  # noqa: B905 (one length: the instruments)
+            equity0 += q * p
+        equity1 = self.mark(out.cash, pos1, price, next_price)
         predicted = 1 if any(out.requested) else 0
         executed = 1 if any(out.executed) else 0
         rejected = predicted != executed
@@ -583,7 +593,9 @@ class PortfolioEnv(gym.Env[npt.NDArray[np.float32], npt.NDArray[np.float64]]):
 
     def mark(self, cash: int, positions: tuple[int, ...], price: tuple[int, ...], next_price: tuple[int, ...]) -> int:
         """Equity after a step: cash plus each position at the next price."""
-        return cash + sum(q * p for q, p in zip(positions, next_price, strict=True))
+        for q, p in zip(positions, next_price):  # noqa: B905 (one length: the instruments)
+            cash += q * p
+        return cash
 
     def _observation(self) -> npt.NDArray[np.float32]:
         c = self.config
