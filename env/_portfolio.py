@@ -131,7 +131,8 @@ class PortfolioConfig:
             if key not in names:
                 raise InvalidConfig(f"unknown PortfolioConfig field {key!r}{' in ' + where if where else ''}; "
                                     f"expected one of {', '.join(names)}.{suggest(key, names)}")
-        return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items()})
+        kwargs: dict[str, Any] = {k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items()}
+        return cls(**kwargs)
 
 
 # --------------------------------------------------------------------------- the rules, as data
@@ -209,6 +210,8 @@ class PortfolioMachine:
         self.config = config
         self.ppm = config.fee_ppm
         self.low = -1.0 if config.shorts else 0.0
+        # No limit declared and the position-limit rule as written: nothing to cut.
+        self._no_limit = config.position_limit is None and type(self).limit is PortfolioMachine.limit
 
     # --- rule: fee
     def fee(self, notional: int) -> int:
@@ -285,12 +288,15 @@ class PortfolioMachine:
         wanted = self.targets(self.normalize(weights), equity, prices)
         requested = [wanted[i] - positions[i] for i in idx]
         targets = self.execution_targets(wanted, weights, equity, prices)
-        limit = self.limit
-        orders = [0] * n
         reasons: list[str | None] = [None] * n
-        for i in idx:
-            cut, reasons[i] = limit(targets[i])
-            orders[i] = cut - positions[i]
+        if self._no_limit:
+            orders = [targets[i] - positions[i] for i in idx]
+        else:
+            limit = self.limit
+            orders = [0] * n
+            for i in idx:
+                cut, reasons[i] = limit(targets[i])
+                orders[i] = cut - positions[i]
         executed = [0] * n
         fees = [0] * n
         fee, fill = self.fee, self.fill
@@ -314,8 +320,8 @@ class PortfolioMachine:
                     cash -= e * prices[i] + f
         return PortfolioOutcome(
             tuple(requested), tuple(executed), tuple(fees),
-            tuple(reasons[i] if executed[i] != requested[i] else None for i in idx),
-            cash, tuple(positions[i] + executed[i] for i in idx),
+            tuple([reasons[i] if executed[i] != requested[i] else None for i in idx]),
+            cash, tuple([positions[i] + executed[i] for i in idx]),
         )
 
 
@@ -436,10 +442,12 @@ class PortfolioEnv(gym.Env[npt.NDArray[np.float32], npt.NDArray[np.float64]]):
             "out_of_space": c.out_of_space,
         }
         self._meta = TraceMeta(**self._meta_base)
+        self._pnl_scale: float = self._meta_base["pnl_scale"]
         self._records: list[StepRecord] = []
         self._prices = np.zeros((c.episode_length + 1, n), dtype=np.int64)
         self._price_rows: list[tuple[int, ...]] = []
-        self._windows = np.zeros((c.episode_length + 1, n * c.window), dtype=np.float32)
+        self._rows = np.zeros((c.episode_length + 1, n * c.window + n + 2), dtype=np.float32)
+        self._tail = slice(n * c.window, n * c.window + n + 1)
         self._cash = c.cash
         self._positions: tuple[int, ...] = (0,) * n
         self._t = 0
@@ -504,8 +512,11 @@ class PortfolioEnv(gym.Env[npt.NDArray[np.float32], npt.NDArray[np.float64]]):
             except (TypeError, ValueError):
                 arr = None
         if arr is not None and arr.shape == space.shape:
-            values: list[float] = arr.astype(np.float64).tolist()
-            if all(lo <= x <= hi for x in values):
+            values: list[float] = arr.tolist() if arr.dtype.kind == "f" else arr.astype(np.float64).tolist()
+            for x in values:
+                if not lo <= x <= hi:  # NaN never is
+                    break
+            else:
                 return values
         if self.config.out_of_space == "clip":
             clipped = self._clippable(action)
@@ -513,7 +524,7 @@ class PortfolioEnv(gym.Env[npt.NDArray[np.float32], npt.NDArray[np.float64]]):
                 return [min(max(x, lo), hi) for x in clipped.tolist()]
         raise InvalidAction(
             f"action={_short(action)} is not in the action space {space}: expected a numpy array of "
-            f"{space.shape[0]} finite weights in [{lo:g}, {hi:g}] (one per instrument: "
+            f"{len(self.config.instruments)} finite weights in [{lo:g}, {hi:g}] (one per instrument: "
             f"{', '.join(self.config.instruments)})"
             + ("" if self.config.out_of_space == "clip" else "; values past a bound are refused, not clipped "
                "(PortfolioConfig(out_of_space='clip') clips them)") + "."
@@ -543,9 +554,16 @@ class PortfolioEnv(gym.Env[npt.NDArray[np.float32], npt.NDArray[np.float64]]):
         logp = np.log(prices.astype(np.float64))
         r = np.diff(logp, axis=0, prepend=logp[:1])
         returns = np.concatenate((np.zeros((c.window - 1, len(c.instruments))), r)).astype(np.float32)
-        # Each step's window of returns, instrument by instrument, flat: built once per reset.
-        self._windows = np.lib.stride_tricks.sliding_window_view(returns, c.window, axis=0).reshape(
-            returns.shape[0] - c.window + 1, -1).copy()
+        # Each step's observation but for the weights: the window of returns, instrument by
+        # instrument, and the time remaining; built once per reset, copied per step.
+        n, k = len(c.instruments), len(c.instruments) * c.window
+        windows = np.lib.stride_tricks.sliding_window_view(returns, c.window, axis=0).reshape(
+            returns.shape[0] - c.window + 1, -1)
+        rows = np.zeros((c.episode_length + 1, k + n + 2), dtype=np.float32)
+        rows[:, :k] = windows
+        rows[:, -1] = (c.episode_length - np.arange(c.episode_length + 1)) / c.episode_length
+        self._rows = rows
+        self._tail = slice(k, k + n + 1)
         self._cash = c.cash
         self._positions = (0,) * len(c.instruments)
         self._records = []
@@ -568,8 +586,7 @@ class PortfolioEnv(gym.Env[npt.NDArray[np.float32], npt.NDArray[np.float64]]):
         cash0, pos0 = self._cash, self._positions
         out = self.machine.rebalance(cash0, pos0, weights, price)
         pos1, executed_q, fees, req = out.positions, out.executed, out.fees, out.requested
-        legs = tuple([Leg(price[i], next_price[i], pos0[i], pos1[i], executed_q[i], fees[i], req[i])
-                      for i in range(len(pos0))])
+        legs = tuple(map(Leg, price, next_price, pos0, pos1, executed_q, fees, req))
         equity0 = cash0
         for q, p in zip(pos0, price):  # noqa: B905 (one length: the instruments)
             equity0 += q * p
@@ -577,11 +594,15 @@ class PortfolioEnv(gym.Env[npt.NDArray[np.float32], npt.NDArray[np.float64]]):
         predicted = 1 if any(out.requested) else 0
         executed = 1 if any(out.executed) else 0
         rejected = predicted != executed
-        reason = next((r for r in out.reasons if r is not None), None)
+        reason = None
+        for r in out.reasons:
+            if r is not None:
+                reason = r
+                break
         penalty = c.failed_action_penalty if rejected else 0.0
-        pnl = (equity1 - equity0) * self._meta_base["pnl_scale"]
+        pnl = (equity1 - equity0) * self._pnl_scale
         components = (pnl, penalty)
-        reward = math.fsum(components)
+        reward = pnl + penalty  # math.fsum of two terms: the same correctly rounded sum
         record = StepRecord(t, 0, 0, predicted, executed, rejected, reason, 0, 0, cash0, out.cash, equity0, equity1,
                             0, sum(out.fees), reward, components, None, 0, legs)
         self._records.append(record)
@@ -598,19 +619,15 @@ class PortfolioEnv(gym.Env[npt.NDArray[np.float32], npt.NDArray[np.float64]]):
         return cash
 
     def _observation(self) -> npt.NDArray[np.float32]:
-        c = self.config
         t = self._t
-        n = len(c.instruments)
         prices = self._price_rows[t]
-        values = [q * p for q, p in zip(self._positions, prices, strict=True)]
-        equity = self._cash + sum(values)
+        values = [q * p for q, p in zip(self._positions, prices)]  # noqa: B905 (one length)
+        cash = self._cash
+        equity = cash + sum(values)
         scale = 1.0 / equity if equity > 0 else 0.0
-        tail = [min(max(v * scale, -OBS_BOUND), OBS_BOUND) for v in values]
-        tail.append(min(max(self._cash * scale, -OBS_BOUND), OBS_BOUND))
-        tail.append((c.episode_length - t) / c.episode_length)
-        obs = np.empty(n * c.window + n + 2, dtype=np.float32)
-        obs[: n * c.window] = self._windows[t]
-        obs[n * c.window :] = tail
+        values.append(cash)
+        obs: npt.NDArray[np.float32] = self._rows[t].copy()
+        obs[self._tail] = [min(max(v * scale, -OBS_BOUND), OBS_BOUND) for v in values]
         return obs
 
     # ------------------------------------------------------------------ inspection

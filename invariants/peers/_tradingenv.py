@@ -220,7 +220,7 @@ class TradingEnvAdapter(MarketWrapperAdapter):
         weights = np.asarray(step.action, dtype=np.float64).reshape(-1)
         requested = [float(w) * nlv / p / 1.0 - q for w, p, q in zip(weights, exec_prices, was.positions, strict=True)]
         margin = float(market_env.env_kwargs["margin"])
-        reasons = []
+        reasons: list[str | None] = []
         for i, (req, q) in enumerate(zip(requested, traded, strict=True)):
             if rebalancing is None and req != 0:
                 reasons.append("ACCOUNT_RUINED")
@@ -261,7 +261,7 @@ def _financing(record: StepRecord, rate: float, markup: float) -> float:
         return 0.0
     cash = float(record.cash_before)
     cagr = rate - markup * float(np.sign(cash))
-    accrued = cash * ((1 + cagr) ** (_DAY / SECONDS_IN_YEAR) - 1)
+    accrued = cash * (float((1 + cagr) ** (_DAY / SECONDS_IN_YEAR)) - 1)
     if cash > 0 and accrued < 0:
         accrued = 0.0
     return -accrued
