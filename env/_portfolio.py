@@ -210,17 +210,19 @@ class PortfolioMachine:
         self.config = config
         self.ppm = config.fee_ppm
         self.low = -1.0 if config.shorts else 0.0
+        # No limit declared and the position-limit rule as written: nothing to cut.
+        self._no_limit = config.position_limit is None and type(self).limit is PortfolioMachine.limit
 
     # --- rule: fee
     def fee(self, notional: int) -> int:
         """The fee on ``notional`` minor units, rounded up to the next minor unit."""
-        return -(-abs(notional) * self.ppm // PPM)
+        return -(-(notional if notional >= 0 else -notional) * self.ppm // PPM)
 
     # --- rule: in-space (the env validates the action itself; see PortfolioEnv.weights)
     # --- rule: gross-exposure
     def normalize(self, weights: list[float]) -> list[float]:
         """Weights scaled down to ``max_gross`` when their gross exposure exceeds it."""
-        gross = math.fsum(abs(w) for w in weights)
+        gross = sum(map(abs, weights))
         if gross > self.config.max_gross:
             scale = self.config.max_gross / gross
             return [w * scale for w in weights]
@@ -276,38 +278,50 @@ class PortfolioMachine:
     def rebalance(self, cash: int, positions: tuple[int, ...], weights: list[float],
                   prices: tuple[int, ...]) -> PortfolioOutcome:
         """Rebalance towards ``weights`` (members of the action space) at ``prices``."""
-        equity = cash + sum(q * p for q, p in zip(positions, prices, strict=True))
-        wanted = self.targets(self.normalize(weights), max(equity, 0), prices)
-        requested = [t - q for t, q in zip(wanted, positions, strict=True)]
-        orders: list[int] = []
-        reasons: list[str | None] = []
-        for target, held in zip(self.execution_targets(wanted, weights, max(equity, 0), prices), positions,
-                                strict=True):
-            cut, reason = self.limit(target)
-            orders.append(cut - held)
-            reasons.append(reason)
-        executed = [0] * len(orders)
-        fees = [0] * len(orders)
-        for i, q in enumerate(orders):  # sells first
+        n = len(positions)
+        idx = range(n)
+        equity = cash
+        for i in idx:
+            equity += positions[i] * prices[i]
+        if equity < 0:
+            equity = 0
+        wanted = self.targets(self.normalize(weights), equity, prices)
+        requested = [wanted[i] - positions[i] for i in idx]
+        targets = self.execution_targets(wanted, weights, equity, prices)
+        reasons: list[str | None] = [None] * n
+        if self._no_limit:
+            orders = [targets[i] - positions[i] for i in idx]
+        else:
+            limit = self.limit
+            orders = [0] * n
+            for i in idx:
+                cut, reasons[i] = limit(targets[i])
+                orders[i] = cut - positions[i]
+        executed = [0] * n
+        fees = [0] * n
+        fee, fill = self.fee, self.fill
+        for i in idx:  # sells first
+            q = orders[i]
             if q < 0:
-                e = self.fill(q)
+                e = fill(q)
                 executed[i] = e
-                fees[i] = self.fee(e * prices[i])
-                cash += self.proceeds(e, prices[i]) - fees[i]
-        for i, q in enumerate(orders):  # then buys, within the cash
+                fees[i] = f = fee(e * prices[i])
+                cash += self.proceeds(e, prices[i]) - f
+        for i in idx:  # then buys, within the cash
+            q = orders[i]
             if q > 0:
                 units = self.affordable(q, prices[i], cash)
-                if units < q:
-                    reasons[i] = reasons[i] or "INSUFFICIENT_CASH"
+                if units < q and reasons[i] is None:
+                    reasons[i] = "INSUFFICIENT_CASH"
                 if units:
-                    e = self.fill(units)
+                    e = fill(units)
                     executed[i] = e
-                    fees[i] = self.fee(e * prices[i])
-                    cash -= e * prices[i] + fees[i]
+                    fees[i] = f = fee(e * prices[i])
+                    cash -= e * prices[i] + f
         return PortfolioOutcome(
             tuple(requested), tuple(executed), tuple(fees),
-            tuple(r if e != q else None for r, e, q in zip(reasons, executed, requested, strict=True)),
-            cash, tuple(q + e for q, e in zip(positions, executed, strict=True)),
+            tuple([reasons[i] if executed[i] != requested[i] else None for i in idx]),
+            cash, tuple([positions[i] + executed[i] for i in idx]),
         )
 
 
@@ -369,7 +383,8 @@ class PortfolioEnv(gym.Env[npt.NDArray[np.float32], npt.NDArray[np.float64]]):
         config: The account (default: the scenario's).
         scenario: A shipped portfolio scenario: ``long-only`` (default), ``long-short``, ``clip``.
         market: A :class:`MarketSpec` each instrument's prices are drawn from at every reset
-            (default: a random walk; instrument ``i`` starts at ``100 x (1 + i/2)``).
+            (default: a random walk; instrument ``i`` starts at ``100 x (1 + i/2)``), or a fixed
+            :class:`Market` traded every episode as the ``market`` reset option trades it.
 
     Reset options: ``{"market": Market}`` trades one path for every instrument, instrument
     ``i`` reading it rotated left by ``i x len // n`` steps (each sees the same moves at
@@ -388,13 +403,15 @@ class PortfolioEnv(gym.Env[npt.NDArray[np.float32], npt.NDArray[np.float64]]):
     metadata = {"render_modes": []}  # noqa: RUF012 (gymnasium declares it so)
 
     def __init__(self, config: PortfolioConfig | None = None, *, scenario: str = "long-only",
-                 market: MarketSpec | None = None) -> None:
+                 market: Market | MarketSpec | None = None) -> None:
         self.config: PortfolioConfig = config if config is not None else portfolio_scenario(scenario)
         if not isinstance(self.config, PortfolioConfig):
             raise InvalidConfig(f"config={self.config!r} must be a PortfolioConfig.")
-        self.spec_market = market or MarketSpec(kind="random_walk", volatility=0.02)
-        if not isinstance(self.spec_market, MarketSpec):
-            raise InvalidConfig(f"market={market!r} must be a MarketSpec.")
+        self.fixed_market = market if isinstance(market, Market) else None
+        self.spec_market = market if isinstance(market, MarketSpec) else MarketSpec(kind="random_walk",
+                                                                                    volatility=0.02)
+        if market is not None and not isinstance(market, (Market, MarketSpec)):
+            raise InvalidConfig(f"market={market!r} must be a Market or a MarketSpec.")
         c = self.config
         n = len(c.instruments)
         self.machine = self._machine()
@@ -425,10 +442,12 @@ class PortfolioEnv(gym.Env[npt.NDArray[np.float32], npt.NDArray[np.float64]]):
             "out_of_space": c.out_of_space,
         }
         self._meta = TraceMeta(**self._meta_base)
+        self._pnl_scale: float = self._meta_base["pnl_scale"]
         self._records: list[StepRecord] = []
         self._prices = np.zeros((c.episode_length + 1, n), dtype=np.int64)
         self._price_rows: list[tuple[int, ...]] = []
-        self._windows = np.zeros((c.episode_length + 1, n * c.window), dtype=np.float32)
+        self._rows = np.zeros((c.episode_length + 1, n * c.window + n + 2), dtype=np.float32)
+        self._tail = slice(n * c.window, n * c.window + n + 1)
         self._cash = c.cash
         self._positions: tuple[int, ...] = (0,) * n
         self._t = 0
@@ -445,6 +464,8 @@ class PortfolioEnv(gym.Env[npt.NDArray[np.float32], npt.NDArray[np.float64]]):
         options = dict(options or {})
         market = options.pop("market", None)
         prices = options.pop("prices", None)
+        if market is None and prices is None:
+            market = self.fixed_market
         if options:
             raise InvalidConfig(f"unknown reset options {sorted(options)}; expected 'market' or 'prices'.")
         if market is not None and prices is not None:
@@ -491,8 +512,11 @@ class PortfolioEnv(gym.Env[npt.NDArray[np.float32], npt.NDArray[np.float64]]):
             except (TypeError, ValueError):
                 arr = None
         if arr is not None and arr.shape == space.shape:
-            values: list[float] = arr.astype(np.float64).tolist()
-            if all(lo <= x <= hi for x in values):
+            values: list[float] = arr.tolist() if arr.dtype.kind == "f" else arr.astype(np.float64).tolist()
+            for x in values:
+                if not lo <= x <= hi:  # NaN never is
+                    break
+            else:
                 return values
         if self.config.out_of_space == "clip":
             clipped = self._clippable(action)
@@ -530,9 +554,16 @@ class PortfolioEnv(gym.Env[npt.NDArray[np.float32], npt.NDArray[np.float64]]):
         logp = np.log(prices.astype(np.float64))
         r = np.diff(logp, axis=0, prepend=logp[:1])
         returns = np.concatenate((np.zeros((c.window - 1, len(c.instruments))), r)).astype(np.float32)
-        # Each step's window of returns, instrument by instrument, flat: built once per reset.
-        self._windows = np.lib.stride_tricks.sliding_window_view(returns, c.window, axis=0).reshape(
-            returns.shape[0] - c.window + 1, -1).copy()
+        # Each step's observation but for the weights: the window of returns, instrument by
+        # instrument, and the time remaining; built once per reset, copied per step.
+        n, k = len(c.instruments), len(c.instruments) * c.window
+        windows = np.lib.stride_tricks.sliding_window_view(returns, c.window, axis=0).reshape(
+            returns.shape[0] - c.window + 1, -1)
+        rows = np.zeros((c.episode_length + 1, k + n + 2), dtype=np.float32)
+        rows[:, :k] = windows
+        rows[:, -1] = (c.episode_length - np.arange(c.episode_length + 1)) / c.episode_length
+        self._rows = rows
+        self._tail = slice(k, k + n + 1)
         self._cash = c.cash
         self._positions = (0,) * len(c.instruments)
         self._records = []
@@ -554,20 +585,24 @@ class PortfolioEnv(gym.Env[npt.NDArray[np.float32], npt.NDArray[np.float64]]):
         price, next_price = self._price_rows[t], self._price_rows[t + 1]
         cash0, pos0 = self._cash, self._positions
         out = self.machine.rebalance(cash0, pos0, weights, price)
-        legs = tuple(
-            Leg(price[i], next_price[i], pos0[i], out.positions[i], out.executed[i], out.fees[i], out.requested[i])
-            for i in range(len(pos0))
-        )
-        equity0 = cash0 + sum(q * p for q, p in zip(pos0, price, strict=True))
-        equity1 = self.mark(out.cash, out.positions, price, next_price)
+        pos1, executed_q, fees, req = out.positions, out.executed, out.fees, out.requested
+        legs = tuple(map(Leg, price, next_price, pos0, pos1, executed_q, fees, req))
+        equity0 = cash0
+        for q, p in zip(pos0, price):  # noqa: B905 (one length: the instruments)
+            equity0 += q * p
+        equity1 = self.mark(out.cash, pos1, price, next_price)
         predicted = 1 if any(out.requested) else 0
         executed = 1 if any(out.executed) else 0
         rejected = predicted != executed
-        reason = next((r for r in out.reasons if r is not None), None)
+        reason = None
+        for r in out.reasons:
+            if r is not None:
+                reason = r
+                break
         penalty = c.failed_action_penalty if rejected else 0.0
-        pnl = (equity1 - equity0) * self._meta_base["pnl_scale"]
+        pnl = (equity1 - equity0) * self._pnl_scale
         components = (pnl, penalty)
-        reward = math.fsum(components)
+        reward = pnl + penalty  # math.fsum of two terms: the same correctly rounded sum
         record = StepRecord(t, 0, 0, predicted, executed, rejected, reason, 0, 0, cash0, out.cash, equity0, equity1,
                             0, sum(out.fees), reward, components, None, 0, legs)
         self._records.append(record)
@@ -579,22 +614,20 @@ class PortfolioEnv(gym.Env[npt.NDArray[np.float32], npt.NDArray[np.float64]]):
 
     def mark(self, cash: int, positions: tuple[int, ...], price: tuple[int, ...], next_price: tuple[int, ...]) -> int:
         """Equity after a step: cash plus each position at the next price."""
-        return cash + sum(q * p for q, p in zip(positions, next_price, strict=True))
+        for q, p in zip(positions, next_price):  # noqa: B905 (one length: the instruments)
+            cash += q * p
+        return cash
 
     def _observation(self) -> npt.NDArray[np.float32]:
-        c = self.config
         t = self._t
-        n = len(c.instruments)
         prices = self._price_rows[t]
-        values = [q * p for q, p in zip(self._positions, prices, strict=True)]
-        equity = self._cash + sum(values)
+        values = [q * p for q, p in zip(self._positions, prices)]  # noqa: B905 (one length)
+        cash = self._cash
+        equity = cash + sum(values)
         scale = 1.0 / equity if equity > 0 else 0.0
-        tail = [min(max(v * scale, -OBS_BOUND), OBS_BOUND) for v in values]
-        tail.append(min(max(self._cash * scale, -OBS_BOUND), OBS_BOUND))
-        tail.append((c.episode_length - t) / c.episode_length)
-        obs = np.empty(n * c.window + n + 2, dtype=np.float32)
-        obs[: n * c.window] = self._windows[t]
-        obs[n * c.window :] = tail
+        values.append(cash)
+        obs: npt.NDArray[np.float32] = self._rows[t].copy()
+        obs[self._tail] = [min(max(v * scale, -OBS_BOUND), OBS_BOUND) for v in values]
         return obs
 
     # ------------------------------------------------------------------ inspection

@@ -29,6 +29,7 @@ as ``None`` and fills the scalar fields, exactly as before.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, NamedTuple, overload
@@ -155,9 +156,11 @@ class Precision:
     (:meth:`float32`: an env whose arithmetic runs on ``np.float32`` values, as any env
     that keeps prices in a float32 array does under NumPy 2), and an identity over terms
     ``x1 .. xn`` holds within ``ulps * n * ulp(max |xi|)`` (the rounding error of ``n``
-    float operations on the largest term, ``ulp`` of the env's float width), plus half a
-    ``money_step`` for each stored amount the identity compares that the env rounds
-    (cash, equity and fees are rounded to a multiple of ``money_step`` when it is not 0).
+    float operations on the largest term, ``ulp`` of the env's float width; never below
+    the smallest normal float of that width, under which it has no relative precision),
+    plus half a ``money_step`` for each stored amount the identity compares that the env
+    rounds (cash, equity and fees are rounded to a multiple of ``money_step`` when it is
+    not 0).
 
     Attributes:
         exact: Integers, compared exactly.
@@ -212,13 +215,21 @@ class Precision:
         if not math.isfinite(biggest):
             return math.nan
         ulp = math.ulp(biggest) if self.bits == 64 else _ulp32(biggest)
-        return self.ulps * max(1, len(terms)) * ulp + rounded * self.money_step / 2
+        # Below the smallest normal float the width keeps no relative precision: an
+        # intermediate product underflows to 0 in one order of operations and not in another.
+        # So no tolerance is below that (2.2e-308 of a currency unit for float64, 1.2e-38
+        # for float32: nothing a ledger holds).
+        smallest = sys.float_info.min if self.bits == 64 else _FLOAT32_SMALLEST_NORMAL
+        return max(self.ulps * max(1, len(terms)) * ulp, smallest) + rounded * self.money_step / 2
 
     def describe(self) -> str:
         """``'exact'``, or ``'float64, money rounded to 0.01'``: for messages."""
         if self.exact:
             return "exact"
         return f"float{self.bits}" + (f", money rounded to {self.money_step:g}" if self.money_step else "")
+
+
+_FLOAT32_SMALLEST_NORMAL = 2.0**-126
 
 
 def _ulp32(x: float) -> float:

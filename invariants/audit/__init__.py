@@ -22,6 +22,12 @@ Example:
 
 from __future__ import annotations
 
+from tradeguard.invariants.audit._allocations import (
+    AllocationAuditReport,
+    InstrumentStats,
+    allocation_collapse,
+    audit_allocations,
+)
 from tradeguard.invariants.audit._oracle import (
     DEFAULT_MAX_NODES,
     MAX_HORIZON,
@@ -83,6 +89,7 @@ __all__ = [
     "REWARD_FINDING_KINDS",
     "REWARD_SEVERITY",
     "WEAK_PENALTY_RATIO",
+    "AllocationAuditReport",
     "AlwaysHold",
     "BaselineComparison",
     "BuyAndNeverSell",
@@ -90,6 +97,7 @@ __all__ = [
     "FamilyReport",
     "Finding",
     "FindingKind",
+    "InstrumentStats",
     "Objective",
     "OptimalPlan",
     "Oracle",
@@ -103,7 +111,9 @@ __all__ = [
     "Rollout",
     "Spam",
     "UniformRandom",
+    "allocation_collapse",
     "assert_reward_sound",
+    "audit_allocations",
     "audit_markets",
     "audit_policy",
     "audit_reward",

@@ -261,7 +261,7 @@ def _financing(record: StepRecord, rate: float, markup: float) -> float:
         return 0.0
     cash = float(record.cash_before)
     cagr = rate - markup * float(np.sign(cash))
-    accrued = cash * ((1 + cagr) ** (_DAY / SECONDS_IN_YEAR) - 1)
+    accrued = cash * (float((1 + cagr) ** (_DAY / SECONDS_IN_YEAR)) - 1)
     if cash > 0 and accrued < 0:
         accrued = 0.0
     return float(-accrued)

@@ -64,6 +64,9 @@ PEERS: dict[str, tuple[str, str, str]] = {
 PRELOAD: dict[str, str] = {"tradingenv": "tradingenv.env:TradingEnvXY"}
 """Packages imported before the check, for the ``--env`` shortcuts whose import is slow."""
 PRELOAD_TIMEOUT = 300.0
+SLOW_PEERS: dict[str, float] = {"tradingenv": 60.0}
+"""Default --timeout of the shortcuts whose envs are slow by design: tradingenv rebuilds a pandas
+event loop per market (about a second of CPU per example); 10 s flagged a busy machine as a hang."""
 """Seconds such an import may take (tradingenv's takes 10 s on a quiet machine)."""
 
 MAX_EXAMPLES = limits.MAX_GATE_EXAMPLES
@@ -131,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
     profile = get_profile(args.profile or os.environ.get("TRADEGUARD_PROFILE") or "ci")
     examples = args.examples if args.examples is not None else profile.examples
     max_steps = args.max_steps if args.max_steps is not None else profile.max_steps
-    timeout = args.timeout if args.timeout is not None else DEFAULT_TIMEOUT
+    timeout = args.timeout if args.timeout is not None else SLOW_PEERS.get(args.env or "", DEFAULT_TIMEOUT)
     # Checked before --max-steps becomes the episode length of tradeguard's own env (whose
     # own check would name episode_length) or reaches the gate (which names max_steps).
     check_int("--examples", examples, min_value=1, max_value=MAX_EXAMPLES)
