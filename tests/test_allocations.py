@@ -60,7 +60,7 @@ def test_the_callback_judges_a_box_policy_by_its_allocations() -> None:
         verbose=0).learn(192, callback=exploring)
     assert not exploring.stopped, exploring.stop_reason
     assert exploring.history and all(h.findings == () for h in exploring.history)
-    assert exploring.history[0].predicted["REBALANCE"] > 0.5
+    assert exploring.history[0].action_distribution_predicted["REBALANCE"] > 0.5
 
     # A PPO whose action head ignores the observation (zero weights, bias 0.5) and whose
     # exploration noise is off sends one allocation: collapse, and the run is stopped.
