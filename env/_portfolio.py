@@ -439,6 +439,7 @@ class PortfolioEnv(gym.Env[npt.NDArray[np.float32], npt.NDArray[np.float64]]):
             "position_limits": None if c.position_limit is None else (
                 -c.position_limit if c.shorts else 0, c.position_limit),
             "fee_schedule": FeeSchedule(rate=c.fee_ppm / PPM, step=1, rounding="up"),
+            "max_leverage": c.max_gross,  # the gross-exposure rule: no rebalance leaves more
             "out_of_space": c.out_of_space,
         }
         self._meta = TraceMeta(**self._meta_base)
