@@ -1,4 +1,4 @@
-"""Env steps per second, side by side: tradeguard vs gym-anytrading vs gym-trading-env.
+"""Env steps per second, side by side: tradeguard (Trading-v0, Portfolio-v0) vs gym-anytrading vs gym-trading-env.
 
 One process, one synthetic price path, the same number of steps per episode for all
 three envs, pre-generated random actions (sampling is not timed), and a reset at the
@@ -6,7 +6,8 @@ end of every episode (resets are inside the timed loop and are counted). Each re
 runs every env once, in rotating order, so that drift on a noisy machine is shared.
 Prints, per env, the median steps/s with min and max over the repeats, and the ratios
 tradeguard / gym-anytrading and tradeguard / gym-trading-env (issue 2's targets: at
-least 0.5x and 2x; the goal is 1x gym-anytrading).
+least 0.5x and 2x; the goal is 1x gym-anytrading), and Portfolio-v0 / gym-trading-env
+(issue 13's target: at least 1x).
 
 Run from the repository root (needs the ``peers`` extra: gym-anytrading, gym-trading-env):
 
@@ -23,6 +24,11 @@ gym-trading-env 0.3):
   builds an 18-field ``StepRecord`` that it appends to the episode's trace, and returns
   a fresh float32 observation (window of log returns + 4 position features) and
   ``info={"record": record}``. Its reset rebuilds the trace header (``TraceMeta``).
+* tradeguard ``PortfolioEnv.step`` (env/_portfolio.py): validates the target weights
+  against its Box, scales them to the gross-exposure limit, turns them into whole-unit
+  orders on integer cash, executes sells then buys within the cash, builds one ``Leg``
+  per instrument (three here) and a ``StepRecord`` it appends to the trace, and returns a
+  fresh float32 observation. Its actions are float64 arrays of three weights.
 * gym-anytrading ``StocksEnv.step`` (envs/trading_env.py, envs/stocks_env.py): advances
   a tick, a reward and a profit update from two comparisons, appends the position to
   a list, returns a **view** (a slice, not a copy) of its internal ``signal_features``
@@ -154,6 +160,21 @@ def make_tradeguard(prices: npt.NDArray[np.float64], minor_unit: float, length: 
     market = Market.from_prices(prices[WINDOW:], minor_unit=minor_unit, name="bench")
     config = EnvConfig(episode_length=length, window=WINDOW, minor_unit=minor_unit)
     return TradingEnv(config=config, market=market)
+
+
+def make_portfolio(prices: npt.NDArray[np.float64], minor_unit: float, length: int) -> Any:
+    """tradeguard's PortfolioEnv (Portfolio-v0): three instruments on rotations of ``prices[WINDOW:]``."""
+    from tradeguard.env import Market, PortfolioConfig, PortfolioEnv
+
+    market = Market.from_prices(prices[WINDOW:], minor_unit=minor_unit, name="bench")
+    config = PortfolioConfig(episode_length=length, window=WINDOW, minor_unit=minor_unit)
+    return PortfolioEnv(config, market=market)
+
+
+def draw_weights(n: int, steps: int, seed: int) -> list[Any]:
+    """``steps`` random target weights in [0, 1]^n (float64 arrays), drawn before timing."""
+    drawn = np.random.default_rng(seed).random((steps, n))
+    return list(drawn)
 
 
 def make_anytrading(prices: npt.NDArray[np.float64], length: int) -> tuple[Any, str]:
@@ -306,6 +327,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     fee = 0.001  # tradeguard's default 10 bps
 
     tg_env = make_tradeguard(prices, minor_unit, args.episode_length)
+    pf_env = make_portfolio(prices, minor_unit, args.episode_length)
     at_env, at_version = make_anytrading(prices, args.episode_length)
     te_env, te_version = make_trading_env(prices, fee)
     benches = [
@@ -315,6 +337,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             tg_env,
             draw_actions(7, args.steps, 1, args.numpy_actions),
             "7 actions, default scenario rules and reward, full trace",
+        ),
+        Bench(
+            "tg Portfolio-v0",
+            importlib.metadata.version("tradeguard"),
+            pf_env,
+            draw_weights(3, args.steps, 1),
+            "3 instruments, Box target weights, full trace with legs",
         ),
         Bench(
             "gym-anytrading",
@@ -378,6 +407,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     tg = [run.rate for run in runs["tradeguard"]]
     tg_cpu = [run.cpu_rate for run in runs["tradeguard"]]
+    pf = [run.rate for run in runs["tg Portfolio-v0"]]
+    pf_cpu = [run.cpu_rate for run in runs["tg Portfolio-v0"]]
+    te = [run.rate for run in runs["gym-trading-env"]]
+    te_cpu = [run.cpu_rate for run in runs["gym-trading-env"]]
+    pf_ratio = statistics.median(pf) / statistics.median(te)
+    pf_paired = [a / b for a, b in zip(pf, te, strict=True)]
+    print(
+        f"Portfolio-v0 / gym-trading-env {pf_ratio:5.2f}x  (per repeat {min(pf_paired):.2f}..{max(pf_paired):.2f}, "
+        f"cpu {statistics.median(pf_cpu) / statistics.median(te_cpu):.2f}x; target >= 1x: "
+        f"{'meets' if pf_ratio >= 1.0 else 'MISSES'})"
+    )
     for other, target in (("gym-anytrading", 0.5), ("gym-trading-env", 2.0)):
         rates = [run.rate for run in runs[other]]
         cpu = [run.cpu_rate for run in runs[other]]

@@ -7,6 +7,7 @@ Example:
     >>> import tradeguard.env
     >>> env = gym.make("tradeguard/Trading-v0", scenario="v10")
     >>> obs, info = env.reset(seed=0)
+    >>> portfolio = gym.make("tradeguard/Portfolio-v0", scenario="long-short")  # a Box of target weights
 """
 
 from __future__ import annotations
@@ -37,6 +38,19 @@ from tradeguard.env._policies import (
     parse_policy,
     run_episode,
 )
+from tradeguard.env._portfolio import (
+    PORTFOLIO_COMPONENTS,
+    PORTFOLIO_RULES,
+    PortfolioConfig,
+    PortfolioEnv,
+    PortfolioMachine,
+    PortfolioOutcome,
+    PortfolioRule,
+    format_portfolio_rules,
+    make_portfolio_env,
+    portfolio_scenario,
+    portfolio_scenario_names,
+)
 from tradeguard.env._reward import POTENTIAL_BASED, RewardShaper, ShaperState, total_reward
 from tradeguard.env._rules import (
     RULES,
@@ -61,6 +75,8 @@ __all__ = [
     "MAX_POSITION",
     "N_ACTIONS",
     "POLICY_SPECS",
+    "PORTFOLIO_COMPONENTS",
+    "PORTFOLIO_RULES",
     "POTENTIAL_BASED",
     "RULES",
     "Action",
@@ -81,6 +97,11 @@ __all__ = [
     "MaskedRandomPolicy",
     "Outcome",
     "Policy",
+    "PortfolioConfig",
+    "PortfolioEnv",
+    "PortfolioMachine",
+    "PortfolioOutcome",
+    "PortfolioRule",
     "PortfolioState",
     "RandomPolicy",
     "RejectReason",
@@ -94,11 +115,15 @@ __all__ = [
     "TradingVecEnv",
     "check_components",
     "exactness_problem",
+    "format_portfolio_rules",
     "format_rules",
     "initial_state",
     "load_component",
     "load_scenario",
+    "make_portfolio_env",
     "parse_policy",
+    "portfolio_scenario",
+    "portfolio_scenario_names",
     "rest_bound",
     "reward_component",
     "run_episode",
@@ -111,6 +136,9 @@ __all__ = [
 ENV_ID = "tradeguard/Trading-v0"
 if ENV_ID not in gymnasium.registry:
     gymnasium.register(id=ENV_ID, entry_point="tradeguard.env._trading_env:TradingEnv")
+PORTFOLIO_ID = "tradeguard/Portfolio-v0"
+if PORTFOLIO_ID not in gymnasium.registry:
+    gymnasium.register(id=PORTFOLIO_ID, entry_point="tradeguard.env._portfolio:PortfolioEnv")
 
 
 def __getattr__(name: str) -> object:

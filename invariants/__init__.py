@@ -52,6 +52,7 @@ from tradeguard.invariants._gate import (
     check_trading_env,
 )
 from tradeguard.invariants._isolation import CallTimedOut, EnvCall, Isolation
+from tradeguard.invariants._legacy import OldGymAPI, speaks_old_api
 from tradeguard.invariants._model import Context, Family, Invariant, Scope, Status, Violation
 from tradeguard.invariants._monitor import InvariantMonitor
 from tradeguard.invariants._profiles import PROFILES, GateProfile, get_profile
@@ -80,6 +81,7 @@ __all__ = [
     "InvariantResult",
     "Isolation",
     "NativeAdapter",
+    "OldGymAPI",
     "RecordedEpisode",
     "Scope",
     "Status",
@@ -101,6 +103,7 @@ __all__ = [
     "partial_record",
     "record_episode",
     "resolve_database",
+    "speaks_old_api",
 ]
 
 

@@ -176,10 +176,11 @@ def action_id(action: Any) -> int:
 
 
 class GymAdapter:
-    """The adapter for any gymnasium env with a ``Discrete`` action space.
+    """The adapter for any gymnasium env with a ``Discrete``, ``MultiDiscrete`` or ``Box`` action space.
 
     It knows nothing of the env's trading: it declares the step number, the predicted
-    action, the reward and (when the env has one) the mask. The env contract
+    action (``Discrete`` only: the others have no action ids), the reward and (when the
+    env has one) the mask. The env contract
     invariants and ``finite-rewards`` apply; every invariant about positions, cash or
     execution is reported not applicable. Action kinds are unknown and given as
     ``hold``; no applicable invariant reads them.
@@ -194,21 +195,26 @@ class GymAdapter:
 
     def meta(self, env: Any, *, seed: int | None) -> TraceMeta:
         space = env.action_space
+        spec = getattr(env, "spec", None)
+        env_id = getattr(spec, "id", None) or type(env.unwrapped).__name__
         n = getattr(space, "n", None)
+        if hasattr(space, "nvec") or hasattr(space, "low"):  # MultiDiscrete, Box: no action ids
+            rebalance: ActionKind = "rebalance"
+            return TraceMeta(env_id=env_id, action_names=("(an action of the space)",), action_kinds=(rebalance,),
+                             seed=seed, supplies=frozenset({"t", "reward"}))
         if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n <= 0:
             from tradeguard.errors import InvalidConfig
 
             raise InvalidConfig(
-                f"the env's action_space is {space!r}; the gym adapter records discrete actions "
-                "(gymnasium.spaces.Discrete(n)). For another action space, write an adapter (docs/adapters.md)."
+                f"the env's action_space is {space!r}; the gym adapter records Discrete, MultiDiscrete "
+                "and Box actions. For another action space, write an adapter (docs/adapters.md)."
             )
         n = int(n)
-        spec = getattr(env, "spec", None)
         supplies = {"t", "predicted", "reward"}
         if self._reset_mask or env_mask(env) is not None:
             supplies.add("mask")
         return TraceMeta(
-            env_id=getattr(spec, "id", None) or type(env.unwrapped).__name__,
+            env_id=env_id,
             action_names=tuple(f"action {i}" for i in range(n)),
             action_kinds=_hold_kinds(n),
             seed=seed,
@@ -219,7 +225,7 @@ class GymAdapter:
         self._reset_mask = isinstance(info, dict) and env_mask(env, info) is not None
 
     def record(self, env: Any, step: StepData) -> StepRecord:
-        a = action_id(step.action)
+        a = action_id(step.action) if not hasattr(env.action_space, "low") and not hasattr(env.action_space, "nvec") else 0
         try:
             reward = float(step.reward)
         except (TypeError, ValueError):
@@ -259,6 +265,7 @@ ADAPTERS: dict[str, str] = {
     "anytrading-stocks": "tradeguard.invariants.peers:AnyTradingAdapter:stocks",
     "anytrading-forex": "tradeguard.invariants.peers:AnyTradingAdapter:forex",
     "gym-trading-env": "tradeguard.invariants.peers:GymTradingEnvAdapter",
+    "tradingenv": "tradeguard.invariants.peers:TradingEnvAdapter",
 }
 """The built-in adapters by name, as ``module:class[:argument]`` (imported when asked for)."""
 
@@ -300,6 +307,10 @@ def adapter_for(env: Any) -> TraceAdapter:
         from tradeguard.invariants.peers import GymTradingEnvAdapter
 
         return GymTradingEnvAdapter()
+    if "tradeguard.invariants.peers._tradingenv.TradingEnvMarketEnv" in names:
+        from tradeguard.invariants.peers import TradingEnvAdapter
+
+        return TradingEnvAdapter()
     return GymAdapter()
 
 

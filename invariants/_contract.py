@@ -18,6 +18,7 @@ import numpy as np
 from tradeguard._episode import _copy, play_episode
 from tradeguard.invariants._adapter import StepData, TraceAdapter, adapter_for, reported_metrics_of
 from tradeguard.invariants._model import Violation
+from tradeguard.invariants._spaces import describe_record, idle_action
 from tradeguard.trace import StepRecord, Trace
 
 __all__ = [
@@ -320,7 +321,59 @@ def check_action_range_enforced(
     make_env: EnvFactory, actions: Sequence[Any] | MaskedPlan, *, seed: int, options: dict[str, Any] | None = None,
     adapter: TraceAdapter | None = None,
 ) -> list[Violation]:
-    """Each of :data:`BAD_ACTIONS` must raise; returning normally means it was silently coerced."""
+    """Each input the action space does not contain must raise, or be clipped as the env declares.
+
+    ``Discrete`` spaces get :data:`BAD_ACTIONS`; ``Box`` and ``MultiDiscrete`` spaces get
+    :func:`tradeguard.strategies.adversarial_actions` (NaN, infinities, values past the
+    bounds or too large for an integer cast, the wrong shape or dtype, a list, ``None``).
+    Only inputs ``action_space.contains`` refuses are tried. Returning normally means the
+    input was silently taken as something, unless the trace declares
+    ``out_of_space="clip"`` and the input has a clipped member: the step must then match,
+    record for record, the same step played with that member.
+    """
+    space = make_env().action_space
+    if hasattr(space, "n") and not hasattr(space, "nvec"):
+        return _discrete_range(make_env, seed=seed, options=options, adapter=adapter)
+    from tradeguard.strategies import adversarial_actions, describe_action
+
+    out = []
+    for bad in adversarial_actions(space):
+        if not outside_the_space(space, bad.action):
+            continue  # a member of the space (a list within the bounds): the env must take it
+        env = make_env()
+        obs0, info0 = env.reset(seed=seed, options=options)
+        try:
+            result = env.step(bad.action)
+        except Exception:
+            continue
+        shown = describe_action(bad.action)
+        declared = _declared_out_of_space(env, adapter, seed)
+        if declared == "clip" and bad.clipped is not None:
+            difference = _clipped_difference(make_env, bad.action, bad.clipped, seed=seed, options=options,
+                                             adapter=adapter)
+            if difference is None:
+                continue
+            out.append(Violation(
+                invariant="action-range-enforced", step=0, seed=seed,
+                message=f"step({shown}) ({bad.what}; the action space is {space}) was not clipped as the env "
+                f"declares (out_of_space='clip'): played as the clipped {describe_action(bad.clipped)} it gives "
+                f"a different step: {difference}",
+            ))
+            continue
+        taken = _taken_as(env, adapter, obs0, info0, bad.action, result) if adapter is not None else ""
+        fix = (" (the env declares out_of_space='clip', but this input has no value to clip to)"
+               if declared == "clip" else "")
+        out.append(Violation(
+            invariant="action-range-enforced", step=0, seed=seed,
+            message=f"step({shown}) ({bad.what}; the action space is {space}) returned normally instead of "
+            f"raising{fix}: the action was silently taken as something else{taken}",
+        ))
+    return out
+
+
+def _discrete_range(
+    make_env: EnvFactory, *, seed: int, options: dict[str, Any] | None, adapter: TraceAdapter | None,
+) -> list[Violation]:
     out = []
     for what, make in BAD_ACTIONS:
         env = make_env()
@@ -350,8 +403,31 @@ def check_action_range_enforced(
     return out
 
 
+def _declared_out_of_space(env: Any, adapter: TraceAdapter | None, seed: int | None) -> str:
+    """What the trace header declares the env does with an action outside its space."""
+    try:
+        meta = (adapter or adapter_for(env)).meta(env, seed=seed)
+    except Exception:  # an adapter that cannot describe this env: the strict default
+        return "refuse"
+    return str(getattr(meta, "out_of_space", "refuse"))
+
+
+def _clipped_difference(
+    make_env: EnvFactory, bad: Any, clipped: Any, *, seed: int, options: dict[str, Any] | None,
+    adapter: TraceAdapter | None,
+) -> str | None:
+    """How one step of ``bad`` differs from one step of ``clipped`` (``None``: it does not)."""
+    a = record_episode(make_env(), [bad], seed=seed, options=options, adapter=adapter)
+    b = record_episode(make_env(), [clipped], seed=seed, options=options, adapter=adapter)
+    if a.error is not None or b.error is not None:
+        return None if (a.error is None) == (b.error is None) else (
+            f"one raised {type(a.error or b.error).__name__} and the other did not")
+    found = _first_difference(a, b)
+    return None if found is None else found[1]
+
+
 def _taken_as(env: Any, adapter: TraceAdapter, obs: Any, info: Any, bad: Any, result: Any) -> str:
-    """``"; it executed as Buy"``: what the adapter says a coerced action did, if it can say."""
+    """``"; it executed as Buy"`` (or ``BTC +3``): what the adapter says a coerced action did, if it can say."""
     try:
         adapter.begin(env, obs, info)
         meta = adapter.meta(env, seed=None)
@@ -359,6 +435,8 @@ def _taken_as(env: Any, adapter: TraceAdapter, obs: Any, info: Any, bad: Any, re
         record = adapter.record(env, StepData(0, bad, result[0], reward, terminated, truncated, step_info, None))
     except Exception:  # the adapter cannot describe a step it never expected: say nothing
         return ""
+    if "legs" in meta.supplies and record.legs is not None:
+        return f"; it executed as {describe_record(record, meta)}"
     if "executed" not in meta.supplies:
         return ""
     return f"; it executed as {meta.action_name(record.executed)}"
@@ -368,15 +446,17 @@ def check_step_after_end_refused(
     make_env: EnvFactory, actions: Sequence[Any] | MaskedPlan, *, seed: int, options: dict[str, Any] | None = None,
     adapter: TraceAdapter | None = None, max_steps: int = 100_000,
 ) -> list[Violation]:
-    """Play ``actions``, then action 0 until the episode ends, then step once more: it must raise."""
+    """Play ``actions``, then a neutral action (0, or the neutral member of a ``Box`` or
+    ``MultiDiscrete`` space) until the episode ends, then step once more: it must raise."""
     env = make_env()
     ep = record_episode(env, actions, seed=seed, options=options, adapter=adapter)
     if ep.error is not None:
         return []  # a crash is valid-steps-do-not-raise's finding, not this one's
     steps = len(ep.trace)
     ended = ep.ended
+    idle = idle_action(env.action_space)
     while not ended and steps < max_steps:
-        _, _, terminated, truncated, _ = env.step(0)
+        _, _, terminated, truncated, _ = env.step(idle)
         steps += 1
         ended = bool(terminated or truncated)
     if not ended:
@@ -389,7 +469,7 @@ def check_step_after_end_refused(
         # filters, not this ignore: a warning they show goes to this block's record.
         with warnings.catch_warnings(record=True):
             warnings.simplefilter("ignore")
-            env.step(0)
+            env.step(idle)
     except Exception:
         return []
     return [

@@ -15,7 +15,6 @@ from dataclasses import replace
 from random import Random
 from typing import Any
 
-import numpy as np
 from hypothesis import HealthCheck, Phase
 from hypothesis import settings as Settings
 from hypothesis import strategies as st
@@ -23,7 +22,7 @@ from hypothesis.database import DirectoryBasedExampleDatabase, ExampleDatabase
 
 from tradeguard._validation import check_int, check_number
 from tradeguard.errors import InvalidConfig, InvariantViolation
-from tradeguard.invariants._adapter import TraceAdapter, action_id, adapter_for
+from tradeguard.invariants._adapter import TraceAdapter, adapter_for
 from tradeguard.invariants._catalog import CATALOG
 from tradeguard.invariants._check import evaluate_trace, select
 from tradeguard.invariants._contract import (
@@ -35,7 +34,9 @@ from tradeguard.invariants._contract import (
 from tradeguard.invariants._gate_report import CatalogReport, Counterexample, InvariantReport
 from tradeguard.invariants._gate_search import _Example, _examples_strategy, _find
 from tradeguard.invariants._isolation import CallTimedOut, EnvCall, Isolation
+from tradeguard.invariants._legacy import OldAPIFactory, old_api_finding
 from tradeguard.invariants._model import Invariant, Violation
+from tradeguard.invariants._spaces import ActionDriver, action_driver, idle_action
 from tradeguard.limits import FIRST_EPISODE_TIMEOUT, MAX_GATE_EXAMPLES, MAX_TIMEOUT
 from tradeguard.trace import TraceMeta
 
@@ -111,8 +112,13 @@ def check_trading_env(
     mask's valid actions; markets where the env takes one; seeds) for one that
     violates it, and shrinks what it finds to a minimal counterexample.
 
-    Any gymnasium env with a ``Discrete`` action space can be checked; its mask is read
-    from ``action_masks()`` or ``info["action_mask"]``. The env is isolated: every call
+    Any gymnasium env with a ``Discrete``, ``MultiDiscrete`` or ``Box`` action space can be
+    checked (an env on the old gym API, whose ``reset()`` takes no seed and whose ``step()``
+    returns 4 values, through :class:`~tradeguard.invariants.OldGymAPI`, and the old API is
+    reported in ``findings``): the space decides the generated actions (ids and mask-respecting plans for
+    ``Discrete``, whose mask is read from ``action_masks()`` or ``info["action_mask"]``;
+    members of the space, held, reversed and closed, for the others; see
+    :func:`tradeguard.strategies.space_action_sequences`). The env is isolated: every call
     into it (``make_env()``, ``reset``, ``step``, ``action_masks``) runs with its own
     warning filters, global random generators, numpy error handling, root logger and
     stdout, and each change it makes to them is reported in ``findings`` (the host
@@ -144,8 +150,9 @@ def check_trading_env(
         A :class:`CatalogReport`: ``pass``/``fail``/``not-applicable`` per invariant.
 
     Raises:
-        InvalidConfig: an argument out of range, an action space that is not
-            ``Discrete`` from 0, or an adapter that fails on the env's first step.
+        InvalidConfig: an argument out of range, an action space that is none of
+            ``Discrete`` from 0, ``MultiDiscrete`` and ``Box``, or an adapter that fails on
+            the env's first step.
         InvariantViolation: with ``raise_on_failure``, when an invariant fails.
 
     Example:
@@ -162,11 +169,14 @@ def check_trading_env(
     db = _database(database)
     _check_zero_arguments(make_env, name or _callable_name(make_env))
     started = time.perf_counter()
+    legacy = OldAPIFactory(make_env)  # an env on the old gym API is checked through OldGymAPI
     with Isolation(seed=seed, timeout=timeout) as iso:
         results, env_name, adapter_name = _GateRun(
-            iso, iso.guard(make_env), adapter, invariants, examples, max_steps, seed, db, name, progress,
+            iso, iso.guard(legacy), adapter, invariants, examples, max_steps, seed, db, name, progress,
             factory=name or _callable_name(make_env),
         ).run()
+        if legacy.wrapped is not None:
+            iso.findings.insert(0, old_api_finding(legacy.wrapped))
     report = CatalogReport(
         env=env_name,
         results=tuple(results),
@@ -210,7 +220,8 @@ class _GateRun:
     probe: Any
     first: RecordedEpisode
     chosen: TraceAdapter
-    n_actions: int
+    driver: ActionDriver
+    n_actions: int | None
     meta: TraceMeta
     env_name: str
     offset: int
@@ -293,9 +304,9 @@ class _GateRun:
             try:
                 probe = make_env()
                 _check_is_env(probe.tradeguard_target, self.factory)
-                _check_action_space(probe.action_space)
+                driver = action_driver(probe.action_space)
                 adapter = adapter or adapter_for(probe)
-                first = record_episode(make_env(), [0], seed=0, adapter=adapter)
+                first = record_episode(make_env(), [driver.idle], seed=0, adapter=adapter)
             except InvalidConfig:
                 raise
             except Exception as exc:
@@ -319,8 +330,9 @@ class _GateRun:
                         for inv in self.invariants]
             cx = Counterexample(actions=(), action_names=(), masked=False, market=None, seed=0)
             return _with_env_failures(unprobed, crashes, [(failed, cx)]), env_name, adapter_name
-        n_actions = int(probe.action_space.n)
-        _check_meta_fits(first.trace.meta, n_actions, adapter_name)
+        n_actions = driver.n_actions
+        if n_actions is not None:
+            _check_meta_fits(first.trace.meta, n_actions, adapter_name)
         if isinstance(first.error, InvalidConfig) and _env_error(iso, first.error) is None:
             raise first.error  # the adapter's own, already saying what to fix (e.g. record() returned None)
         if first.error is not None and _env_error(iso, first.error) is None:
@@ -329,6 +341,7 @@ class _GateRun:
                 f"{first.error}. Check that the adapter fits this env."
             ) from first.error
         self.probe, self.first, self.chosen, self.n_actions = probe, first, adapter, n_actions
+        self.driver = driver
         return None
 
     def _prepare(self) -> None:
@@ -340,7 +353,8 @@ class _GateRun:
         has_mask = callable(getattr(probe.unwrapped, "action_masks", None)) or "action_mask" in (first.infos[0] or {})
         base = probe.unwrapped.tradeguard_target
         self.env_name = self.name or getattr(getattr(probe, "spec", None), "id", None) or type(base).__name__
-        self.strategy = _examples_strategy(self.n_actions, max_steps, has_mask, market_length)
+        self.strategy = _examples_strategy(self.n_actions or 0, max_steps, has_mask and self.n_actions is not None,
+                                           market_length, self.driver)
         self.base_seed = Random(self.seed).getrandbits(64) if self.seed is not None else None
         self.meta = meta = first.trace.meta
         self.settings = Settings(
@@ -364,18 +378,18 @@ class _GateRun:
     def options(self, ex: _Example) -> dict[str, Any] | None:
         return None if ex.market is None else self.chosen.reset_options(ex.market)
 
-    def plan(self, ex: _Example) -> list[int] | MaskedPlan:
-        return MaskedPlan(ex.actions, self.n_actions) if ex.kind == "masked" else list(ex.actions)
+    def plan(self, ex: _Example) -> list[Any] | MaskedPlan:
+        return MaskedPlan(ex.actions, self.n_actions or 0) if ex.kind == "masked" else list(ex.actions)
 
     def failure(self, v: Violation, call: EnvCall) -> None:
         """Keep the env's failure outside a recorded episode, with the episode that led to it."""
         meta = self.meta
-        actions = tuple(action_id(a) for a in call.actions)
+        actions = tuple(self.driver.kept(a) for a in call.actions)
         market = (call.options or {}).get("market")
         prices = getattr(market, "prices", None)
         cx = Counterexample(
             actions=actions,
-            action_names=tuple(meta.action_name(a) for a in actions),
+            action_names=tuple(self.driver.name(a, meta) for a in actions),
             masked=False,
             market=None if prices is None else _shown_prices(prices, self.offset + len(actions)),
             seed=call.seed if call.seed is not None else 0,
@@ -479,12 +493,13 @@ class _GateRun:
                 if minimal is None:
                     return _passed(inv, one.examples, iso, make_env)
             found = one.violations(minimal)
-            actions = _taken(minimal, self.n_actions, make_env, chosen, self.options(minimal), iso)
+            actions = tuple(self.driver.kept(a) for a in _taken(minimal, self.n_actions or 0, make_env, chosen,
+                                                                self.options(minimal), iso))
         except _Abandon:
             return self.not_checked(inv)
         cx = Counterexample(
             actions=actions,
-            action_names=tuple(meta.action_name(a) for a in actions),
+            action_names=tuple(self.driver.name(a, meta) for a in actions),
             masked=minimal.kind == "masked",
             market=None if minimal.market is None else _shown_prices(minimal.market.prices, self.offset + len(actions)),
             seed=minimal.seed,
@@ -591,15 +606,6 @@ def _check_meta_fits(meta: Any, n_actions: int, adapter: str) -> None:
         )
 
 
-def _check_action_space(space: Any) -> None:
-    n = getattr(space, "n", None)
-    if not isinstance(n, (int, np.integer)) or n <= 0 or int(getattr(space, "start", 0)) != 0:
-        raise InvalidConfig(
-            f"the env's action_space is {space!r}; check_trading_env drives discrete action spaces "
-            "numbered from 0 (gymnasium.spaces.Discrete(n))."
-        )
-
-
 def _timeout_violation(exc: CallTimedOut, timeout: float) -> Violation:
     call = exc.call
     if exc.budget > timeout:  # the first episode's: the env's one-time costs had their own budget
@@ -650,8 +656,9 @@ def _ends(iso: Isolation, make_env: Callable[[], Any]) -> bool:
         try:
             env = make_env()
             env.reset(seed=0)
+            idle = idle_action(env.action_space)
             for _ in range(END_WITHIN):
-                _, _, terminated, truncated, _ = env.step(0)
+                _, _, terminated, truncated, _ = env.step(idle)
                 if terminated or truncated:
                     break
             else:
@@ -664,7 +671,7 @@ def _ends(iso: Isolation, make_env: Callable[[], Any]) -> bool:
 def _taken(
     ex: _Example, n_actions: int, make_env: Callable[[], Any], adapter: TraceAdapter,
     options: dict[str, Any] | None, iso: Isolation,
-) -> tuple[int, ...]:
+) -> tuple[Any, ...]:
     if ex.kind != "masked":
         return ex.actions
     plan = MaskedPlan(ex.actions, n_actions)

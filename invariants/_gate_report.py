@@ -21,15 +21,16 @@ class Counterexample:
     """A minimal episode that violates an invariant: replay it with ``replay``.
 
     Attributes:
-        actions: The actions predicted, by id (after mapping a masked plan).
-        action_names: The same, by name.
+        actions: The actions predicted: ids for a ``Discrete`` space (after mapping a masked
+            plan), tuples of numbers for a ``Box`` or ``MultiDiscrete`` one.
+        action_names: The same, by name (``[0.5, 0, 1]`` for a ``Box`` action).
         masked: Whether the actions were drawn among the mask's valid ones.
         market: The prices the actions traded (minor units; the market stays flat after
             them), or ``None`` if the env made its own.
         seed: The seed passed to ``reset``.
     """
 
-    actions: tuple[int, ...]
+    actions: tuple[Any, ...]
     action_names: tuple[str, ...]
     masked: bool
     market: tuple[int, ...] | None

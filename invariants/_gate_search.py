@@ -18,29 +18,36 @@ from hypothesis import settings as Settings
 from hypothesis import strategies as st
 from hypothesis.database import ExampleDatabase
 
+from tradeguard.invariants._spaces import ActionDriver
+
 __all__ = ["KeyedDatabase"]
 
 
 @dataclass(frozen=True, slots=True)
 class _Example:
     kind: str  # "plain" | "masked"
-    actions: tuple[int, ...]
+    actions: tuple[Any, ...]
     market: Any
     seed: int
 
 
-def _examples_strategy(n_actions: int, max_steps: int, masked: bool, market_length: int | None) -> st.SearchStrategy[_Example]:
+def _examples_strategy(n_actions: int, max_steps: int, masked: bool, market_length: int | None,
+                       driver: ActionDriver | None = None) -> st.SearchStrategy[_Example]:
     from tradeguard.strategies import action_plans, action_sequences, markets
 
-    plain = st.one_of(
-        action_sequences(max_size=max_steps, n_actions=n_actions),
-        action_sequences(max_size=max_steps, n_actions=n_actions, style="sticky"),
-        *(
-            [action_sequences(max_size=max_steps, n_actions=n_actions, style="invalid-biased")]
-            if n_actions == 7
-            else []
-        ),
-    ).map(lambda a: ("plain", tuple(a)))
+    plain: st.SearchStrategy[tuple[str, tuple[Any, ...]]]
+    if driver is not None and driver.kind != "discrete":  # Box, MultiDiscrete: members of the space
+        plain = driver.sequences(max_steps).map(lambda a: ("plain", a))
+    else:
+        plain = st.one_of(
+            action_sequences(max_size=max_steps, n_actions=n_actions),
+            action_sequences(max_size=max_steps, n_actions=n_actions, style="sticky"),
+            *(
+                [action_sequences(max_size=max_steps, n_actions=n_actions, style="invalid-biased")]
+                if n_actions == 7
+                else []
+            ),
+        ).map(lambda a: ("plain", tuple(a)))
     sources = [plain]
     if masked:
         sources.append(action_plans(max_size=max_steps, n_actions=n_actions).map(lambda p: ("masked", tuple(p))))

@@ -1,5 +1,10 @@
 """Hypothesis strategies that drive trading envs: actions, plans, markets, configs, episodes.
 
+Actions come from the env's own action space: ``Discrete`` ids and mask-respecting plans
+(:func:`action_sequences`, :func:`action_plans`), or members of a ``Box`` or
+``MultiDiscrete`` space (:func:`space_actions`, :func:`space_action_sequences`) with the
+inputs an env must refuse or clip (:func:`adversarial_actions`).
+
 Every strategy documents what it generates and what it shrinks towards; all of
 them shrink to small, readable counterexamples (a step or two of named actions on
 a market of two or three prices). Arguments are checked when a strategy is built
@@ -36,6 +41,18 @@ from tradeguard.strategies._configs import (
 )
 from tradeguard.strategies._episodes import Episode, episodes
 from tradeguard.strategies._markets import PATH_KINDS, ROUND_PRICE, PathKind, markets
+from tradeguard.strategies._spaces import (
+    SPACE_STYLES,
+    AdversarialAction,
+    SpaceStyle,
+    adversarial_actions,
+    box_actions,
+    describe_action,
+    multi_discrete_actions,
+    neutral_action,
+    space_action_sequences,
+    space_actions,
+)
 
 __all__ = [
     "ACTION_STYLES",
@@ -44,17 +61,27 @@ __all__ = [
     "PATH_KINDS",
     "PLAN_STYLES",
     "ROUND_PRICE",
+    "SPACE_STYLES",
     "ActionStyle",
+    "AdversarialAction",
     "Episode",
     "PathKind",
     "PlanStyle",
+    "SpaceStyle",
     "action_plans",
     "action_sequences",
     "actions",
+    "adversarial_actions",
+    "box_actions",
     "config_changes",
+    "describe_action",
     "drive",
     "env_configs",
     "episodes",
     "markets",
+    "multi_discrete_actions",
+    "neutral_action",
     "reward_configs",
+    "space_action_sequences",
+    "space_actions",
 ]

@@ -595,14 +595,23 @@ def test_the_deliberate_step_past_the_end_shows_no_gymnasium_warning(recwarn: py
     assert len(_step_after_end_warnings(list(recwarn))) == 1
 
 
-def test_non_discrete_action_spaces_are_refused() -> None:
-    class Continuous(CoinEnv):  # type: ignore[misc, valid-type]
+def test_action_spaces_the_gate_cannot_drive_are_refused_with_a_way_forward() -> None:
+    class Nested(CoinEnv):  # type: ignore[misc, valid-type]
         def __init__(self) -> None:
             super().__init__()
-            self.action_space = gym.spaces.Box(-1.0, 1.0, (1,))
+            self.action_space = gym.spaces.Dict({"side": gym.spaces.Discrete(2)})
 
-    with pytest.raises(InvalidConfig, match=r"check_trading_env drives discrete action spaces numbered from 0"):
-        check_trading_env(Continuous, examples=5, seed=0)
+    with pytest.raises(InvalidConfig, match=r"check_trading_env drives gymnasium.spaces.Discrete, MultiDiscrete "
+                       r"and Box spaces. Flatten the space"):
+        check_trading_env(Nested, examples=5, seed=0)
+
+    class Shifted(CoinEnv):  # type: ignore[misc, valid-type]
+        def __init__(self) -> None:
+            super().__init__()
+            self.action_space = gym.spaces.Discrete(2, start=1)
+
+    with pytest.raises(InvalidConfig, match=r"Discrete spaces numbered from 0 .* wrap the env"):
+        check_trading_env(Shifted, examples=5, seed=0)
 
 
 # --------------------------------------------------------------------------- the command line
@@ -629,7 +638,7 @@ def test_check_env_module_factory_with_an_adapter_class(capsys: pytest.CaptureFi
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--env", "anytrading-stock"], r"--env 'anytrading-stock'; expected one of anytrading-stocks, anytrading-forex, gym-trading-env or MODULE:FACTORY .*Did you mean 'anytrading-stocks'\?"),
+        (["--env", "anytrading-stock"], r"--env 'anytrading-stock'; expected one of anytrading-stocks, anytrading-forex, gym-trading-env, tradeguard/Portfolio-v0, tradingenv or MODULE:FACTORY .*Did you mean 'anytrading-stocks'\?"),
         (["--env", "no_such_module_xyz:make"], r"--env 'no_such_module_xyz:make': no module named 'no_such_module_xyz': looked in the current directory \(.+\) and on the Python path"),
         (["--env", "test_adapters:CoinEnvv"], r"--env 'test_adapters:CoinEnvv': module test_adapters has no 'CoinEnvv'\. Did you mean 'CoinEnv'\?"),
         (["--env", "test_adapters:CoinEnv", "--adapter", "test_adapters:statuses"], r"--adapter 'test_adapters:statuses' is a function, not a trace adapter"),

@@ -367,14 +367,30 @@ def test_the_native_adapter_given_for_another_env_is_a_clear_error() -> None:
     )
 
 
-def test_the_gym_adapter_refuses_an_action_space_it_cannot_number() -> None:
-    class Continuous(_CountingEnv):
-        action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)  # type: ignore[assignment]
+def test_the_gym_adapter_refuses_an_action_space_it_cannot_record() -> None:
+    class Nested(_CountingEnv):
+        action_space = gym.spaces.Tuple((gym.spaces.Discrete(2),))  # type: ignore[assignment]
 
-    monitored = InvariantMonitor(Continuous())
+    monitored = InvariantMonitor(Nested())
     with pytest.raises(InvalidConfig) as info:
         monitored.reset(seed=0)
     assert str(info.value) == (
-        "the env's action_space is Box(-1.0, 1.0, (1,), float32); the gym adapter records discrete actions "
-        "(gymnasium.spaces.Discrete(n)). For another action space, write an adapter (docs/adapters.md)."
+        "the env's action_space is Tuple(Discrete(2)); the gym adapter records Discrete, MultiDiscrete and "
+        "Box actions. For another action space, write an adapter (docs/adapters.md)."
     )
+
+
+def test_the_gym_adapter_records_a_box_env_without_action_ids() -> None:
+    class Continuous(_CountingEnv):
+        action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)  # type: ignore[assignment]
+
+    healthy = InvariantMonitor(Continuous(), mode="record")
+    healthy.reset(seed=0)
+    healthy.step(np.array([0.5], dtype=np.float32))
+    assert healthy.violations == []
+    assert healthy.trace.meta.supplies == frozenset({"t", "reward"})  # no action ids to claim
+    broken = InvariantMonitor(Continuous(nan_at=1), mode="record")
+    broken.reset(seed=0)
+    for _ in range(3):
+        broken.step(np.array([0.5], dtype=np.float32))
+    assert [(v.invariant, v.step, v.message) for v in broken.violations] == [("finite-rewards", 1, "reward is nan")]

@@ -9,6 +9,7 @@ error of a few float32 ulps beyond it.
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -32,7 +33,12 @@ def test_float32_tolerance_is_ulps_of_float32_and_still_catches_a_real_error() -
     p = Precision.float32()
     assert p.tolerance(1.0) == 4 * 2.0**-23
     assert p.tolerance(1024.0, 1.0) == 4 * 2 * 2.0**-13
-    assert p.tolerance(0.0) == 4 * 2.0**-149  # never 0 for a float ledger
+    # Never 0 for a float ledger, and never below the smallest normal float of the width:
+    # under it there is no relative precision, and an amount made from a subnormal (the gate's
+    # weight one step inside a bound, 5e-324) differs by the order of operations.
+    assert p.tolerance(0.0) == 2.0**-126
+    assert Precision.float64().tolerance(0.0) == Precision.float64().tolerance(5e-324) == sys.float_info.min
+    assert Precision.float64().tolerance(1.0) == 4 * 2.0**-52  # a normal term keeps its ulps
     assert math.isnan(p.tolerance(math.inf))
     assert p.tolerance(1.0, 1.0, 1.0, rounded=0) < 1e-3  # a 0.1% fee on a unit account is far beyond it
     assert p.describe() == "float32" and Precision.float32(money_step=0.01).describe() == "float32, money rounded to 0.01"

@@ -29,6 +29,7 @@ as ``None`` and fills the scalar fields, exactly as before.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, NamedTuple, overload
@@ -43,6 +44,7 @@ __all__ = [
     "FinancingSchedule",
     "Leg",
     "Number",
+    "OutOfSpace",
     "Precision",
     "StepRecord",
     "Trace",
@@ -52,10 +54,15 @@ __all__ = [
     "total_reward",
 ]
 
-ActionKind = Literal["hold", "open", "reduce", "close", "add"]
-"""What an action does to a long position: nothing, open from flat, sell part, sell all, add."""
+ActionKind = Literal["hold", "open", "reduce", "close", "add", "rebalance"]
+"""What an action does to a long position: nothing, open from flat, sell part, sell all, add;
+or ``rebalance``: trade any instruments towards a target (what it did is in the record's legs)."""
 
-ACTION_KINDS: tuple[ActionKind, ...] = ("hold", "open", "reduce", "close", "add")
+ACTION_KINDS: tuple[ActionKind, ...] = ("hold", "open", "reduce", "close", "add", "rebalance")
+
+OutOfSpace = Literal["refuse", "clip"]
+"""What an env does with an action its action space does not contain: raise, or clip it into
+the space (values past a bound become the bound); either way it never executes garbage."""
 
 Number = int | float
 """An amount as the env keeps it: an ``int`` (exact) or a ``float``."""
@@ -149,9 +156,11 @@ class Precision:
     (:meth:`float32`: an env whose arithmetic runs on ``np.float32`` values, as any env
     that keeps prices in a float32 array does under NumPy 2), and an identity over terms
     ``x1 .. xn`` holds within ``ulps * n * ulp(max |xi|)`` (the rounding error of ``n``
-    float operations on the largest term, ``ulp`` of the env's float width), plus half a
-    ``money_step`` for each stored amount the identity compares that the env rounds
-    (cash, equity and fees are rounded to a multiple of ``money_step`` when it is not 0).
+    float operations on the largest term, ``ulp`` of the env's float width; never below
+    the smallest normal float of that width, under which it has no relative precision),
+    plus half a ``money_step`` for each stored amount the identity compares that the env
+    rounds (cash, equity and fees are rounded to a multiple of ``money_step`` when it is
+    not 0).
 
     Attributes:
         exact: Integers, compared exactly.
@@ -206,13 +215,21 @@ class Precision:
         if not math.isfinite(biggest):
             return math.nan
         ulp = math.ulp(biggest) if self.bits == 64 else _ulp32(biggest)
-        return self.ulps * max(1, len(terms)) * ulp + rounded * self.money_step / 2
+        # Below the smallest normal float the width keeps no relative precision: an
+        # intermediate product underflows to 0 in one order of operations and not in another.
+        # So no tolerance is below that (2.2e-308 of a currency unit for float64, 1.2e-38
+        # for float32: nothing a ledger holds).
+        smallest = sys.float_info.min if self.bits == 64 else _FLOAT32_SMALLEST_NORMAL
+        return max(self.ulps * max(1, len(terms)) * ulp, smallest) + rounded * self.money_step / 2
 
     def describe(self) -> str:
         """``'exact'``, or ``'float64, money rounded to 0.01'``: for messages."""
         if self.exact:
             return "exact"
         return f"float{self.bits}" + (f", money rounded to {self.money_step:g}" if self.money_step else "")
+
+
+_FLOAT32_SMALLEST_NORMAL = 2.0**-126
 
 
 def _ulp32(x: float) -> float:
@@ -419,6 +436,10 @@ class TraceMeta:
             (:class:`FinancingSchedule`); ``None``: not declared.
         ends_on_ruin: An episode ends once equity is at or below zero (the default);
             ``False`` for an env that lets a ruined account trade on by design.
+        out_of_space: What the env does with an action outside its action space:
+            ``"refuse"`` (raise; the default) or ``"clip"`` (values past a bound are clipped
+            to it; anything that cannot be clipped, NaN or the wrong shape, still raises).
+            ``action-range-enforced`` holds the env to it.
     """
 
     env_id: str
@@ -444,6 +465,7 @@ class TraceMeta:
     fee_schedule: FeeSchedule | None = None
     financing_schedule: FinancingSchedule | None = None
     ends_on_ruin: bool = True
+    out_of_space: OutOfSpace = "refuse"
 
     def __post_init__(self) -> None:
         # Cheap (a subset test and one pass over the kinds): TradingEnv builds one per reset.
@@ -452,6 +474,8 @@ class TraceMeta:
         kinds = self.action_kinds
         if not _KINDS.issuperset(kinds) or len(kinds) != len(self.action_names):
             _bad_kinds(self.env_id, self.action_names, kinds)
+        if self.out_of_space != "refuse" and self.out_of_space != "clip":
+            _bad_out_of_space(self.env_id, self.out_of_space)
         if (self.precision is not EXACT or self.instruments or self.position_limits is not None
                 or self.max_leverage is not None or self.fee_schedule is not None or self.financing_schedule is not None):
             _check_ledger_declarations(self)
@@ -528,6 +552,17 @@ def _check_ledger_declarations(meta: TraceMeta) -> None:
         value = getattr(meta, name)
         if value is not None and not isinstance(value, cls):
             raise InvalidConfig(f"{where}: {name}={value!r}; expected a tradeguard.trace.{cls.__name__}.")
+
+
+def _bad_out_of_space(env_id: str, value: object) -> None:
+    from tradeguard._validation import suggest
+    from tradeguard.errors import InvalidConfig
+
+    raise InvalidConfig(
+        f"TraceMeta(env_id={env_id!r}, out_of_space={value!r}); expected 'refuse' (the env raises on an "
+        "action outside its space) or 'clip' (it clips values past a bound to the bound)."
+        f"{suggest(value, ('refuse', 'clip')) if isinstance(value, str) else ''}"
+    )
 
 
 _RECORD_FIELDS: frozenset[str] = frozenset(StepRecord._fields)

@@ -24,6 +24,12 @@ Example:
 
 from __future__ import annotations
 
+from tradeguard.invariants.audit._allocations import (
+    AllocationAuditReport,
+    InstrumentStats,
+    allocation_collapse,
+    audit_allocations,
+)
 from tradeguard.invariants.audit._baseline import ChangedOptimum, load_spec
 from tradeguard.invariants.audit._blackbox import (
     BLACKBOX_FINDING_KINDS,
@@ -94,6 +100,7 @@ __all__ = [
     "REWARD_FINDING_KINDS",
     "REWARD_SEVERITY",
     "WEAK_PENALTY_RATIO",
+    "AllocationAuditReport",
     "AlwaysHold",
     "BaselineComparison",
     "BuyAndNeverSell",
@@ -107,6 +114,7 @@ __all__ = [
     "FamilyReport",
     "Finding",
     "FindingKind",
+    "InstrumentStats",
     "Objective",
     "OptimalPlan",
     "Oracle",
@@ -120,7 +128,9 @@ __all__ = [
     "Rollout",
     "Spam",
     "UniformRandom",
+    "allocation_collapse",
     "assert_reward_sound",
+    "audit_allocations",
     "audit_markets",
     "audit_policy",
     "audit_reward",

@@ -29,14 +29,22 @@ from tradeguard.invariants.peers._gym_trading_env import (
     make_margin_trading_env,
     make_trading_env,
 )
+from tradeguard.invariants.peers._tradingenv import (
+    TradingEnvAdapter,
+    TradingEnvMarketEnv,
+    make_tradingenv,
+)
 
 __all__ = [
     "AnyTradingAdapter",
     "AnyTradingMarketEnv",
     "GymTradingEnvAdapter",
     "GymTradingEnvMarketEnv",
+    "TradingEnvAdapter",
+    "TradingEnvMarketEnv",
     "make_forex_env",
     "make_margin_trading_env",
     "make_stocks_env",
     "make_trading_env",
+    "make_tradingenv",
 ]

@@ -8,9 +8,10 @@ counterexample, printed with the ledger lines around it and a replay command.
 The search is deterministic for a given --seed (default 0); failing examples are
 saved in the example database (--database) and replayed first on the next run.
 
-Other envs: --env anytrading-stocks, anytrading-forex or gym-trading-env (the
+Other envs: --env tradeguard/Portfolio-v0 (tradeguard's own multi-instrument env, a Box
+of target weights), anytrading-stocks, anytrading-forex, gym-trading-env or tradingenv (the
 packages of the `peers` extra), or --env MODULE:FACTORY for any gymnasium env with
-a Discrete action space (FACTORY is called with no arguments; MODULE is imported
+a Discrete, MultiDiscrete or Box action space (FACTORY is called with no arguments; MODULE is imported
 from the current directory too, as `python -m` does). Invariants whose
 fields the env's adapter cannot supply are reported "not-applicable". Changes the
 env makes to process-wide state (warning filters, global RNGs, logging, stdout)
@@ -20,6 +21,7 @@ command that reproduces it.
 
 examples:
   tradeguard check --env anytrading-stocks
+  tradeguard check --env tradeguard/Portfolio-v0 --profile thorough
   tradeguard check --env gym-trading-env --json
   tradeguard check --env mypackage.envs:make_env --adapter mypackage.envs:MyAdapter
 """
@@ -54,8 +56,18 @@ PEERS: dict[str, tuple[str, str, str]] = {
     "anytrading-stocks": ("tradeguard.invariants.peers:make_stocks_env", "anytrading-stocks", "gym-anytrading StocksEnv"),
     "anytrading-forex": ("tradeguard.invariants.peers:make_forex_env", "anytrading-forex", "gym-anytrading ForexEnv"),
     "gym-trading-env": ("tradeguard.invariants.peers:make_trading_env", "gym-trading-env", "gym-trading-env TradingEnv"),
+    "tradeguard/Portfolio-v0": ("tradeguard.env:make_portfolio_env", "tradeguard", "tradeguard/Portfolio-v0 (long-only)"),
+    "tradingenv": ("tradeguard.invariants.peers:make_tradingenv", "tradingenv", "tradingenv TradingEnvXY"),
 }
 """``--env`` shortcuts: name -> (factory taking ``steps=``, adapter name, report name)."""
+
+PRELOAD: dict[str, str] = {"tradingenv": "tradingenv.env:TradingEnvXY"}
+"""Packages imported before the check, for the ``--env`` shortcuts whose import is slow."""
+PRELOAD_TIMEOUT = 300.0
+SLOW_PEERS: dict[str, float] = {"tradingenv": 60.0}
+"""Default --timeout of the shortcuts whose envs are slow by design: tradingenv rebuilds a pandas
+event loop per market (about a second of CPU per example); 10 s flagged a busy machine as a hang."""
+"""Seconds such an import may take (tradingenv's takes 10 s on a quiet machine)."""
 
 MAX_EXAMPLES = limits.MAX_GATE_EXAMPLES
 MAX_STEPS = limits.MAX_GATE_STEPS
@@ -123,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
     profile = get_profile(args.profile or os.environ.get("TRADEGUARD_PROFILE") or "ci")
     examples = args.examples if args.examples is not None else profile.examples
     max_steps = args.max_steps if args.max_steps is not None else profile.max_steps
-    timeout = args.timeout if args.timeout is not None else DEFAULT_TIMEOUT
+    timeout = args.timeout if args.timeout is not None else SLOW_PEERS.get(args.env or "", DEFAULT_TIMEOUT)
     # Checked before --max-steps becomes the episode length of tradeguard's own env (whose
     # own check would name episode_length) or reaches the gate (which names max_steps).
     check_int("--examples", examples, min_value=1, max_value=MAX_EXAMPLES)
@@ -219,8 +231,14 @@ def _other_env(spec: str, max_steps: int, timeout: float) -> tuple[Any, str | No
 
     if spec in PEERS:
         target, adapter, name = PEERS[spec]
+        preloaded: tuple[str, ...] = ()
+        if spec in PRELOAD:
+            # A heavy package (tradingenv imports pandas, scikit-learn, statsmodels...): imported
+            # once here, isolated (its import-time changes are findings), with time to spare,
+            # so that no example's timeout is spent importing it.
+            _, preloaded = _load(PRELOAD[spec], "--env", max(timeout, PRELOAD_TIMEOUT))
         factory, found = _load(target, "--env", timeout)
-        return functools.partial(factory, steps=max_steps), adapter, name, found
+        return functools.partial(factory, steps=max_steps), adapter, name, (*preloaded, *found)
     if ":" not in spec:
         raise InvalidConfig(
             f"--env {spec!r}; expected one of {', '.join(PEERS)} or MODULE:FACTORY "

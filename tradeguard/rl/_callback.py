@@ -169,6 +169,8 @@ class InvariantCallback(BaseCallback):
         self._reset_window()
 
     # ------------------------------------------------------------------ setup
+    _ids = True
+
     def _init_callback(self) -> None:
         env = self.training_env
         n_envs = env.num_envs
@@ -177,6 +179,9 @@ class InvariantCallback(BaseCallback):
         self.check_every = self._check_every_arg or default
         self._records = [[] for _ in range(n_envs)]
         self._meta = [None] * n_envs
+        # A Box or MultiDiscrete policy sends allocations, not action ids: what it asked for
+        # is the record's own predicted action, and its allocations are watched for collapse.
+        self._ids = hasattr(env.action_space, "n") and not hasattr(env.action_space, "nvec")
         self._reset_window()
 
     def _on_training_start(self) -> None:
@@ -197,6 +202,7 @@ class InvariantCallback(BaseCallback):
         self._w_invalid = 0
         self._w_violations = 0
         self._w_first_violation: Violation | None = None
+        self._w_allocations: list[Any] = []
 
     def _setup_names(self, record: StepRecord, i: int) -> None:
         meta = self._episode_meta(i)
@@ -227,7 +233,9 @@ class InvariantCallback(BaseCallback):
                 "locals; it needs a stable-baselines3 algorithm that collects rollouts "
                 "(PPO, A2C, MaskablePPO, DQN, ...)."
             )
-        policy_actions = np.asarray(actions).reshape(-1)
+        if not self._ids and self.locals.get("clipped_actions") is not None:
+            actions = self.locals["clipped_actions"]  # the allocations the envs received
+        policy_actions = np.asarray(actions).reshape(len(infos), -1)
         masks = self.locals.get("action_masks")
         mask_arr = None if masks is None else np.asarray(masks).reshape(len(infos), -1)
         for i, info in enumerate(infos):
@@ -240,7 +248,11 @@ class InvariantCallback(BaseCallback):
                 )
             if not self._names:
                 self._setup_names(record, i)
-            a = int(policy_actions[i])
+            if self._ids:
+                a = int(policy_actions[i, 0])
+            else:
+                a = record.predicted
+                self._w_allocations.append(policy_actions[i].copy())
             n = len(self._names)
             if 0 <= a < n:
                 self._w_pred[a] += 1
@@ -251,7 +263,8 @@ class InvariantCallback(BaseCallback):
             if record.predicted == a:
                 self._w_own += 1
                 self._w_own_rejected += record.rejected
-                self._w_own_trades += record.quantity != 0
+                self._w_own_trades += record.quantity != 0 if record.legs is None else any(
+                    leg.quantity != 0 for leg in record.legs)
             else:
                 self._w_replaced += 1
             if mask_arr is not None and 0 <= a < mask_arr.shape[1] and not mask_arr[i, a]:
@@ -299,6 +312,16 @@ class InvariantCallback(BaseCallback):
                 contract=self.contract,
             )
         )
+        if not self._ids:
+            # REBALANCE on every step is what a continuous policy does: its collapse is one
+            # allocation sent whatever it observes.
+            from tradeguard.invariants.audit import allocation_collapse
+
+            findings = [(k, m) for k, m in findings if k != "single-action-collapse"]
+            share = self.contract.max_action_share
+            collapsed = None if share is None else allocation_collapse(self._w_allocations, limit=share)
+            if collapsed is not None:
+                findings.append(("single-action-collapse", collapsed))
         limit = self.contract.max_invalid_masked
         if masks_used and limit is not None and self._w_invalid > limit:
             findings.append(

@@ -1,0 +1,162 @@
+"""tradingenv 0.1.3 (PyPI), a real continuous multi-instrument peer, checked through its adapter.
+
+The package speaks the old gym API: tradeguard checks it through OldGymAPI and reports the
+old API as a finding. Each finding is pinned twice, as in tests/test_peer_findings.py: by a
+reproduction with the package alone, and by the check that finds it. Both expect the
+defect: when a release fixes one, its test fails here.
+
+The wheel installs a top-level ``tests`` package into site-packages; the last tests prove
+it cannot shadow this project's tests.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tradeguard.invariants import OldGymAPI, check_trading_env, speaks_old_api
+from tradeguard.invariants.peers import TradingEnvAdapter, make_tradingenv
+from tradeguard.trace import FeeSchedule, TraceMeta
+
+pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
+
+ROOT = Path(__file__).resolve().parent.parent
+MONEY = ["equity-identity", "self-financing", "fees-only-on-trades", "fees-match-schedule", "financing-as-declared",
+         "reported-equity-matches-ledger", "executed-within-requested", "executed-never-exceeds-predicted"]
+
+
+def xy(prices: dict[str, list[float]], **kwargs: Any) -> Any:
+    """The package alone: TradingEnvXY on daily prices, its features the log returns."""
+    from tradingenv.env import TradingEnvXY
+
+    index = pd.date_range("2021-03-01", periods=len(next(iter(prices.values()))), freq="D")
+    y = pd.DataFrame(prices, index=index)
+    x = np.log(y).diff().fillna(0.0)
+    return TradingEnvXY(x, y, calendar="24/7", transformer="z-score", spread=0.0, steps_delay=0, **kwargs)
+
+
+# --------------------------------------------------------------------------- the old API
+def test_tradingenv_speaks_the_old_gym_api() -> None:
+    env = xy({"A": [100.0, 101.0, 102.0, 103.0], "B": [50.0, 49.0, 51.0, 50.0]})
+    assert speaks_old_api(env)
+    obs = env.reset()  # no seed, no info
+    assert isinstance(obs, np.ndarray)
+    assert len(env.step(np.array([0.5, 0.5]))) == 4  # (obs, reward, done, info)
+
+
+def test_the_check_reports_the_old_api_and_checks_the_env_through_the_wrapper() -> None:
+    report = check_trading_env(lambda: make_tradingenv(steps=6), adapter=TradingEnvAdapter(),
+                               only=["valid-steps-do-not-raise", "observation-in-space", "step-after-end-refused"],
+                               examples=5, max_steps=6, seed=0, database=None)
+    assert report.passed, report.format()
+    assert report.findings[0].startswith(
+        "TradingEnvMarketEnv speaks the old gym API: reset() returns only the observation and takes no seed, "
+        "step() returns (observation, reward, done, info)."
+    )
+
+
+def test_the_wrapper_converts_the_old_api() -> None:
+    env = OldGymAPI(make_tradingenv(steps=4))
+    obs, info = env.reset(seed=0)
+    assert env.observation_space.contains(obs) and info == {}
+    *_, terminated, truncated, _ = env.step(np.zeros(2))
+    assert (terminated, truncated) == (False, False)
+
+
+# --------------------------------------------------------------------------- the ledger: no false positive
+def test_the_money_invariants_hold_on_tradingenvs_float_ledger() -> None:
+    report = check_trading_env(lambda: make_tradingenv(steps=8), adapter=TradingEnvAdapter(), only=MONEY,
+                               examples=15, max_steps=8, seed=0, database=None)
+    assert report.passed, report.format()
+    assert {r.invariant.id: r.status for r in report.results} == dict.fromkeys(MONEY, "pass")
+
+
+class UnderstatesTheFee(TradingEnvAdapter):
+    """The adapter declares half the env's fee: the schedule check must see it."""
+
+    def meta(self, env: Any, *, seed: int | None) -> TraceMeta:
+        from dataclasses import replace
+
+        meta = super().meta(env, seed=seed)
+        return replace(meta, fee_schedule=FeeSchedule(rate=float(env.unwrapped.env_kwargs["fee"]) / 2))
+
+
+def test_the_fee_check_is_live_on_tradingenv() -> None:
+    report = check_trading_env(lambda: make_tradingenv(steps=4), adapter=UnderstatesTheFee(),
+                               only=["fees-match-schedule"], examples=15, max_steps=4, seed=0, database=None)
+    (result,) = report.results
+    assert result.status == "fail", report.format()
+    assert "the declared schedule (1 bps) charges" in result.violations[0].message
+
+
+# --------------------------------------------------------------------------- finding: NaN rewards on flat prices
+def test_tradingenv_rewards_are_nan_when_the_prices_never_move() -> None:
+    # env.py: TradingEnvXY scales its LogReturn reward by the standard deviation of the
+    # training prices' log returns; on prices that never move it is 0, and rewards.py
+    # divides by self.scale without a check: a step that trades nothing earns 0 / 0 = NaN
+    # (one that pays a fee earns -inf, clipped to -reward_clipping).
+    env = xy({"A": [100.0] * 6, "B": [50.0] * 6})
+    env.reset()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        _, reward, _, _ = env.step(np.array([0.0, 0.0]))
+        _, clipped, _, _ = env.step(np.array([0.5, 0.5]))
+    assert math.isnan(reward)
+    assert clipped == -2.0
+
+
+def test_the_check_finds_tradingenvs_nan_rewards() -> None:
+    report = check_trading_env(lambda: make_tradingenv(steps=4), adapter=TradingEnvAdapter(), only=["finite-rewards"],
+                               examples=20, max_steps=4, seed=0, database=None)
+    (result,) = report.results
+    assert result.status == "fail", report.format()
+    assert result.violations[0].message == "reward is nan"
+    market = result.counterexample.market if result.counterexample else None
+    assert market is not None and len(set(market)) == 1  # the prices never move
+
+
+# --------------------------------------------------------------------------- its `tests` package cannot shadow ours
+def test_tradingenv_installs_a_top_level_tests_package() -> None:
+    import importlib.util
+
+    spec = importlib.util.find_spec("tests")
+    assert spec is not None and spec.submodule_search_locations is not None
+    assert any("site-packages" in p for p in spec.submodule_search_locations)  # the hazard is really here
+
+
+def test_this_suite_never_imports_a_package_called_tests() -> None:
+    # pytest imports each test module by its own name from this folder ("prepend" mode, pinned
+    # in pyproject.toml; no tests/__init__.py), and the shared helpers by their own names
+    # (broken_envs, float_envs, broken_portfolios): nothing resolves through `tests`.
+    assert not (ROOT / "tests" / "__init__.py").exists()
+    for path in (ROOT / "tests").glob("*.py"):
+        assert not re.search(r"^\s*(import|from) tests\b", path.read_text(), re.MULTILINE), path.name
+    import broken_envs
+    import conftest
+
+    assert Path(broken_envs.__file__).parent == ROOT / "tests"
+    assert Path(conftest.__file__).parent == ROOT / "tests"
+    assert "tests" not in sys.modules or all(
+        "site-packages" not in getattr(m, "__file__", "") or not n.startswith("tests.")
+        for n, m in sys.modules.items() if n == "tests" or n.startswith("tests.")
+    )
+
+
+@pytest.mark.slow
+def test_collection_from_the_repository_root_takes_only_this_projects_tests() -> None:
+    out = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+                          "tests/test_portfolio.py", "tests/test_tradingenv.py"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stdout + out.stderr
+    collected = [line for line in out.stdout.splitlines() if "::" in line]
+    assert collected and all(line.startswith("tests/test_") for line in collected)
+    assert not any("site-packages" in line for line in out.stdout.splitlines())
