@@ -441,7 +441,7 @@ class PortfolioEnv(gym.Env[npt.NDArray[np.float32], npt.NDArray[np.float64]]):
             "fee_schedule": FeeSchedule(rate=c.fee_ppm / PPM, step=1, rounding="up"),
             "out_of_space": c.out_of_space,
         }
-        self._meta = TraceMeta(**self._meta_base)
+        self._meta = self._unseeded_meta = TraceMeta(**self._meta_base)
         self._pnl_scale: float = self._meta_base["pnl_scale"]
         self._records: list[StepRecord] = []
         self._prices = np.zeros((c.episode_length + 1, n), dtype=np.int64)
@@ -550,7 +550,7 @@ class PortfolioEnv(gym.Env[npt.NDArray[np.float32], npt.NDArray[np.float64]]):
         c = self.config
         prices = self._market_prices(options)
         self._prices = prices
-        self._price_rows = [tuple(int(p) for p in row) for row in prices.tolist()]
+        self._price_rows = list(map(tuple, prices.tolist()))  # Python ints: the ledger's arithmetic
         logp = np.log(prices.astype(np.float64))
         r = np.diff(logp, axis=0, prepend=logp[:1])
         returns = np.concatenate((np.zeros((c.window - 1, len(c.instruments))), r)).astype(np.float32)
@@ -570,7 +570,8 @@ class PortfolioEnv(gym.Env[npt.NDArray[np.float32], npt.NDArray[np.float64]]):
         self._t = 0
         self._done = False
         self._started = True
-        self._meta = TraceMeta(**self._meta_base, seed=seed)
+        # The header is immutable: an unseeded episode shares the one built in __init__.
+        self._meta = self._unseeded_meta if seed is None else TraceMeta(**self._meta_base, seed=seed)
         return self._observation(), {}
 
     def step(self, action: Any) -> tuple[npt.NDArray[np.float32], SupportsFloat, bool, bool, dict[str, Any]]:
