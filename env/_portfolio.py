@@ -447,7 +447,7 @@ class PortfolioEnv(gym.Env[npt.NDArray[np.float32], npt.NDArray[np.float64]]):
         self._prices = np.zeros((c.episode_length + 1, n), dtype=np.int64)
         self._price_rows: list[tuple[int, ...]] = []
         self._rows = np.zeros((c.episode_length + 1, n * c.window + n + 2), dtype=np.float32)
-        self._tail = slice(n * c.window, n * c.window + n + 1)
+        self._weights_at = n * c.window  # where the observation's weights start
         self._cash = c.cash
         self._positions: tuple[int, ...] = (0,) * n
         self._t = 0
@@ -563,7 +563,7 @@ class PortfolioEnv(gym.Env[npt.NDArray[np.float32], npt.NDArray[np.float64]]):
         rows[:, :k] = windows
         rows[:, -1] = (c.episode_length - np.arange(c.episode_length + 1)) / c.episode_length
         self._rows = rows
-        self._tail = slice(k, k + n + 1)
+        self._weights_at = k
         self._cash = c.cash
         self._positions = (0,) * len(c.instruments)
         self._records = []
@@ -628,7 +628,17 @@ class PortfolioEnv(gym.Env[npt.NDArray[np.float32], npt.NDArray[np.float64]]):
         scale = 1.0 / equity if equity > 0 else 0.0
         values.append(cash)
         obs: npt.NDArray[np.float32] = self._rows[t].copy()
-        obs[self._tail] = [min(max(v * scale, -OBS_BOUND), OBS_BOUND) for v in values]
+        # Each weight clipped to [-OBS_BOUND, OBS_BOUND], written in place (an element at a
+        # time: numpy converts a list for a slice assignment more slowly than it stores 4 floats).
+        i = self._weights_at
+        for v in values:
+            w = v * scale
+            if w > OBS_BOUND:
+                w = OBS_BOUND
+            elif w < -OBS_BOUND:
+                w = -OBS_BOUND
+            obs[i] = w
+            i += 1
         return obs
 
     # ------------------------------------------------------------------ inspection
