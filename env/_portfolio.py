@@ -604,8 +604,10 @@ class PortfolioEnv(gym.Env[npt.NDArray[np.float32], npt.NDArray[np.float64]]):
         pnl = (equity1 - equity0) * self._pnl_scale
         components = (pnl, penalty)
         reward = pnl + penalty  # math.fsum of two terms: the same correctly rounded sum
-        record = StepRecord(t, 0, 0, predicted, executed, rejected, reason, 0, 0, cash0, out.cash, equity0, equity1,
-                            0, sum(out.fees), reward, components, None, 0, legs)
+        # Every field, in order (financing 0, no reported equity): _make takes one tuple, where
+        # the namedtuple's __new__ binds 22 arguments by name.
+        record = StepRecord._make((t, 0, 0, predicted, executed, rejected, reason, 0, 0, cash0, out.cash, equity0,
+                                   equity1, 0, sum(out.fees), reward, components, None, 0, legs, 0, None))
         self._records.append(record)
         self._cash, self._positions = out.cash, out.positions
         self._t = t + 1
