@@ -450,6 +450,7 @@ class PortfolioEnv(gym.Env[npt.NDArray[np.float32], npt.NDArray[np.float64]]):
         self._weights_at = n * c.window  # where the observation's weights start
         self._cash = c.cash
         self._positions: tuple[int, ...] = (0,) * n
+        self._fixed_paths: npt.NDArray[np.int64] | None = None
         self._t = 0
         self._done = True
         self._started = False
@@ -470,15 +471,13 @@ class PortfolioEnv(gym.Env[npt.NDArray[np.float32], npt.NDArray[np.float64]]):
             raise InvalidConfig(f"unknown reset options {sorted(options)}; expected 'market' or 'prices'.")
         if market is not None and prices is not None:
             raise InvalidConfig("reset options give both 'market' and 'prices'; give one.")
+        if market is not None and market is self.fixed_market:
+            # A Market is frozen (its prices are read-only): its paths are computed once.
+            if self._fixed_paths is None:
+                self._fixed_paths = self._paths(market)
+            return self._fixed_paths
         if market is not None:
-            if not isinstance(market, Market):
-                raise InvalidMarket(f"options['market']={market!r} must be a Market.")
-            if len(market) < needed:
-                raise InvalidMarket(f"{market.name} has {len(market)} prices; an episode of {c.episode_length} "
-                                    f"steps needs {needed}.")
-            path = market.prices[:needed]
-            shift = needed // n
-            return np.stack([np.roll(path, -i * shift) for i in range(n)], axis=1).astype(np.int64)
+            return self._paths(market)
         if prices is not None:
             arr = np.asarray(prices)
             if arr.shape != (needed, n) or arr.dtype.kind not in "iu" or (arr < 1).any():
@@ -487,6 +486,19 @@ class PortfolioEnv(gym.Env[npt.NDArray[np.float32], npt.NDArray[np.float64]]):
             return arr.astype(np.int64)
         cols = [spec.generate(needed, self.np_random).prices for spec in self._specs]
         return np.stack(cols, axis=1).astype(np.int64)
+
+    def _paths(self, market: Market) -> npt.NDArray[np.int64]:
+        """One path per instrument from ``market``: instrument ``i`` reads it rotated left by ``i x len // n``."""
+        c = self.config
+        n, needed = len(c.instruments), c.episode_length + 1
+        if not isinstance(market, Market):
+            raise InvalidMarket(f"options['market']={market!r} must be a Market.")
+        if len(market) < needed:
+            raise InvalidMarket(f"{market.name} has {len(market)} prices; an episode of {c.episode_length} "
+                                f"steps needs {needed}.")
+        path = market.prices[:needed]
+        shift = needed // n
+        return np.stack([np.roll(path, -i * shift) for i in range(n)], axis=1).astype(np.int64)
 
     # ------------------------------------------------------------------ the action
     def weights(self, action: Any) -> list[float]:
@@ -549,6 +561,21 @@ class PortfolioEnv(gym.Env[npt.NDArray[np.float32], npt.NDArray[np.float64]]):
         super().reset(seed=seed)
         c = self.config
         prices = self._market_prices(options)
+        if prices is not self._prices:  # a new path (a fixed market's is the same array every episode)
+            self._load(prices)
+        self._cash = c.cash
+        self._positions = (0,) * len(c.instruments)
+        self._records = []
+        self._t = 0
+        self._done = False
+        self._started = True
+        # The header is immutable: an unseeded episode shares the one built in __init__.
+        self._meta = self._unseeded_meta if seed is None else TraceMeta(**self._meta_base, seed=seed)
+        return self._observation(), {}
+
+    def _load(self, prices: npt.NDArray[np.int64]) -> None:
+        """Take ``prices`` as the episode's paths, and build each step's observation but for the weights."""
+        c = self.config
         self._prices = prices
         self._price_rows = list(map(tuple, prices.tolist()))  # Python ints: the ledger's arithmetic
         logp = np.log(prices.astype(np.float64))
@@ -564,15 +591,6 @@ class PortfolioEnv(gym.Env[npt.NDArray[np.float32], npt.NDArray[np.float64]]):
         rows[:, -1] = (c.episode_length - np.arange(c.episode_length + 1)) / c.episode_length
         self._rows = rows
         self._weights_at = k
-        self._cash = c.cash
-        self._positions = (0,) * len(c.instruments)
-        self._records = []
-        self._t = 0
-        self._done = False
-        self._started = True
-        # The header is immutable: an unseeded episode shares the one built in __init__.
-        self._meta = self._unseeded_meta if seed is None else TraceMeta(**self._meta_base, seed=seed)
-        return self._observation(), {}
 
     def step(self, action: Any) -> tuple[npt.NDArray[np.float32], SupportsFloat, bool, bool, dict[str, Any]]:
         """Rebalance towards the target weights ``action``; record each leg."""
