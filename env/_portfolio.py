@@ -603,18 +603,18 @@ class PortfolioEnv(gym.Env[npt.NDArray[np.float32], npt.NDArray[np.float64]]):
         t = self._t
         price, next_price = self._price_rows[t], self._price_rows[t + 1]
         cash0, pos0 = self._cash, self._positions
-        out = self.machine.rebalance(cash0, pos0, weights, price)
-        pos1, executed_q, fees, req = out.positions, out.executed, out.fees, out.requested
-        legs = tuple(map(Leg, price, next_price, pos0, pos1, executed_q, fees, req))
+        # The PortfolioOutcome, field by field (one unpacking, not an attribute look-up per use).
+        requested, executed_q, fees, reasons, cash1, pos1 = self.machine.rebalance(cash0, pos0, weights, price)
+        legs = tuple(map(Leg, price, next_price, pos0, pos1, executed_q, fees, requested))
         equity0 = cash0
         for q, p in zip(pos0, price):  # noqa: B905 (one length: the instruments)
             equity0 += q * p
-        equity1 = self.mark(out.cash, pos1, price, next_price)
-        predicted = 1 if any(out.requested) else 0
-        executed = 1 if any(out.executed) else 0
+        equity1 = self.mark(cash1, pos1, price, next_price)
+        predicted = 1 if any(requested) else 0
+        executed = 1 if any(executed_q) else 0
         rejected = predicted != executed
         reason = None
-        for r in out.reasons:
+        for r in reasons:
             if r is not None:
                 reason = r
                 break
@@ -624,10 +624,10 @@ class PortfolioEnv(gym.Env[npt.NDArray[np.float32], npt.NDArray[np.float64]]):
         reward = pnl + penalty  # math.fsum of two terms: the same correctly rounded sum
         # Every field, in order (financing 0, no reported equity): _make takes one tuple, where
         # the namedtuple's __new__ binds 22 arguments by name.
-        record = StepRecord._make((t, 0, 0, predicted, executed, rejected, reason, 0, 0, cash0, out.cash, equity0,
-                                   equity1, 0, sum(out.fees), reward, components, None, 0, legs, 0, None))
+        record = StepRecord._make((t, 0, 0, predicted, executed, rejected, reason, 0, 0, cash0, cash1, equity0,
+                                   equity1, 0, sum(fees), reward, components, None, 0, legs, 0, None))
         self._records.append(record)
-        self._cash, self._positions = out.cash, out.positions
+        self._cash, self._positions = cash1, pos1
         self._t = t + 1
         terminated = self._t >= c.episode_length or equity1 <= 0
         self._done = terminated
