@@ -471,10 +471,11 @@ class PortfolioEnv(gym.Env[npt.NDArray[np.float32], npt.NDArray[np.float64]]):
             raise InvalidConfig(f"unknown reset options {sorted(options)}; expected 'market' or 'prices'.")
         if market is not None and prices is not None:
             raise InvalidConfig("reset options give both 'market' and 'prices'; give one.")
-        if market is not None and market is self.fixed_market:
+        fixed = self.fixed_market
+        if fixed is not None and market is fixed:
             # A Market is frozen (its prices are read-only): its paths are computed once.
             if self._fixed_paths is None:
-                self._fixed_paths = self._paths(market)
+                self._fixed_paths = self._paths(fixed)
             return self._fixed_paths
         if market is not None:
             return self._paths(market)
