@@ -18,7 +18,6 @@ nothing at all is *rejected* (HOLD executes, the failed-action penalty applies).
 from __future__ import annotations
 
 import functools
-import math
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
@@ -232,7 +231,8 @@ class PortfolioMachine:
     def targets(self, weights: list[float], equity: int, prices: tuple[int, ...]) -> list[int]:
         """Whole-unit target positions, truncated towards zero."""
         scale = 1.0 + self.ppm / PPM
-        return [math.trunc(w * equity / (p * scale)) for w, p in zip(weights, prices, strict=True)]
+        # int() of a float truncates towards zero, as math.trunc does (and is a cheaper call).
+        return [int(w * equity / (p * scale)) for w, p in zip(weights, prices, strict=True)]
 
     # --- rule: position-limit
     def limit(self, target: int) -> tuple[int, str | None]:
@@ -289,8 +289,8 @@ class PortfolioMachine:
         requested = [wanted[i] - positions[i] for i in idx]
         targets = self.execution_targets(wanted, weights, equity, prices)
         reasons: list[str | None] = [None] * n
-        if self._no_limit:
-            orders = [targets[i] - positions[i] for i in idx]
+        if self._no_limit:  # nothing to cut: the orders are the requests, unless the targets differ
+            orders = requested if targets is wanted else [targets[i] - positions[i] for i in idx]
         else:
             limit = self.limit
             orders = [0] * n
@@ -442,15 +442,16 @@ class PortfolioEnv(gym.Env[npt.NDArray[np.float32], npt.NDArray[np.float64]]):
             "max_leverage": c.max_gross,  # the gross-exposure rule: no rebalance leaves more
             "out_of_space": c.out_of_space,
         }
-        self._meta = TraceMeta(**self._meta_base)
+        self._meta = self._unseeded_meta = TraceMeta(**self._meta_base)
         self._pnl_scale: float = self._meta_base["pnl_scale"]
         self._records: list[StepRecord] = []
         self._prices = np.zeros((c.episode_length + 1, n), dtype=np.int64)
         self._price_rows: list[tuple[int, ...]] = []
         self._rows = np.zeros((c.episode_length + 1, n * c.window + n + 2), dtype=np.float32)
-        self._tail = slice(n * c.window, n * c.window + n + 1)
+        self._weights_at = n * c.window  # where the observation's weights start
         self._cash = c.cash
         self._positions: tuple[int, ...] = (0,) * n
+        self._fixed_paths: npt.NDArray[np.int64] | None = None
         self._t = 0
         self._done = True
         self._started = False
@@ -471,15 +472,14 @@ class PortfolioEnv(gym.Env[npt.NDArray[np.float32], npt.NDArray[np.float64]]):
             raise InvalidConfig(f"unknown reset options {sorted(options)}; expected 'market' or 'prices'.")
         if market is not None and prices is not None:
             raise InvalidConfig("reset options give both 'market' and 'prices'; give one.")
+        fixed = self.fixed_market
+        if fixed is not None and market is fixed:
+            # A Market is frozen (its prices are read-only): its paths are computed once.
+            if self._fixed_paths is None:
+                self._fixed_paths = self._paths(fixed)
+            return self._fixed_paths
         if market is not None:
-            if not isinstance(market, Market):
-                raise InvalidMarket(f"options['market']={market!r} must be a Market.")
-            if len(market) < needed:
-                raise InvalidMarket(f"{market.name} has {len(market)} prices; an episode of {c.episode_length} "
-                                    f"steps needs {needed}.")
-            path = market.prices[:needed]
-            shift = needed // n
-            return np.stack([np.roll(path, -i * shift) for i in range(n)], axis=1).astype(np.int64)
+            return self._paths(market)
         if prices is not None:
             arr = np.asarray(prices)
             if arr.shape != (needed, n) or arr.dtype.kind not in "iu" or (arr < 1).any():
@@ -488,6 +488,19 @@ class PortfolioEnv(gym.Env[npt.NDArray[np.float32], npt.NDArray[np.float64]]):
             return arr.astype(np.int64)
         cols = [spec.generate(needed, self.np_random).prices for spec in self._specs]
         return np.stack(cols, axis=1).astype(np.int64)
+
+    def _paths(self, market: Market) -> npt.NDArray[np.int64]:
+        """One path per instrument from ``market``: instrument ``i`` reads it rotated left by ``i x len // n``."""
+        c = self.config
+        n, needed = len(c.instruments), c.episode_length + 1
+        if not isinstance(market, Market):
+            raise InvalidMarket(f"options['market']={market!r} must be a Market.")
+        if len(market) < needed:
+            raise InvalidMarket(f"{market.name} has {len(market)} prices; an episode of {c.episode_length} "
+                                f"steps needs {needed}.")
+        path = market.prices[:needed]
+        shift = needed // n
+        return np.stack([np.roll(path, -i * shift) for i in range(n)], axis=1).astype(np.int64)
 
     # ------------------------------------------------------------------ the action
     def weights(self, action: Any) -> list[float]:
@@ -550,8 +563,23 @@ class PortfolioEnv(gym.Env[npt.NDArray[np.float32], npt.NDArray[np.float64]]):
         super().reset(seed=seed)
         c = self.config
         prices = self._market_prices(options)
+        if prices is not self._prices:  # a new path (a fixed market's is the same array every episode)
+            self._load(prices)
+        self._cash = c.cash
+        self._positions = (0,) * len(c.instruments)
+        self._records = []
+        self._t = 0
+        self._done = False
+        self._started = True
+        # The header is immutable: an unseeded episode shares the one built in __init__.
+        self._meta = self._unseeded_meta if seed is None else TraceMeta(**self._meta_base, seed=seed)
+        return self._observation(), {}
+
+    def _load(self, prices: npt.NDArray[np.int64]) -> None:
+        """Take ``prices`` as the episode's paths, and build each step's observation but for the weights."""
+        c = self.config
         self._prices = prices
-        self._price_rows = [tuple(int(p) for p in row) for row in prices.tolist()]
+        self._price_rows = list(map(tuple, prices.tolist()))  # Python ints: the ledger's arithmetic
         logp = np.log(prices.astype(np.float64))
         r = np.diff(logp, axis=0, prepend=logp[:1])
         returns = np.concatenate((np.zeros((c.window - 1, len(c.instruments))), r)).astype(np.float32)
@@ -564,15 +592,7 @@ class PortfolioEnv(gym.Env[npt.NDArray[np.float32], npt.NDArray[np.float64]]):
         rows[:, :k] = windows
         rows[:, -1] = (c.episode_length - np.arange(c.episode_length + 1)) / c.episode_length
         self._rows = rows
-        self._tail = slice(k, k + n + 1)
-        self._cash = c.cash
-        self._positions = (0,) * len(c.instruments)
-        self._records = []
-        self._t = 0
-        self._done = False
-        self._started = True
-        self._meta = TraceMeta(**self._meta_base, seed=seed)
-        return self._observation(), {}
+        self._weights_at = k
 
     def step(self, action: Any) -> tuple[npt.NDArray[np.float32], SupportsFloat, bool, bool, dict[str, Any]]:
         """Rebalance towards the target weights ``action``; record each leg."""
@@ -585,18 +605,18 @@ class PortfolioEnv(gym.Env[npt.NDArray[np.float32], npt.NDArray[np.float64]]):
         t = self._t
         price, next_price = self._price_rows[t], self._price_rows[t + 1]
         cash0, pos0 = self._cash, self._positions
-        out = self.machine.rebalance(cash0, pos0, weights, price)
-        pos1, executed_q, fees, req = out.positions, out.executed, out.fees, out.requested
-        legs = tuple(map(Leg, price, next_price, pos0, pos1, executed_q, fees, req))
+        # The PortfolioOutcome, field by field (one unpacking, not an attribute look-up per use).
+        requested, executed_q, fees, reasons, cash1, pos1 = self.machine.rebalance(cash0, pos0, weights, price)
+        legs = tuple(map(Leg, price, next_price, pos0, pos1, executed_q, fees, requested))
         equity0 = cash0
         for q, p in zip(pos0, price):  # noqa: B905 (one length: the instruments)
             equity0 += q * p
-        equity1 = self.mark(out.cash, pos1, price, next_price)
-        predicted = 1 if any(out.requested) else 0
-        executed = 1 if any(out.executed) else 0
+        equity1 = self.mark(cash1, pos1, price, next_price)
+        predicted = 1 if any(requested) else 0
+        executed = 1 if any(executed_q) else 0
         rejected = predicted != executed
         reason = None
-        for r in out.reasons:
+        for r in reasons:
             if r is not None:
                 reason = r
                 break
@@ -604,10 +624,12 @@ class PortfolioEnv(gym.Env[npt.NDArray[np.float32], npt.NDArray[np.float64]]):
         pnl = (equity1 - equity0) * self._pnl_scale
         components = (pnl, penalty)
         reward = pnl + penalty  # math.fsum of two terms: the same correctly rounded sum
-        record = StepRecord(t, 0, 0, predicted, executed, rejected, reason, 0, 0, cash0, out.cash, equity0, equity1,
-                            0, sum(out.fees), reward, components, None, 0, legs)
+        # Every field, in order (financing 0, no reported equity): _make takes one tuple, where
+        # the namedtuple's __new__ binds 22 arguments by name.
+        record = StepRecord._make((t, 0, 0, predicted, executed, rejected, reason, 0, 0, cash0, cash1, equity0,
+                                   equity1, 0, sum(fees), reward, components, None, 0, legs, 0, None))
         self._records.append(record)
-        self._cash, self._positions = out.cash, out.positions
+        self._cash, self._positions = cash1, pos1
         self._t = t + 1
         terminated = self._t >= c.episode_length or equity1 <= 0
         self._done = terminated
@@ -628,7 +650,17 @@ class PortfolioEnv(gym.Env[npt.NDArray[np.float32], npt.NDArray[np.float64]]):
         scale = 1.0 / equity if equity > 0 else 0.0
         values.append(cash)
         obs: npt.NDArray[np.float32] = self._rows[t].copy()
-        obs[self._tail] = [min(max(v * scale, -OBS_BOUND), OBS_BOUND) for v in values]
+        # Each weight clipped to [-OBS_BOUND, OBS_BOUND], written in place (an element at a
+        # time: numpy converts a list for a slice assignment more slowly than it stores 4 floats).
+        i = self._weights_at
+        for v in values:
+            w = v * scale
+            if w > OBS_BOUND:
+                w = OBS_BOUND
+            elif w < -OBS_BOUND:
+                w = -OBS_BOUND
+            obs[i] = w
+            i += 1
         return obs
 
     # ------------------------------------------------------------------ inspection
