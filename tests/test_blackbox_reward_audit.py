@@ -356,3 +356,80 @@ def test_the_cli_audits_another_env(capsys: pytest.CaptureFixture[str]) -> None:
     assert "--start-price 0.0 must be greater than 0" in capsys.readouterr().err
     assert main(["audit-reward", "--max-move-bps", "0"]) == 2
     assert "--max-move-bps 0 is out of range" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- snapshots
+
+
+_LEDGER: dict[str, float] = {}
+
+
+class GlobalLedger(Penalized):
+    """Keeps its cash in a module global: a snapshot (a pickle) cannot copy it, so copies diverge."""
+
+    def reset(self, *, seed: Any = None, options: Any = None) -> Any:
+        out = super().reset(seed=seed, options=options)
+        _LEDGER["cash"] = self.cash
+        return out
+
+    def step(self, action: Any) -> Any:
+        self.cash = _LEDGER["cash"]
+        out = super().step(action)
+        _LEDGER["cash"] = self.cash
+        return out
+
+
+class KeepsAGenerator(Penalized):
+    """Holds a generator (of step counts): it cannot be pickled, so it cannot be snapshot."""
+
+    def reset(self, *, seed: Any = None, options: Any = None) -> Any:
+        self.ticks = (i for i in range(10**6))
+        return super().reset(seed=seed, options=options)
+
+    def step(self, action: Any) -> Any:
+        next(self.ticks)
+        return super().step(action)
+
+
+def _same_audit(a: EnvRewardAuditReport, b: EnvRewardAuditReport) -> None:
+    assert a.kinds == b.kinds
+    for fa, fb in zip(a.findings, b.findings, strict=True):
+        assert fa.counterexample == fb.counterexample
+        assert fa.details == fb.details
+    assert (a.search, a.exact, a.explored) == (b.search, b.exact, b.explored)
+
+
+@pytest.mark.parametrize("cls", [Penalized, PaysForTrying, FeeBlind])
+def test_snapshots_and_replay_give_the_same_audit(cls: Any) -> None:
+    opts = {**FAST, "budget": 600.0, "max_examples": 6}
+    snap = audit_reward(_coin(cls), adapter=CoinAdapter(), stepping="snapshots", **opts)
+    replay = audit_reward(_coin(cls), adapter=CoinAdapter(), stepping="replay", **opts)
+    assert snap.stepping == "snapshots" and replay.stepping == "replay"
+    assert snap.steps < replay.steps
+    _same_audit(snap, replay)
+    assert "stepping: snapshots" in snap.format()
+
+
+def test_snapshots_agree_with_replay_on_tradeguards_env_memoized() -> None:
+    sc = _scenario("v10.1", 4)
+    make = lambda: TradingEnv(scenario=sc)  # noqa: E731
+    opts = {"budget": 600.0, "max_examples": 4, "horizon": 4, "seed": 0, "search": "memo"}
+    snap = audit_reward(make, adapter=NativeAdapter(), stepping="snapshots", **opts)
+    replay = audit_reward(make, adapter=NativeAdapter(), stepping="replay", **opts)
+    assert snap.search == "memo" and snap.stepping == "snapshots"
+    _same_audit(snap, replay)
+
+
+@pytest.mark.parametrize(
+    ("cls", "why"),
+    [(GlobalLedger, "did not replay like the env itself"), (KeepsAGenerator, "could not be stepped from a snapshot")],
+)
+def test_an_env_whose_snapshots_lie_is_replayed_and_says_why(cls: Any, why: str) -> None:
+    opts = {**FAST, "budget": 600.0, "max_examples": 6}
+    auto = audit_reward(_coin(cls), adapter=CoinAdapter(), **opts)
+    assert auto.stepping == "replay" and why in auto.stepping_note
+    assert why in auto.format()
+    replay = audit_reward(_coin(cls), adapter=CoinAdapter(), stepping="replay", **opts)
+    _same_audit(auto, replay)
+    with pytest.raises(InvalidConfig, match="stepping='snapshots'"):
+        audit_reward(_coin(cls), adapter=CoinAdapter(), stepping="snapshots", **opts)

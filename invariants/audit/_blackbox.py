@@ -68,6 +68,7 @@ from tradeguard.invariants.audit._blackbox_report import (
     _counterexample,
     _message,
 )
+from tradeguard.invariants.audit._blackbox_snapshot import prove_snapshots
 from tradeguard.invariants.audit._blackbox_tree import (
     _HOLD_KIND,
     DEFAULT_BEAM_WIDTH,
@@ -76,6 +77,7 @@ from tradeguard.invariants.audit._blackbox_tree import (
     EnvRollout,
     _Driver,
     _OutOfBudget,
+    _SnapshotsSlower,
     _Tree,
 )
 from tradeguard.invariants.audit._reward_report import REWARD_SEVERITY
@@ -126,6 +128,8 @@ class _Setup:
     beam_width: int
     max_states: int
     seed: int | None
+    stepping: str = "auto"
+    first: bool = True
     cache: dict[Hashable, MarketAnalysis] = field(default_factory=dict)
 
     def analyse(self, market_key: tuple[int | None, tuple[int, ...] | None]) -> MarketAnalysis:
@@ -137,6 +141,8 @@ class _Setup:
         if prices is not None:
             market = Market(np.array(prices, dtype=np.int64), minor_unit=self.unit)
             options = self.driver.adapter.reset_options(market)
+        if self.driver.stepping is None:
+            self._choose_stepping(reset_seed, options)
         tree = _Tree(
             self.driver,
             reset_seed,
@@ -146,7 +152,26 @@ class _Setup:
             use_keys=self.search == "memo",
             max_states=self.max_states,
         )
-        a = analyse_market(
+        if self.first and tree.snapshots and tree.transpose and self.stepping == "auto":
+            # Equal snapshots share a node, so how much cheaper snapshots are shows only on a
+            # market: stop them at the time replaying every sequence would take, and replay.
+            d = self.driver
+            tree.fill_deadline = time.perf_counter() + d.n_actions**self.horizon * d.replay_cost
+        self.first = False
+        try:
+            a = self._analyse_tree(tree, prices)
+        except _SnapshotsSlower:
+            self.driver.stepping = "replay"
+            self.driver.stepping_note = (
+                "snapshots replay alike, but searching the first market by them took longer than replaying "
+                "every sequence from the reset"
+            )
+            return self.analyse(market_key)
+        self.cache[market_key] = a
+        return a
+
+    def _analyse_tree(self, tree: _Tree, prices: tuple[int, ...] | None) -> MarketAnalysis:
+        return analyse_market(
             tree,
             self.meta,
             self.needs,
@@ -155,8 +180,33 @@ class _Setup:
             search=self.search,
             beam_width=self.beam_width,
         )
-        self.cache[market_key] = a
-        return a
+
+    def _choose_stepping(self, reset_seed: int | None, options: dict[str, Any] | None) -> None:
+        """On the first market: step deep copies of the env when it is proven to replay alike from
+        them (and an exact search walks the tree), else replay every sequence from the reset."""
+        driver = self.driver
+        if self.stepping == "replay":
+            driver.stepping, driver.stepping_note = "replay", "replay was asked for (stepping='replay')"
+            return
+        if self.search == "beam":
+            driver.stepping, driver.stepping_note = "replay", "the beam search replays the prefixes it keeps"
+            return
+        ok, why = prove_snapshots(driver, reset_seed, options, self.horizon)
+        b = max(2, driver.n_actions)
+        per_child = 2 * driver.snapshot_cost + driver.step_cost
+        if ok and self.search == "memo" and self.stepping == "auto" and per_child * b / (b - 1) > driver.replay_cost:
+            ok, why = False, (
+                f"snapshots replay alike, but a snapshot costs {1e6 * driver.snapshot_cost:,.0f} us against "
+                f"{1e6 * driver.step_cost:,.0f} us a replayed step: replaying from the reset is cheaper for this env"
+            )
+            driver.stepping, driver.stepping_note = "replay", why
+            return
+        if ok:
+            driver.stepping, driver.stepping_note = "snapshots", ""
+            return
+        if self.stepping == "snapshots":
+            raise InvalidConfig(f"stepping='snapshots': {why}. Use stepping='auto' to replay such an env.")
+        driver.stepping, driver.stepping_note = "replay", why
 
 
 def _setup(
@@ -174,6 +224,7 @@ def _setup(
     max_states: int,
     seed: int | None,
     start_price: float = 100.0,
+    stepping: str = "auto",
 ) -> _Setup:
     with warnings.catch_warnings():
         probe = make_env()
@@ -245,6 +296,7 @@ def _setup(
         beam_width=beam_width,
         max_states=max_states,
         seed=seed,
+        stepping=stepping,
     )
 
 
@@ -347,6 +399,7 @@ def audit_env_reward(
     max_states: int = 200_000,
     name: str | None = None,
     start_price: float = 100.0,
+    stepping: str = "auto",
 ) -> EnvRewardAuditReport:
     """Audit the reward of any replay-deterministic env: what its reward makes optimal.
 
@@ -378,6 +431,10 @@ def audit_env_reward(
         max_states: The most states the memoized search expands on one market before it
             falls back to the beam (reported as not exact).
         name: The env's name in the report (default: the adapter's ``env_id``).
+        stepping: How an exact search steps the env: ``"auto"`` (deep copies of the env at each
+            node of the action tree, once proven on the first market to replay bit-identically,
+            else every sequence replayed from the reset), ``"snapshots"`` (the same, but an
+            error when the proof fails) or ``"replay"``.
 
     Returns:
         The :class:`EnvRewardAuditReport`.
@@ -405,6 +462,11 @@ def audit_env_reward(
     check_int("max_sequences", max_sequences, min_value=1)
     check_int("beam_width", beam_width, min_value=1)
     check_int("max_states", max_states, min_value=1)
+    steppings = ("auto", "snapshots", "replay")
+    if stepping not in steppings:
+        raise InvalidConfig(
+            f"stepping={stepping!r}; expected one of {', '.join(steppings)}.{suggest(stepping, steppings)}"
+        )
     if not callable(make_env):
         raise InvalidConfig(f"make_env={make_env!r} is not callable; expected a zero-argument env factory.")
     if isinstance(adapter, str):
@@ -422,6 +484,7 @@ def audit_env_reward(
         "max_states": max_states,
         "seed": seed,
         "start_price": start_price,
+        "stepping": stepping,
     }
     setup = _setup(name or "env", make_env, adapter, **common)  # type: ignore[arg-type]
     env_name = name or setup.meta.env_id
@@ -524,6 +587,8 @@ def audit_env_reward(
         seed=seed,
         baseline=comparison,
         beam_width=beam_width,
+        stepping=setup.driver.stepping or "replay",
+        stepping_note=setup.driver.stepping_note,
     )
 
 

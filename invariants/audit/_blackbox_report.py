@@ -236,6 +236,10 @@ class EnvRewardAuditReport:
         budget_exhausted: Whether the budget cut the search short.
         seed: The search's seed.
         baseline: The comparison with a baseline env, when one was given.
+        stepping: How the search stepped the env: ``"snapshots"`` (deep copies of the env at each
+            node of the action tree, proven on the first market to replay bit-identically) or
+            ``"replay"`` (every sequence from the reset).
+        stepping_note: Why it replayed, when snapshots were not used.
     """
 
     env: str
@@ -256,6 +260,8 @@ class EnvRewardAuditReport:
     seed: int | None
     baseline: EnvBaselineComparison | None = None
     beam_width: int = DEFAULT_BEAM_WIDTH
+    stepping: str = "replay"
+    stepping_note: str = ""
 
     @property
     def errors(self) -> tuple[EnvRewardFinding, ...]:
@@ -297,6 +303,8 @@ class EnvRewardAuditReport:
             "budget_exhausted": self.budget_exhausted,
             "seed": self.seed,
             "baseline": None if self.baseline is None else self.baseline.as_dict(),
+            "stepping": self.stepping,
+            "stepping_note": self.stepping_note,
         }
 
     def format(self) -> str:
@@ -312,6 +320,12 @@ class EnvRewardAuditReport:
         lines = [
             f"reward audit of env {self.env} (adapter {self.adapter}), black box",
             f"  search: {how}",
+            "  stepping: "
+            + (
+                "snapshots (deep copies of the env at each node, proven on the first market to replay bit-identically)"
+                if self.stepping == "snapshots"
+                else "replay (every sequence from the reset)" + (f": {self.stepping_note}" if self.stepping_note else "")
+            ),
             f"  searched {self.explored} {'markets' if self.markets == 'injected' else 'seeds'} of {self.horizon} steps "
             f"(+{self.examples - self.explored} while shrinking), {self.steps:,} env steps, in {self.seconds:.1f} s "
             f"(budget {self.budget:g} s, seed {self.seed})"

@@ -7,10 +7,14 @@ the adapter's ``state_key``, or a beam). The audit itself is :mod:`._blackbox`.
 
 from __future__ import annotations
 
+import io
 import itertools
 import math
+import pickle
 import time
+import types
 import warnings
+import weakref
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -185,6 +189,12 @@ class _Driver:
         # The native adapter reads tradeguard's own records, which carry the mask: skip the
         # extra action_masks() call per step (a fifth of a replay's time).
         self.masks = not isinstance(adapter, NativeAdapter)
+        # How the search steps: "snapshots" (deep copies of the env at each node of the action
+        # tree) once proven on this env by prove_snapshots, else "replay" (every prefix from reset).
+        self.stepping: str | None = None
+        self.stepping_note = ""
+        # Seconds measured by prove_snapshots: a snapshot (freeze and thaw), a step, a replayed sequence.
+        self.snapshot_cost = self.step_cost = self.replay_cost = 0.0
 
     def reset(self, seed: int | None, options: dict[str, Any] | None) -> tuple[Any, dict[str, Any]]:
         obs, info = self.env.reset(seed=seed, options=options)
@@ -198,26 +208,59 @@ class _Driver:
         """Reset and play ``prefix``: its records, the equity after each step, whether it ended."""
         if time.perf_counter() > self.deadline:
             raise _OutOfBudget
-        obs, info = self.reset(seed, options)
+        state = self.root_state_uncopied(seed, options)
+        info: dict[str, Any] = {}
         records: list[StepRecord] = []
         equities: list[float | None] = []
         ended = False
-        masks = self.masks
         for t, a in enumerate(prefix):
-            mask = env_mask(self.env, info) if masks else None
-            obs, reward, terminated, truncated, info = self.env.step(a)
-            self.steps += 1
-            rec = checked_record(
-                self.adapter,
-                self.adapter.record(self.env, StepData(t, a, obs, reward, terminated, truncated, info, mask)),
-                t,
-            )
-            records.append(rec)
-            equities.append(self._equity(rec, info))
-            if terminated or truncated:
+            out = self.step(state, t, a)
+            state, info = out.state, out.info
+            records.append(out.record)
+            equities.append(out.equity)
+            if out.ended:
                 ended = True
                 break
         return records, equities, ended, info
+
+    def step(self, state: _State, t: int, action: int, *, keys: bool = False) -> _Step:
+        """Play ``action`` at step ``t`` on ``state`` (an env, its adapter and its action mask; the
+        driver's own after a reset, or a snapshot's copy), which it changes: what the adapter recorded."""
+        env, adapter, mask = state
+        obs, reward, terminated, truncated, info = env.step(action)
+        self.steps += 1
+        rec = checked_record(adapter, adapter.record(env, StepData(t, action, obs, reward, terminated, truncated, info, mask)), t)
+        if self.equity_from_records():
+            equity = rec.equity_after
+        elif self.equity_fn is not None:
+            equity = float(self.equity_fn(env, info))
+        else:
+            equity = None
+        key = self.key_fn(env) if keys and self.key_fn is not None else None
+        # The mask the next step is played under, read now: nothing changes the env in between.
+        nxt = env_mask(env, info) if self.masks else None
+        return _Step(rec, equity, bool(terminated or truncated), key, obs, reward, info, (env, adapter, nxt))
+
+    def root_state_uncopied(self, seed: int | None, options: dict[str, Any] | None) -> _State:
+        """The driver's own env (and adapter) right after the reset, as a replay steps it."""
+        _, info = self.reset(seed, options)
+        return (self.env, self.adapter, env_mask(self.env, info) if self.masks else None)
+
+    def root_state(self, seed: int | None, options: dict[str, Any] | None) -> _State:
+        """A copy of the env (and its adapter, which keeps per-episode state) right after the reset."""
+        return self.thaw(self.freeze(self.root_state_uncopied(seed, options)))
+
+    def freeze(self, state: _State) -> bytes:
+        """A snapshot of ``state``: its pickle, classes and functions by identity (so an env class
+        defined in a test or a notebook needs no import path). Equal bytes, equal states."""
+        buf = io.BytesIO()
+        _Freezer(buf).dump(state)
+        return buf.getvalue()
+
+    def thaw(self, blob: bytes) -> _State:
+        """A fresh copy of the state ``blob`` was frozen from."""
+        state: _State = pickle.loads(blob)
+        return state
 
     def equity_from_records(self) -> bool:
         """Whether equity is read from the records' ``equity_before``/``equity_after`` rather than
@@ -236,17 +279,47 @@ class _Driver:
             return float(self.equity_fn(self.env, info))
         return None
 
-    def _equity(self, rec: StepRecord, info: dict[str, Any]) -> float | None:
-        if self.equity_from_records():
-            return rec.equity_after
-        if self.equity_fn is not None:
-            return float(self.equity_fn(self.env, info))
-        return None
-
     def key(self) -> Hashable | None:
         if self.key_fn is None:
             return None
         return self.key_fn(self.env)  # type: ignore[no-any-return]
+
+
+_State = tuple[Any, TraceAdapter, tuple[bool, ...] | None]
+"""An env, its adapter and the action mask its next step is played under: what that step needs."""
+
+_BY_ID: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
+
+
+def _by_id(i: int) -> Any:
+    return _BY_ID[i]
+
+
+class _Freezer(pickle.Pickler):
+    """Pickles classes and functions by identity (a live object of this process), the rest as usual."""
+
+    def __init__(self, file: io.BytesIO) -> None:
+        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def reducer_override(self, obj: Any) -> Any:
+        if isinstance(obj, (type, types.FunctionType)) and obj is not _by_id:
+            _BY_ID[id(obj)] = obj
+            return _by_id, (id(obj),)
+        return NotImplemented
+
+
+@dataclass(frozen=True, slots=True)
+class _Step:
+    """One step played by :meth:`_Driver.step`."""
+
+    record: StepRecord
+    equity: float | None
+    ended: bool
+    key: Hashable | None
+    obs: Any
+    reward: Any
+    info: dict[str, Any]
+    state: _State
 
 
 class _OutOfBudget(BaseException):
@@ -266,6 +339,10 @@ class _Node:
     @property
     def depth(self) -> int:
         return len(self.prefix)
+
+
+class _SnapshotsSlower(Exception):
+    """Searching the first market by snapshots took longer than replaying it would have."""
 
 
 class _TooManyStates(Exception):
@@ -302,17 +379,26 @@ class _Tree:
         self.reps: dict[Hashable, tuple[int, ...]] = {}  # the prefix each memoized state was first reached by
         self.enumerate = not use_keys and driver.n_actions**horizon <= max_states
         self.enumerated = False
+        # With snapshots, an exact search walks the whole tree (every prefix, or every declared
+        # state) once, depth first, stepping copies of each node's env instead of replaying.
+        self.snapshots = driver.stepping == "snapshots" and (self.enumerate or use_keys)
+        self.filled = False
+        # Exhaustive with snapshots: nodes are identified by their snapshot (see _fill), not prefix.
+        self.transpose = self.snapshots and not use_keys
+        self.keyed = use_keys or self.transpose
+        self.sids: dict[tuple[int, bytes], int] = {}
+        self.fill_deadline = math.inf  # see _Setup.analyse: snapshots that cost more than replay stop
         equity = driver.initial_equity(seed, options)
         if equity is None and driver.equity_from_records():
             records, _, _, _ = driver.replay(seed, options, (0,))
             equity = records[0].equity_before if records else None
             driver.reset(seed, options)
         self.integer_pnl = False
-        key = driver.key() if use_keys else None
+        key = driver.key() if use_keys else (0 if self.transpose else None)
         self.root = _Node((), False, key, equity)
 
     def node_id(self, node: _Node) -> Hashable:
-        return (node.depth, node.key) if self.use_keys else node.prefix
+        return (node.depth, node.key) if self.keyed else node.prefix
 
     def children(self, node: _Node) -> list[_Child]:
         """The children of ``node`` in preference order: HOLD, executed actions by id, rejected by id."""
@@ -322,6 +408,10 @@ class _Tree:
             if self.use_keys and self.key_checks < _MAX_KEY_CHECKS and self.reps.get(nid) != node.prefix:
                 self._check_key(node, hit)
             return hit
+        if self.snapshots and not self.filled:
+            self.filled = True
+            self._fill((), self.node_id(self.root), self.driver.root_state(self.seed, self.options))
+            return self.children(node)
         if self.enumerate and not self.enumerated:
             self._enumerate()
             hit = self.children_cache.get(nid)
@@ -366,6 +456,65 @@ class _Tree:
         for prefix, kids in found.items():
             self.children_cache[prefix] = self._ordered(list(kids.values()))
 
+    def _fill(self, prefix: tuple[int, ...], nid: Hashable, state: _State, blob: bytes | None = None) -> None:
+        """Expand the node ``prefix`` leads to, whose env is ``state`` (consumed; ``blob`` its snapshot,
+        when taken), and below it, depth first: each child steps a fresh copy of the snapshot (the last
+        child ``state`` itself), so the tree costs one step per edge, not a replay from the reset each.
+
+        Without a declared state (``state_key``), a node is identified by its snapshot: two prefixes
+        whose env, adapter and mask pickle to the same bytes continue alike (a copy thawed from those
+        bytes replays like the env, as proven on the first market), so they share one node."""
+        driver = self.driver
+        now = time.perf_counter()
+        if now > driver.deadline:
+            raise _OutOfBudget
+        if now > self.fill_deadline:
+            raise _SnapshotsSlower
+        depth = len(prefix)
+        hit = self.children_cache.get(nid)
+        if hit is not None:  # a declared state met again (memo): spot-check the declaration
+            if self.use_keys and self.key_checks < _MAX_KEY_CHECKS and self.reps.get(nid) != prefix:
+                self.key_checks += 1
+                self.reps[nid] = prefix
+                key = nid[1] if isinstance(nid, tuple) else None
+                self._compare_key(prefix, key, hit, self._step_all(state, blob, depth)[0])
+            return
+        if len(self.children_cache) >= self.max_states:
+            raise _TooManyStates
+        kids, states = self._step_all(state, blob, depth)
+        self.children_cache[nid] = self._ordered(kids)
+        self.reps[nid] = prefix
+        if depth + 1 >= self.H:
+            return
+        for c, (st, b) in zip(kids, states, strict=True):
+            if not c.ended:
+                child = (*prefix, c.action)
+                self._fill(child, (depth + 1, c.key) if self.keyed else child, st, b)
+
+    def _step_all(
+        self, state: _State, blob: bytes | None, depth: int
+    ) -> tuple[list[_Child], list[tuple[_State, bytes | None]]]:
+        """Every action from ``state`` (consumed): the children, in action order, and their envs."""
+        driver = self.driver
+        if blob is None and self.n > 1:
+            blob = driver.freeze(state)
+        kids: list[_Child] = []
+        states: list[tuple[_State, bytes | None]] = []
+        last = self.n - 1
+        inner = depth + 1 < self.H
+        for a in range(self.n):
+            out = driver.step(state if a == last or blob is None else driver.thaw(blob), depth, a, keys=self.use_keys)
+            eq = out.equity
+            if isinstance(eq, int) and not isinstance(eq, bool):
+                self.integer_pnl = True
+            key, child_blob = out.key, None
+            if self.transpose and inner and not out.ended:
+                child_blob = driver.freeze(out.state)
+                key = self.sids.setdefault((depth + 1, child_blob), len(self.sids))
+            kids.append(_Child(a, out.record, float(out.record.reward), bool(out.record.rejected), out.ended, eq, key))
+            states.append((out.state, child_blob))
+        return kids, states
+
     def _expand(self, prefix: tuple[int, ...]) -> list[_Child]:
         driver = self.driver
         out: list[_Child] = []
@@ -408,13 +557,16 @@ class _Tree:
         first ``_MAX_KEY_CHECKS`` merges of each market)."""
         self.key_checks += 1
         self.reps[self.node_id(node)] = node.prefix  # check the next merge against this one
-        fresh = self._expand(node.prefix)
+        self._compare_key(node.prefix, node.key, stored, self._expand(node.prefix))
+
+    def _compare_key(self, prefix: tuple[int, ...], key: Hashable, stored: list[_Child], fresh: list[_Child]) -> None:
+        fresh = self._ordered(fresh)
         a = [(c.action, c.reward, c.rejected, c.key) for c in stored]
         b = [(c.action, c.reward, c.rejected, c.key) for c in fresh]
         if a != b:
             raise InvalidConfig(
-                f"the adapter's state_key() is not the env's whole state: the actions {list(node.prefix)} reach "
-                f"the key {node.key!r}, which another sequence reached too, but their next steps differ "
+                f"the adapter's state_key() is not the env's whole state: the actions {list(prefix)} reach "
+                f"the key {key!r}, which another sequence reached too, but their next steps differ "
                 f"({_first_diff(a, b)}). state_key must return everything the rest of the episode depends on, "
                 "or the memoized search is wrong: return more of the state, or drop state_key."
             )

@@ -119,6 +119,18 @@ class AnyTradingAdapter(MarketWrapperAdapter):
         self.kind: Kind = kind
         self._accounts: weakref.WeakKeyDictionary[Any, _Account] = weakref.WeakKeyDictionary()
 
+    def __getstate__(self) -> dict[str, Any]:
+        """The per-env episodes as (env, state) pairs: a pickle (or deep copy) of an env together with
+        this adapter then maps the copied env to a copy of its state (the black-box audit's snapshots)."""
+        state = dict(self.__dict__)
+        state["_accounts"] = list(self._accounts.items())
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        pairs = state.pop("_accounts")
+        self.__dict__.update(state)
+        self._accounts = weakref.WeakKeyDictionary(pairs)
+
     @property
     def name(self) -> str:
         return f"anytrading-{self.kind}"

@@ -167,6 +167,18 @@ class GymTradingEnvAdapter(MarketWrapperAdapter):
     def __init__(self) -> None:
         self._episodes: weakref.WeakKeyDictionary[Any, _Episode] = weakref.WeakKeyDictionary()
 
+    def __getstate__(self) -> dict[str, Any]:
+        """The per-env episodes as (env, state) pairs: a pickle (or deep copy) of an env together with
+        this adapter then maps the copied env to a copy of its state (the black-box audit's snapshots)."""
+        state = dict(self.__dict__)
+        state["_episodes"] = list(self._episodes.items())
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        pairs = state.pop("_episodes")
+        self.__dict__.update(state)
+        self._episodes = weakref.WeakKeyDictionary(pairs)
+
     def meta(self, env: Any, *, seed: int | None) -> TraceMeta:
         base = env.unwrapped
         positions = [float(p) for p in base.positions]
