@@ -37,6 +37,7 @@ from typing import Literal, NamedTuple, overload
 __all__ = [
     "ACTION_KINDS",
     "CORE_FIELDS",
+    "CRASH_ERRORS",
     "EXACT",
     "ActionKind",
     "EpisodeMetrics",
@@ -440,6 +441,21 @@ class TraceMeta:
             ``"refuse"`` (raise; the default) or ``"clip"`` (values past a bound are clipped
             to it; anything that cannot be clipped, NaN or the wrong shape, still raises).
             ``action-range-enforced`` holds the env to it.
+        episode_length: The steps an episode lasts, by the env's settings (e.g. an
+            episode-length or max-duration setting, or the data it was given), when
+            nothing ends it early; ``None``: not declared. ``episode-length-as-configured``
+            holds the env to it (an early end is allowed only on ruin, with ``ends_on_ruin``).
+        refusal_errors: The exception types the env raises on purpose when ``step()`` is
+            called after the episode ended (its guard); ``None``: the default rule, under
+            which any exception but a crash (:data:`CRASH_ERRORS`: ``IndexError``,
+            ``KeyError``, ``AttributeError``, ``TypeError``, arithmetic errors, ...) is a refusal.
+        hides_position: The observation leaves the agent's own position out on purpose
+            (``position-observable`` is then not applicable).
+        initial_position: The position at reset, by the env's settings (a number, or one per
+            instrument); ``None``: not declared.
+        initial_equity: The portfolio value the env itself reports at reset; ``None``: it
+            reports none. With ``initial_cash``, ``initial-state-consistent`` compares the
+            ledger at reset to these.
     """
 
     env_id: str
@@ -466,6 +482,11 @@ class TraceMeta:
     financing_schedule: FinancingSchedule | None = None
     ends_on_ruin: bool = True
     out_of_space: OutOfSpace = "refuse"
+    episode_length: int | None = None
+    refusal_errors: tuple[type[BaseException], ...] | None = None
+    hides_position: bool = False
+    initial_position: Number | tuple[Number, ...] | None = None
+    initial_equity: Number | None = None
 
     def __post_init__(self) -> None:
         # Cheap (a subset test and one pass over the kinds): TradingEnv builds one per reset.
@@ -479,6 +500,9 @@ class TraceMeta:
         if (self.precision is not EXACT or self.instruments or self.position_limits is not None
                 or self.max_leverage is not None or self.fee_schedule is not None or self.financing_schedule is not None):
             _check_ledger_declarations(self)
+        if (self.episode_length is not None or self.refusal_errors is not None or self.initial_position is not None
+                or self.initial_equity is not None):
+            _check_contract_declarations(self)
 
     @property
     def exact(self) -> bool:
@@ -552,6 +576,34 @@ def _check_ledger_declarations(meta: TraceMeta) -> None:
         value = getattr(meta, name)
         if value is not None and not isinstance(value, cls):
             raise InvalidConfig(f"{where}: {name}={value!r}; expected a tradeguard.trace.{cls.__name__}.")
+
+
+def _check_contract_declarations(meta: TraceMeta) -> None:
+    from tradeguard.errors import InvalidConfig
+
+    where = f"TraceMeta(env_id={meta.env_id!r})"
+    n = meta.episode_length
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+        raise InvalidConfig(f"{where}: episode_length={n!r}; expected the steps of an episode, an int >= 1, "
+                            "or None when the env's settings do not say.")
+    errors = meta.refusal_errors
+    if errors is not None and not (isinstance(errors, tuple) and errors and all(
+            isinstance(e, type) and issubclass(e, BaseException) for e in errors)):
+        raise InvalidConfig(f"{where}: refusal_errors={errors!r}; expected a non-empty tuple of exception "
+                            "classes, e.g. (RuntimeError,), or None for the default rule (any but CRASH_ERRORS).")
+    amounts = meta.initial_position if isinstance(meta.initial_position, tuple) else (meta.initial_position,)
+    for name, values in (("initial_position", amounts), ("initial_equity", (meta.initial_equity,))):
+        if not all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v))
+                   for v in values):
+            raise InvalidConfig(f"{where}: {name}={getattr(meta, name)!r}; expected a finite number (a tuple of "
+                                "them, one per instrument, for initial_position) or None.")
+
+
+CRASH_ERRORS: tuple[type[BaseException], ...] = (
+    LookupError, AttributeError, TypeError, ArithmeticError, NameError, RecursionError, MemoryError,
+)
+"""Exceptions that are crashes, never a refusal, when ``step()`` runs past the end (by default):
+an ``IndexError`` or ``KeyError`` from deep in the env's data, an attribute or type error."""
 
 
 def _bad_out_of_space(env_id: str, value: object) -> None:
