@@ -28,7 +28,12 @@ from tradeguard.invariants._contract import (
     check_step_after_end_refused,
     record_episode,
 )
-from tradeguard.invariants._isolation import global_rngs, global_rngs_changed
+from tradeguard.invariants._isolation import (
+    fresh_global_rngs,
+    global_rngs,
+    global_rngs_changed,
+    set_global_rngs,
+)
 from tradeguard.invariants._model import Violation
 from tradeguard.invariants._spaces import idle_action
 from tradeguard.trace import StepRecord, TraceMeta
@@ -104,9 +109,15 @@ def check_seeding_honored(
         out.append(Violation(invariant="seeding-honored", step=None, message=message, seed=seed))
 
     env = make_env()
-    before = global_rngs(env)
-    episode = record_episode(env, actions, seed=seed, options=options, adapter=adapter)
-    changed = global_rngs_changed(before, global_rngs(env))
+    # From a state the env did not choose (an env that reseeds on every reset would otherwise be
+    # found in the state it left last time), put back afterwards.
+    saved, fresh = global_rngs(env), fresh_global_rngs(seed + 7919)
+    set_global_rngs(env, fresh)
+    try:
+        episode = record_episode(env, actions, seed=seed, options=options, adapter=adapter)
+        changed = global_rngs_changed(fresh, global_rngs(env))
+    finally:
+        set_global_rngs(env, saved)
     if changed:
         found(f"reset(seed={seed}) and {len(episode.trace)} steps changed {' and '.join(changed)}: the env draws "
               "from or reseeds the program's global generator instead of its own self.np_random, so "
@@ -175,7 +186,7 @@ def check_episode_length_as_configured(
     else:
         short = want - n
         what = (f"ended after {n} steps ({short} step{'s' * (short != 1)} short)" if n < want
-                else f"ended after {n} steps, past it")
+                else f"ended after {n} steps, {n - want} past it")
     return [Violation(
         invariant="episode-length-as-configured", step=min(n, want) - 1, seed=seed,
         message=f"the env's settings declare episodes of {want} steps (TraceMeta.episode_length); this episode "

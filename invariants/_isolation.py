@@ -37,7 +37,16 @@ from typing import Any, cast
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["CallTimedOut", "EnvCall", "GuardedEnv", "Isolation", "global_rngs", "global_rngs_changed"]
+__all__ = [
+    "CallTimedOut",
+    "EnvCall",
+    "GuardedEnv",
+    "Isolation",
+    "fresh_global_rngs",
+    "global_rngs",
+    "global_rngs_changed",
+    "set_global_rngs",
+]
 
 _REFIRE = 0.05
 """Seconds between repeated timer interrupts once a call is over its budget."""
@@ -418,6 +427,14 @@ class Isolation:
         np_state = self._env_np.copy() if isinstance(self._env_np, np.ndarray) else self._env_np
         return np_state, (random.getstate() if self._deadline is not None else self._env_random)
 
+    def set_env_global_rngs(self, states: tuple[Any, Any]) -> None:
+        """Put the env's private global generators in ``states`` (as :meth:`env_global_rngs` gives them)."""
+        self._env_np = states[0]
+        if self._deadline is not None:
+            random.setstate(states[1])
+        else:
+            self._env_random = states[1]
+
     # ------------------------------------------------------------------ guarded envs
     def guard(self, make_env: Callable[[], Any]) -> Callable[[], GuardedEnv]:
         """A factory like ``make_env`` whose envs route every call through this isolation."""
@@ -435,6 +452,21 @@ def global_rngs(env: Any) -> tuple[Any, Any]:
     if isinstance(iso, Isolation):
         return iso.env_global_rngs()
     return np.random.get_state(), random.getstate()
+
+
+def set_global_rngs(env: Any, states: tuple[Any, Any]) -> None:
+    """Put the global generators ``env`` draws from in ``states`` (a :func:`global_rngs` snapshot)."""
+    iso = getattr(env, "tradeguard_isolation", None)
+    if isinstance(iso, Isolation):
+        iso.set_env_global_rngs(states)
+        return
+    np.random.set_state(states[0] if not isinstance(states[0], np.ndarray) else _legacy(states[0]))
+    random.setstate(states[1])
+
+
+def fresh_global_rngs(seed: int) -> tuple[Any, Any]:
+    """Global generator states seeded from ``seed``, to start a probe from a state no env chose."""
+    return np.random.RandomState(seed).get_state(), random.Random(seed).getstate()
 
 
 def global_rngs_changed(before: tuple[Any, Any], after: tuple[Any, Any]) -> list[str]:
