@@ -194,6 +194,12 @@ class AnyTradingAdapter(MarketWrapperAdapter):
             supplies=_SUPPLIES,
             precision=Precision.float32(),
             fee_schedule=self._fee_schedule(base),
+            # frame_bound=(start, end) gives the prices of ticks start..end-1; the agent acts on
+            # each tick but the last, whose price marks the last step.
+            episode_length=int(base.frame_bound[1]) - int(base.frame_bound[0]) - 1,
+            # The account at reset: total_profit 1.0, flat (stocks; forex left starts holding).
+            initial_position=None if left else 0.0,
+            initial_equity=None if left else 1.0,
         )
 
     def begin(self, env: Any, observation: Any, info: dict[str, Any]) -> None:

@@ -191,6 +191,8 @@ class GymTradingEnvAdapter(MarketWrapperAdapter):
             borrows_cash=max(positions) > 1,
             fee_schedule=None if (rate > 0 and not long_only) else FeeSchedule(function=_fee_schedule(fees)),
             financing_schedule=FinancingSchedule(function=_interest_schedule(due)),
+            episode_length=_episode_length(base),
+            initial_equity=float(base.portfolio_initial_value),  # whatever its initial position
         )
 
     def begin(self, env: Any, observation: Any, info: dict[str, Any]) -> None:
@@ -321,6 +323,17 @@ def trading_frame(market: Any) -> Any:
     )
     df["feature_return"] = df["close"].pct_change().fillna(0.0)
     return df
+
+
+def _episode_length(base: Any) -> int | None:
+    """Steps of an episode by the env's settings: ``max_episode_duration`` ("truncated after reaching
+    the desired max duration in steps"), or with ``"max"`` every row after the first window."""
+    duration = base.max_episode_duration
+    if isinstance(duration, int) and not isinstance(duration, bool):
+        return duration
+    first = base.windows - 1 if base.windows is not None else 0
+    steps = len(base.df) - 1 - first
+    return steps if steps >= 1 else None
 
 
 class GymTradingEnvMarketEnv(gym.Wrapper[Any, Any, Any, Any]):
