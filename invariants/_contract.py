@@ -497,7 +497,8 @@ def _refusal_or_crash(exc: Exception, meta: Any, steps: int, seed: int | None) -
     else:
         if not isinstance(exc, CRASH_ERRORS):
             return []
-        rule = (f"a {type(exc).__name__} is a crash by the default rule (CRASH_ERRORS: lookup, attribute, type "
+        name = type(exc).__name__
+        rule = (f"{'an' if name[0] in 'AEIOU' else 'a'} {name} is a crash by the default rule (CRASH_ERRORS: lookup, attribute, type "
                 "and arithmetic errors), never a refusal")
     text = str(exc)
     shown = text if len(text) <= 120 else text[:117] + "..."

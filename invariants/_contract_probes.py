@@ -230,11 +230,12 @@ def check_position_observable(
         differ = len(pa) != len(pb) or any(abs(x - y) > meta.precision.tolerance(x, y) for x, y in zip(pa, pb, strict=False))
         if differ and _same(a.observations[i + 1], b.observations[i + 1]):
             shown = "/".join(meta.units(x) for x in pa), "/".join(meta.units(x) for x in pb)
+            seen = " ".join(_short(a.observations[i + 1]).split())
             return [Violation(
                 invariant="position-observable", step=ra.t, seed=seed,
                 message=f"after step {ra.t} the episode holds {shown[0]} units and the same episode played with "
                 f"{_idle_name(idle, meta)} only "
-                f"holds {shown[1]}, yet both observations are identical ({_short(a.observations[i + 1])}): the "
+                f"holds {shown[1]}, yet both observations are identical ({seen}): the "
                 "agent cannot see its own position. If the env hides it on purpose, declare "
                 "TraceMeta(hides_position=True)",
             )]

@@ -68,7 +68,7 @@ BAD = [
         r"the env's settings declare episodes of 10 steps \(TraceMeta.episode_length\); this episode ended after 11 "
         r"steps, 1 past it, with no ruin to end it early. .*"),
     Bad(NoGuardIndexError, CoinConfig(), "step-after-end-refused",
-        r"step\(\) after the episode ended at step 9 raised IndexError: index 11 is out of bounds .*; a IndexError "
+        r"step\(\) after the episode ended at step 9 raised IndexError: index 11 is out of bounds .*; an IndexError "
         r"is a crash by the default rule .*, never a refusal. That is a crash deep in the env's data, .*"),
     Bad(BuyDoesNothing, CoinConfig(), "allowed-actions-execute",
         r"BUY executed, not rejected and with no reason, but the position went 0 -> 0 units: a open action must "
