@@ -35,6 +35,8 @@ from contract_envs import (
 from tradeguard.invariants import check_env_contract, check_trace, check_trading_env, record_episode
 from tradeguard.trace import CRASH_ERRORS, TraceMeta
 
+pytest_plugins = ["pytester"]
+
 HOLDING = CoinConfig(initial_position=2.0)
 SPACES = ("discrete", "box", "multidiscrete")
 NEW = ("seeding-honored", "episode-length-as-configured", "step-after-end-refused", "allowed-actions-execute",
@@ -174,3 +176,23 @@ def test_the_healthy_coin_really_trades_and_starts_holding() -> None:
     ep = record_episode(Coin(HOLDING), [2, 1, 0, 2], seed=0, adapter=CoinAdapter())
     assert [r.position_after > 0 for r in ep.trace] == [False, True, True, False]
     assert ep.trace[0].position_before == 2.0 and check_trace(ep.trace) == []
+
+
+WARN_PLUGIN_TEST = '''
+import sys
+sys.path.insert(0, {tests!r})
+from contract_envs import CoinAdapter, HidesPosition, factory
+from tradeguard.invariants import invariant_suite
+
+test_coin = invariant_suite(factory(HidesPosition), adapter=CoinAdapter(), only=["position-observable"])
+'''
+
+
+def test_the_pytest_plugin_passes_a_warning_and_shows_it(pytester: pytest.Pytester) -> None:
+    from pathlib import Path
+
+    pytester.makepyfile(test_user=WARN_PLUGIN_TEST.format(tests=str(Path(__file__).parent)))
+    result = pytester.runpytest("--tradeguard-profile", "fast", "--tradeguard-seed", "1", "--tradeguard-database",
+                                "none", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, warnings=1)
+    result.stdout.fnmatch_lines(["*UserWarning: position-observable: after step * the agent cannot see its own position*"])
