@@ -356,7 +356,9 @@ class AnyTradingMarketEnv(gym.Wrapper[Any, Any, Any, Any]):
                     f"a market of {len(market)} prices cannot feed {_CLASSES[self.kind]} with window_size="
                     f"{self.window_size}; it needs at least {self.window_size + 2} (window + 2)."
                 )
+            space = self.env.action_space
             self.env = self._build(market_frame(market))
+            self.env.action_space = space  # one action space (and its random stream) across the markets the env is rebuilt on
             self._market = market
             self.tradeguard_minor_unit = market.minor_unit
         return self.env.reset(seed=seed, options=rest or None)

@@ -363,7 +363,9 @@ class GymTradingEnvMarketEnv(gym.Wrapper[Any, Any, Any, Any]):
         rest = dict(options or {})
         market = rest.pop("market", None)
         if market is not None and market != self._market:
+            space = self.env.action_space
             self.env = self._cls(df=trading_frame(market), **self.env_kwargs)
+            self.env.action_space = space  # one action space (and its random stream) across the markets the env is rebuilt on
             self._market = market
             self.tradeguard_minor_unit = market.minor_unit
         return self.env.reset(seed=seed, options=rest or None)
