@@ -441,6 +441,9 @@ class PortfolioEnv(gym.Env[npt.NDArray[np.float32], npt.NDArray[np.float64]]):
             "fee_schedule": FeeSchedule(rate=c.fee_ppm / PPM, step=1, rounding="up"),
             "max_leverage": c.max_gross,  # the gross-exposure rule: no rebalance leaves more
             "out_of_space": c.out_of_space,
+            "episode_length": c.episode_length,
+            "initial_position": (0,) * n,
+            "refusal_errors": (EpisodeEnded,),
         }
         self._meta = self._unseeded_meta = TraceMeta(**self._meta_base)
         self._pnl_scale: float = self._meta_base["pnl_scale"]

@@ -175,6 +175,9 @@ class TradingEnv(gym.Env[npt.NDArray[np.float32], np.int64]):
             "minor_unit": self.config.minor_unit,
             "pnl_scale": self.shaper.pnl_scale,
             "reward_is_pnl": self.reward_config.is_pnl,
+            "episode_length": self.config.episode_length,
+            "initial_position": 0,
+            "refusal_errors": (EpisodeEnded,),
         }
         self._returns_cache: tuple[Market | None, npt.NDArray[np.float32]] = (None, np.zeros(0, np.float32))
         self._records: list[StepRecord] = []

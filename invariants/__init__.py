@@ -40,7 +40,8 @@ from tradeguard.invariants._check import (
     check_trace,
     evaluate_trace,
 )
-from tradeguard.invariants._contract import RecordedEpisode, check_env_contract, record_episode
+from tradeguard.invariants._contract import RecordedEpisode, record_episode
+from tradeguard.invariants._contract_probes import check_env_contract
 from tradeguard.invariants._database import resolve_database
 from tradeguard.invariants._gate import (
     DEFAULT_EXAMPLES,
@@ -53,7 +54,15 @@ from tradeguard.invariants._gate import (
 )
 from tradeguard.invariants._isolation import CallTimedOut, EnvCall, Isolation
 from tradeguard.invariants._legacy import OldGymAPI, speaks_old_api
-from tradeguard.invariants._model import Context, Family, Invariant, Scope, Status, Violation
+from tradeguard.invariants._model import (
+    Context,
+    Family,
+    Invariant,
+    Scope,
+    Severity,
+    Status,
+    Violation,
+)
 from tradeguard.invariants._monitor import InvariantMonitor
 from tradeguard.invariants._profiles import PROFILES, GateProfile, get_profile
 
@@ -84,6 +93,7 @@ __all__ = [
     "OldGymAPI",
     "RecordedEpisode",
     "Scope",
+    "Severity",
     "Status",
     "StepData",
     "TraceAdapter",

@@ -29,6 +29,7 @@ from tradeguard.invariants._model import Context, Invariant
 from tradeguard.trace import (
     StepRecord,
     Trace,
+    TraceMeta,
     compute_metrics,
     total_reward,
 )
@@ -173,6 +174,71 @@ def _mask_matches(prev: StepRecord | None, r: StepRecord, c: Context) -> str | N
     return None
 
 
+_GROWS = {"open": "opened", "add": "added to"}
+
+
+def _allowed_executes(prev: StepRecord | None, r: StepRecord, c: Context) -> str | None:
+    # A step the env did not reject must do what its action's kind says to the position. An
+    # action the mask allows must not be rejected either (mask-matches-execution): so an
+    # allowed action, unrejected, that leaves the position as it was is caught either way.
+    if r.rejected or r.executed != r.predicted or r.reason is not None:
+        return None
+    kind = c.kind(r.executed)
+    if kind not in ("open", "add", "reduce", "close"):
+        return None
+    before, after = r.position_before, r.position_after
+    if kind == "open" and before != 0:
+        return None  # opening while in a position is no-buy-while-in-position's finding
+    tol = c.meta.precision.tolerance(before, after)
+    if kind in _GROWS:
+        ok = abs(after) > abs(before) + tol
+        said = f"{_GROWS[kind]} the position"
+    elif kind == "reduce":
+        ok = abs(after) < abs(before) - tol
+        said = "reduced the position"
+    else:
+        ok = abs(after) <= tol and before != 0
+        said = "closed the position"
+        if before == 0:
+            return None  # closing nothing is no-sell-without-position's finding
+    if ok:
+        return None
+    allowed = " (the mask allowed it)" if r.mask is not None and 0 <= r.predicted < len(r.mask) and r.mask[r.predicted] else ""
+    return (
+        f"{c.name(r.executed)}{allowed} executed, not rejected and with no reason, but the position went "
+        f"{c.units(before)} -> {c.units(after)} units: a {kind} action must have {said}. An action the env "
+        "cannot carry out must be rejected with a reason, not silently do nothing"
+    )
+
+
+def _initial_state(trace: Trace, c: Context) -> Iterable[tuple[int | None, str]]:
+    if not trace.records:
+        return
+    r, m = trace.records[0], c.meta
+    wrong: list[str] = []
+    if m.initial_position is not None:
+        held = [leg.position_before for leg in r.instrument_legs()]
+        want = list(m.initial_position) if isinstance(m.initial_position, tuple) else [m.initial_position] * len(held)
+        if len(want) != len(held) or any(abs(h - w) > m.precision.tolerance(h, w) for h, w in zip(held, want, strict=False)):
+            wrong.append(f"holdings {'/'.join(c.units(h) for h in held)} units where the settings give "
+                         f"{'/'.join(c.units(w) for w in want)}")
+        if abs(r.cash_before - m.initial_cash) > m.precision.tolerance(r.cash_before, m.initial_cash, rounded=1):
+            wrong.append(f"cash {c.money(r.cash_before)} where the settings give {c.money(m.initial_cash)}")
+    if m.initial_equity is not None and abs(r.equity_before - m.initial_equity) > m.precision.tolerance(
+            r.equity_before, m.initial_equity, rounded=1):
+        wrong.append(f"equity {c.money(r.equity_before)} where the env reports {c.money(m.initial_equity)}")
+    if wrong:
+        yield r.t, (f"the ledger at reset holds {'; '.join(wrong)}: the episode does not start from the state "
+                    "the env's settings and its own report promise (a reset that keeps the last episode's "
+                    "position or cash?)")
+
+
+def _declares_start(meta: TraceMeta) -> str | None:
+    if meta.initial_position is None and meta.initial_equity is None:
+        return "the trace declares no starting ledger (TraceMeta.initial_position, initial_equity)"
+    return None
+
+
 # --------------------------------------------------------------------------- rewards and metrics
 def _reward_sum(prev: StepRecord | None, r: StepRecord, c: Context) -> str | None:
     # The sum is total_reward's: left to right from 0.0, what tradeguard's envs pay, the
@@ -263,6 +329,14 @@ def _within_running_sum(reported: float, exact: float, trace: Trace, c: Context)
     magnitudes = [abs(r.reward) for r in trace]
     bound = math.fsum(magnitudes)
     return abs(reported - exact) <= c.meta.precision.tolerance(*magnitudes, bound, reported, exact)
+
+
+def _shows_position(meta: TraceMeta) -> str | None:
+    if meta.hides_position:
+        return "the env declares it hides the position on purpose (TraceMeta.hides_position)"
+    if not {"position_after", "legs"} & meta.supplies:
+        return "does not supply position_after or legs"
+    return None
 
 
 # --------------------------------------------------------------------------- the catalog
@@ -436,6 +510,26 @@ CATALOG: tuple[Invariant, ...] = (
         step_check=_executed_within_requested,
     ),
     _inv(
+        id="allowed-actions-execute",
+        statement="An action the env does not reject (and the mask allows) changes the position as its kind "
+        "says: an open or add grows it, a reduce shrinks it, a close flattens it.",
+        family="rules",
+        scope="step",
+        needs=_F({"predicted", "executed", "rejected", "reason", "position_before", "position_after"}),
+        step_check=_allowed_executes,
+        declared=_single_position,
+    ),
+    _inv(
+        id="initial-state-consistent",
+        statement="The ledger at reset (cash, holdings, equity) is what the env's settings and its own "
+        "report at reset say.",
+        family="accounting",
+        scope="episode",
+        needs=_F({"cash_before", "position_before", "equity_before"}),
+        episode_check=_initial_state,
+        declared=_declares_start,
+    ),
+    _inv(
         id="reward-is-sum-of-components",
         statement="Every step's reward equals the sum of its named components.",
         family="rewards",
@@ -502,9 +596,33 @@ CATALOG: tuple[Invariant, ...] = (
     ),
     _inv(
         id="step-after-end-refused",
-        statement="step() after the episode ended raises instead of trading on.",
+        statement="step() after the episode ended raises a deliberate refusal (not a crash such as an IndexError "
+        "from the data) instead of trading on.",
         family="contract",
         scope="env",
+    ),
+    _inv(
+        id="seeding-honored",
+        statement="reset(seed=s) makes the env's randomness and action_space.sample() reproducible, an unseeded "
+        "reset reseeds neither to a constant, and the global numpy and random generators are left alone.",
+        family="contract",
+        scope="env",
+    ),
+    _inv(
+        id="episode-length-as-configured",
+        statement="An episode lasts the steps the env's settings declare, unless ruin ends it early.",
+        family="contract",
+        scope="env",
+        declared=_declares("episode_length", "episode length"),
+    ),
+    _inv(
+        id="position-observable",
+        statement="Two reachable states with different positions never give identical observations "
+        "(a warning; an env that hides the position on purpose declares it).",
+        family="contract",
+        scope="env",
+        declared=_shows_position,
+        severity="warning",
     ),
 )
 

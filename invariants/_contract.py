@@ -19,16 +19,14 @@ from tradeguard._episode import _copy, play_episode
 from tradeguard.invariants._adapter import StepData, TraceAdapter, adapter_for, reported_metrics_of
 from tradeguard.invariants._model import Violation
 from tradeguard.invariants._spaces import describe_record, idle_action
-from tradeguard.trace import StepRecord, Trace
+from tradeguard.trace import CRASH_ERRORS, StepRecord, Trace
 
 __all__ = [
     "BAD_ACTIONS",
-    "CONTRACT_CHECKS",
     "EnvFactory",
     "MaskedPlan",
     "RecordedEpisode",
     "check_action_range_enforced",
-    "check_env_contract",
     "check_observation_in_space",
     "check_replay_determinism",
     "check_returned_data_not_reused",
@@ -447,7 +445,13 @@ def check_step_after_end_refused(
     adapter: TraceAdapter | None = None, max_steps: int = 100_000,
 ) -> list[Violation]:
     """Play ``actions``, then a neutral action (0, or the neutral member of a ``Box`` or
-    ``MultiDiscrete`` space) until the episode ends, then step once more: it must raise."""
+    ``MultiDiscrete`` space) until the episode ends, then step once more: it must raise a refusal.
+
+    A refusal is an exception the env raises on purpose (its guard). What counts as one is the
+    trace header's ``refusal_errors`` when the adapter declares it (exactly those types), else
+    the default rule: any exception but :data:`tradeguard.trace.CRASH_ERRORS` (``IndexError``,
+    ``KeyError``, ``AttributeError``, ``TypeError``, arithmetic errors, ...), which are crashes
+    deep in the env's data and reported as findings."""
     env = make_env()
     ep = record_episode(env, actions, seed=seed, options=options, adapter=adapter)
     if ep.error is not None:
@@ -470,8 +474,8 @@ def check_step_after_end_refused(
         with warnings.catch_warnings(record=True):
             warnings.simplefilter("ignore")
             env.step(idle)
-    except Exception:
-        return []
+    except Exception as exc:
+        return _refusal_or_crash(exc, ep.trace.meta, steps, seed)
     return [
         Violation(
             invariant="step-after-end-refused",
@@ -483,27 +487,25 @@ def check_step_after_end_refused(
     ]
 
 
-CONTRACT_CHECKS: dict[str, Callable[..., list[Violation]]] = {
-    "replay-determinism": check_replay_determinism,
-    "returned-data-not-reused": check_returned_data_not_reused,
-    "observation-in-space": check_observation_in_space,
-    "action-range-enforced": check_action_range_enforced,
-    "step-after-end-refused": check_step_after_end_refused,
-}
-
-
-def check_env_contract(
-    make_env: EnvFactory,
-    actions: Sequence[Any] | MaskedPlan,
-    *,
-    seed: int,
-    options: dict[str, Any] | None = None,
-    adapter: TraceAdapter | None = None,
-    only: Sequence[str] | None = None,
-) -> list[Violation]:
-    """Run every env-contract check (or those in ``only``) and return all violations."""
-    out: list[Violation] = []
-    for name, check in CONTRACT_CHECKS.items():
-        if only is None or name in only:
-            out.extend(check(make_env, actions, seed=seed, options=options, adapter=adapter))
-    return out
+def _refusal_or_crash(exc: Exception, meta: Any, steps: int, seed: int | None) -> list[Violation]:
+    """``[]`` when ``exc`` is a refusal by the rule the header declares, else the crash's violation."""
+    declared = getattr(meta, "refusal_errors", None)
+    if declared is not None:
+        if isinstance(exc, declared):
+            return []
+        rule = f"the adapter declares refusal_errors=({', '.join(e.__name__ for e in declared)},)"
+    else:
+        if not isinstance(exc, CRASH_ERRORS):
+            return []
+        name = type(exc).__name__
+        rule = (f"{'an' if name[0] in 'AEIOU' else 'a'} {name} is a crash by the default rule (CRASH_ERRORS: lookup, attribute, type "
+                "and arithmetic errors), never a refusal")
+    text = str(exc)
+    shown = text if len(text) <= 120 else text[:117] + "..."
+    return [Violation(
+        invariant="step-after-end-refused", step=steps, seed=seed,
+        message=f"step() after the episode ended at step {steps - 1} raised {type(exc).__name__}: {shown}; {rule}. "
+        "That is a crash deep in the env's data, not a deliberate refusal: check for the end in step() and raise "
+        "(e.g. RuntimeError('episode over; call reset()')), or declare the exception the env's guard raises in "
+        "TraceMeta.refusal_errors",
+    )]

@@ -26,11 +26,11 @@ from tradeguard.invariants._adapter import TraceAdapter, adapter_for
 from tradeguard.invariants._catalog import CATALOG
 from tradeguard.invariants._check import evaluate_trace, select
 from tradeguard.invariants._contract import (
-    CONTRACT_CHECKS,
     MaskedPlan,
     RecordedEpisode,
     record_episode,
 )
+from tradeguard.invariants._contract_probes import CONTRACT_CHECKS
 from tradeguard.invariants._gate_report import CatalogReport, Counterexample, InvariantReport
 from tradeguard.invariants._gate_search import _Example, _examples_strategy, _find
 from tradeguard.invariants._isolation import CallTimedOut, EnvCall, Isolation
@@ -451,7 +451,7 @@ class _GateRun:
                     seed=ex.seed,
                 )
             ]
-        extra = {"max_steps": END_WITHIN} if inv.id == "step-after-end-refused" else {}
+        extra = {"max_steps": END_WITHIN} if inv.id in ("step-after-end-refused", "episode-length-as-configured") else {}
         return CONTRACT_CHECKS[inv.id](make_env, plan(ex), seed=ex.seed, options=options(ex), adapter=chosen, **extra)
 
     def any_trace_failure(self, ex: _Example) -> bool:
@@ -478,6 +478,10 @@ class _GateRun:
             note = f"the {chosen.name} adapter does not supply {', '.join(missing)}" if missing else why
             return InvariantReport(invariant=inv, status="not-applicable", examples=0, note=note,
                                    missing=missing)
+        undeclared = inv.why_not_applicable(meta, reported=self.reports) if inv.scope == "env" else None
+        if undeclared is not None:
+            return InvariantReport(invariant=inv, status="not-applicable", examples=0,
+                                   note=f"the {chosen.name} adapter: {undeclared}")
         if self.abandoned:
             return self.not_checked(inv)
         one = _InvariantSearch(self, inv)
@@ -505,7 +509,8 @@ class _GateRun:
             seed=minimal.seed,
         )
         return InvariantReport(
-            invariant=inv, status="fail", examples=one.examples, violations=tuple(found), counterexample=cx
+            invariant=inv, status="warn" if inv.severity == "warning" else "fail", examples=one.examples,
+            violations=tuple(found), counterexample=cx,
         )
 
 

@@ -99,6 +99,11 @@ class CatalogReport:
         return tuple(r for r in self.results if r.status == "fail")
 
     @property
+    def warnings(self) -> tuple[InvariantReport, ...]:
+        """The warning-level invariants that do not hold (status ``warn``): reported, not failed."""
+        return tuple(r for r in self.results if r.status == "warn")
+
+    @property
     def not_supplied(self) -> tuple[InvariantReport, ...]:
         """The invariants not checked because the adapter does not supply the fields they read."""
         return tuple(r for r in self.results if r.status == "not-applicable" and r.missing)
@@ -121,10 +126,10 @@ class CatalogReport:
         via = f" via the {self.adapter} adapter" if self.adapter else ""
         lines = [f"tradeguard check: {self.env}{via}  ({self.seconds:.1f} s, up to {self.examples} examples per invariant)", ""]
         for r in self.results:
-            mark = {"pass": "pass", "fail": "FAIL", "not-applicable": "n/a "}[r.status]
+            mark = {"pass": "pass", "fail": "FAIL", "warn": "WARN", "not-applicable": "n/a "}[r.status]
             lines.append(f"  {mark}  {r.invariant.id:<36} {r.examples:>5} examples  {r.note}")
-        for r in self.failures:
-            lines += ["", f"FAIL {r.invariant.id}: {r.invariant.statement}"]
+        for r in (*self.failures, *self.warnings):
+            lines += ["", f"{'FAIL' if r.status == 'fail' else 'WARNING'} {r.invariant.id}: {r.invariant.statement}"]
             if r.counterexample is not None:
                 lines.append(f"  minimal counterexample: {r.counterexample}")
             lines += [str(v) for v in r.violations[:5]]
@@ -132,7 +137,8 @@ class CatalogReport:
             lines += ["", f"finding: {finding}"]
         passed = sum(r.status == "pass" for r in self.results)
         na = sum(r.status == "not-applicable" for r in self.results)
-        lines += ["", f"{passed} passed, {len(self.failures)} failed, {na} not applicable"]
+        warned = f", {len(self.warnings)} warning{'s' * (len(self.warnings) != 1)}" if self.warnings else ""
+        lines += ["", f"{passed} passed, {len(self.failures)} failed{warned}, {na} not applicable"]
         unchecked = self.not_supplied
         if unchecked:
             fields = {f for r in unchecked for f in r.missing}

@@ -37,7 +37,16 @@ from typing import Any, cast
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["CallTimedOut", "EnvCall", "GuardedEnv", "Isolation"]
+__all__ = [
+    "CallTimedOut",
+    "EnvCall",
+    "GuardedEnv",
+    "Isolation",
+    "fresh_global_rngs",
+    "global_rngs",
+    "global_rngs_changed",
+    "set_global_rngs",
+]
 
 _REFIRE = 0.05
 """Seconds between repeated timer interrupts once a call is over its budget."""
@@ -414,6 +423,21 @@ class Isolation:
                 "tradeguard captured it so that reports (--json) stay clean",
             )
 
+    def env_global_rngs(self) -> tuple[Any, Any]:
+        """The states of the env's private global generators now: numpy's (``np.random``) and
+        Python's ``random`` (live in the ``random`` module during an example), for
+        :func:`global_rngs_changed` to compare: an env that draws from or reseeds them changes them."""
+        np_state = self._env_np.copy() if isinstance(self._env_np, np.ndarray) else self._env_np
+        return np_state, (random.getstate() if self._deadline is not None else self._env_random)
+
+    def set_env_global_rngs(self, states: tuple[Any, Any]) -> None:
+        """Put the env's private global generators in ``states`` (as :meth:`env_global_rngs` gives them)."""
+        self._env_np = states[0]
+        if self._deadline is not None:
+            random.setstate(states[1])
+        else:
+            self._env_random = states[1]
+
     # ------------------------------------------------------------------ guarded envs
     def guard(self, make_env: Callable[[], Any]) -> Callable[[], GuardedEnv]:
         """A factory like ``make_env`` whose envs route every call through this isolation."""
@@ -422,6 +446,40 @@ class Isolation:
             return GuardedEnv(self.call(EnvCall("make_env()"), make_env), self)
 
         return make
+
+
+def global_rngs(env: Any) -> tuple[Any, Any]:
+    """The states of the global generators ``env`` draws from: numpy's and Python's ``random``
+    (the private ones of its :class:`Isolation` when the env is guarded, else the process's)."""
+    iso = getattr(env, "tradeguard_isolation", None)
+    if isinstance(iso, Isolation):
+        return iso.env_global_rngs()
+    return np.random.get_state(), random.getstate()
+
+
+def set_global_rngs(env: Any, states: tuple[Any, Any]) -> None:
+    """Put the global generators ``env`` draws from in ``states`` (a :func:`global_rngs` snapshot)."""
+    iso = getattr(env, "tradeguard_isolation", None)
+    if isinstance(iso, Isolation):
+        iso.set_env_global_rngs(states)
+        return
+    np.random.set_state(states[0] if not isinstance(states[0], np.ndarray) else _legacy(states[0]))
+    random.setstate(states[1])
+
+
+def fresh_global_rngs(seed: int) -> tuple[Any, Any]:
+    """Global generator states seeded from ``seed``, to start a probe from a state no env chose."""
+    return np.random.RandomState(seed).get_state(), random.Random(seed).getstate()
+
+
+def global_rngs_changed(before: tuple[Any, Any], after: tuple[Any, Any]) -> list[str]:
+    """Which of the global generators changed between two :func:`global_rngs` snapshots, by name."""
+    changed = []
+    if not _NumpyGlobalRng.same(before[0], after[0]):
+        changed.append("numpy's global generator (np.random)")
+    if before[1] != after[1]:
+        changed.append("Python's random module")
+    return changed
 
 
 def _logging_diff(before: tuple[int, tuple[logging.Handler, ...], int], after: tuple[int, tuple[logging.Handler, ...], int]) -> str:
@@ -461,6 +519,12 @@ class GuardedEnv:
     def tradeguard_target(self) -> Any:
         """The env under test itself."""
         return self._tg_env
+
+    @property
+    def tradeguard_isolation(self) -> Isolation:
+        """The :class:`Isolation` this env's calls run in (the env's private global generators are there)."""
+        iso: Isolation = self._tg_iso
+        return iso
 
     @property
     def unwrapped(self) -> Any:

@@ -8,14 +8,17 @@ from typing import Any, Literal
 
 from tradeguard.trace import ActionKind, Number, StepRecord, Trace, TraceMeta
 
-__all__ = ["Context", "EpisodeCheck", "Family", "Invariant", "Scope", "Status", "StepCheck", "Violation"]
+__all__ = ["Context", "EpisodeCheck", "Family", "Invariant", "Scope", "Severity", "Status", "StepCheck", "Violation"]
 
 Scope = Literal["step", "episode", "env"]
 """``step``: checkable online from one record and the one before; ``episode``: needs the
 whole trace; ``env``: drives the env itself (replays, probes)."""
 
 Family = Literal["seed", "rules", "accounting", "rewards", "contract"]
-Status = Literal["pass", "fail", "not-applicable"]
+Status = Literal["pass", "fail", "warn", "not-applicable"]
+"""``warn``: a warning-level invariant (``Invariant.severity == "warning"``) does not hold;
+reported with its counterexample, but it does not fail the gate."""
+Severity = Literal["error", "warning"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +76,8 @@ class Invariant:
         declared: What the trace's header must declare for the invariant to apply:
             ``header -> None`` when it applies, or the reason it does not (``"the trace
             declares no fee schedule (TraceMeta.fee_schedule)"``). ``None``: always applies.
+        severity: ``error`` (a violation fails the gate) or ``warning`` (it is reported with
+            status ``warn``: suspicious, and legal when the env means it).
     """
 
     id: str
@@ -83,6 +88,7 @@ class Invariant:
     step_check: StepCheck | None = None
     episode_check: EpisodeCheck | None = None
     declared: Callable[[TraceMeta], str | None] | None = None
+    severity: Severity = "error"
 
     def applicable(self, meta: TraceMeta, *, reported: bool = False) -> bool:
         """True when a trace with header ``meta`` supplies every needed field and declares

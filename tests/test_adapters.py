@@ -56,7 +56,7 @@ def test_the_documented_adapter_example_runs_and_passes(capsys: pytest.CaptureFi
     exec(compile(_BLOCKS[1], str(DOC), "exec"), ns)
     report = ns["report"]
     assert report.passed
-    assert "23 passed, 0 failed, 5 not applicable" in capsys.readouterr().out
+    assert "28 passed, 0 failed, 5 not applicable" in capsys.readouterr().out
     na = {i for i, s in statuses(report).items() if s == "not-applicable"}
     assert na == {"no-add-without-profitable-position", "position-within-limits", "leverage-within-limit",
                   "financing-as-declared", "executed-within-requested"}
@@ -223,7 +223,7 @@ def test_a_plain_gym_env_gets_the_contract_and_not_applicable_for_the_rest() -> 
     assert report.adapter == "gym" and report.passed
     assert {i for i, v in s.items() if v == "pass"} == {
         "finite-rewards", "replay-determinism", "returned-data-not-reused", "observation-in-space",
-        "action-range-enforced", "valid-steps-do-not-raise", "step-after-end-refused",
+        "action-range-enforced", "valid-steps-do-not-raise", "step-after-end-refused", "seeding-honored",
     }
     note = next(r.note for r in report.results if r.invariant.id == "self-financing")
     assert note == (
@@ -544,18 +544,20 @@ def test_the_report_says_when_the_adapter_left_the_trading_invariants_unchecked(
     report = check_trading_env(CoinEnv, examples=5, max_steps=3, seed=0)
     # (CoinEnv's info["action_mask"], present from reset on, is supplied by GymAdapter: no "action masks")
     assert report.format().splitlines()[-2:] == [
-        "7 passed, 0 failed, 21 not applicable",
-        "20 invariants were not checked: the gym adapter does not supply positions, cost bases, cash, equity, "
+        "8 passed, 0 failed, 25 not applicable",
+        "22 invariants were not checked: the gym adapter does not supply positions, cost bases, cash, equity, "
         "prices, fees, financing, instrument legs, the env's reported equity, executions or reward components. "
         "Write an adapter for this env (about 40 lines, see docs/adapters.md) to check them.",
     ]
     unchecked = [i for i, s in statuses(report).items() if s == "not-applicable" and i != "metrics-match-trace"]
-    assert report.as_dict()["not_checked_by_adapter"] == unchecked and len(unchecked) == 20
+    # (episode-length-as-configured and position-observable are not applicable for want of a declaration)
+    unchecked = [i for i in unchecked if i not in ("episode-length-as-configured", "position-observable")]
+    assert report.as_dict()["not_checked_by_adapter"] == unchecked and len(unchecked) == 22
     # An adapter that supplies nearly everything: one line for the fields it lacks (not for what its env
     # does not declare, like position limits it does not have).
     coin = check_trading_env(CoinEnv, adapter=CoinAdapter(), examples=5, max_steps=3, seed=0)
     assert coin.format().splitlines()[-2:] == [
-        "23 passed, 0 failed, 5 not applicable",
+        "28 passed, 0 failed, 5 not applicable",
         "3 invariants were not checked: the coin adapter does not supply cost bases, financing or instrument "
         "legs. An adapter that supplies them checks them too (docs/adapters.md).",
     ]
@@ -615,16 +617,18 @@ def test_action_spaces_the_gate_cannot_drive_are_refused_with_a_way_forward() ->
 
 
 # --------------------------------------------------------------------------- the command line
-def test_check_env_shortcut_prints_the_same_json_shape_with_three_statuses(capsys: pytest.CaptureFixture[str]) -> None:
+def test_check_env_shortcut_prints_the_same_json_shape_with_every_status(capsys: pytest.CaptureFixture[str]) -> None:
     status = main(["check", "--env", "anytrading-stocks", "--examples", "5", "--max-steps", "6", "--json", "--database", "none"])
     out = json.loads(capsys.readouterr().out)
     assert status == 1 and out["passed"] is False
     assert out["env"] == "gym-anytrading StocksEnv" and out["adapter"] == "anytrading-stocks"
-    assert {i["status"] for i in out["invariants"]} == {"pass", "fail", "not-applicable"}
+    assert {i["status"] for i in out["invariants"]} == {"pass", "fail", "warn", "not-applicable"}
     for inv in out["invariants"]:
         assert set(inv) >= {"id", "statement", "family", "scope", "status", "examples", "violations"}
     failed = {i["id"] for i in out["invariants"] if i["status"] == "fail"}
-    assert failed == {"returned-data-not-reused", "action-range-enforced", "step-after-end-refused"}
+    assert failed == {"returned-data-not-reused", "action-range-enforced", "step-after-end-refused", "seeding-honored"}
+    warned = {i["id"] for i in out["invariants"] if i["status"] == "warn"}
+    assert warned == {"position-observable"}  # its observation is the price window alone
 
 
 def test_check_env_module_factory_with_an_adapter_class(capsys: pytest.CaptureFixture[str]) -> None:

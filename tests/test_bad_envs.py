@@ -211,12 +211,15 @@ def test_gate_catches_bad_env(bad: BadEnv) -> None:
 
 
 def test_every_invariant_has_a_bad_env() -> None:
-    """Every invariant of the catalog is shown catching a real bug: here, or on a float ledger."""
+    """Every invariant of the catalog is shown catching a real bug: here, on a float ledger, or on
+    the env-contract twins of tests/contract_envs.py (position-observable among them, as a warning)."""
+    from test_contract_invariants import BAD as BAD_COINS
     from test_float_ledgers import BAD_BOOKS
 
     from tradeguard.invariants import CATALOG
 
-    caught = {b.invariant for b in BAD_ENVS} | {b.invariant for b in BAD_BOOKS}
+    caught = ({b.invariant for b in BAD_ENVS} | {b.invariant for b in BAD_BOOKS} | {b.invariant for b in BAD_COINS}
+              | {"position-observable"})  # test_a_hidden_position_is_a_warning_and_can_be_declared
     assert caught == {inv.id for inv in CATALOG}
 
 

@@ -100,13 +100,28 @@ def test_check_finds_anytrading_stepping_past_the_end() -> None:
 
 
 def test_anytrading_unseeded_reset_reseeds_the_action_space_with_zero() -> None:
-    # Found reading the source (trading_env.py:60), not by a catalog invariant.
+    # Found reading the source (trading_env.py:60); seeding-honored finds it since issue 14.
     env = stocks()
     episodes = []
     for _ in range(3):
         env.reset()
         episodes.append([int(env.action_space.sample()) for _ in range(16)])
     assert episodes[0] == episodes[1] == episodes[2]
+
+
+def test_check_finds_anytrading_unseeded_reset_reseeding_the_action_space() -> None:
+    (message,) = violations(lambda: make_stocks_env(steps=6), "seeding-honored")
+    assert re.fullmatch(r"two fresh envs, their action spaces seeded differently \(\d+ and \d+\) and reset with "
+                        r"seed=None, sampled the same 32 actions: reset\(seed=None\) reseeds the action space to a "
+                        r"constant, .*", message), message
+
+
+def test_check_warns_that_anytrading_observations_hide_the_position() -> None:
+    report = check_trading_env(lambda: make_stocks_env(steps=6), only=["position-observable"], examples=10,
+                               max_steps=6, seed=0)
+    (result,) = report.results
+    assert result.status == "warn" and report.passed, report.format()
+    assert "the agent cannot see its own position" in result.violations[0].message
 
 
 # --------------------------------------------------------------------------- gym-trading-env
@@ -186,6 +201,26 @@ def test_check_finds_gym_trading_env_stepping_past_max_episode_duration() -> Non
     assert message.startswith("step() after the episode ended at step 3 returned normally instead of raising")
 
 
+def test_check_finds_gym_trading_env_max_episode_duration_one_step_short() -> None:
+    (message,) = violations(lambda: make_trading_env(steps=12, max_episode_duration=5), "episode-length-as-configured")
+    assert message.startswith("the env's settings declare episodes of 5 steps (TraceMeta.episode_length); this "
+                              "episode ended after 4 steps (1 step short), with no ruin to end it early"), message
+
+
+def test_check_finds_gym_trading_env_crashing_past_the_end_of_its_data() -> None:
+    # With max_episode_duration="max", the step past the end dies on an IndexError in the data: a crash, not a refusal.
+    messages = violations(lambda: make_trading_env(steps=6), "step-after-end-refused")
+    assert re.fullmatch(r"step\(\) after the episode ended at step 5 raised IndexError: .*; an IndexError is a crash "
+                        r"by the default rule .*", messages[0]), messages[0]
+
+
+def test_check_finds_gym_trading_env_drawing_from_the_global_rng() -> None:
+    # Only that: the wrapper that rebuilds the env on each market keeps one action space, so a
+    # seeded action space samples the same after reset(seed=s) (the package's reset leaves it alone).
+    (message,) = violations(lambda: make_trading_env(steps=6), "seeding-honored")
+    assert message.startswith("reset(seed=") and "changed numpy's global generator (np.random)" in message, message
+
+
 def test_gym_trading_env_borrow_interest_does_not_accrue() -> None:
     # utils/portfolio.py:44-46: update_interest *sets* the interest owed to one step's worth.
     df = pd.DataFrame({"close": np.full(40, 100.0), "feature_x": 0.0})
@@ -223,6 +258,16 @@ def test_gym_trading_env_trades_on_after_ruin() -> None:
 
 
 def test_check_finds_gym_trading_env_stepping_past_ruin() -> None:
-    found = violations(make_margin_trading_env, "step-after-end-refused")
-    assert re.fullmatch(r"step\(\) after the episode ended at step \d+ returned normally instead of raising: an agent "
-                        r"can keep trading past the end of the data", found[0]), found[0]
+    # The gate's shrunk counterexample for this env is now the IndexError at the end of its data
+    # (test_check_finds_gym_trading_env_crashing_past_the_end_of_its_data), simpler than a ruin;
+    # the ruin it found before (a short at 0.01 that the price then multiplies by ten) is replayed here.
+    from tradeguard.env import Market
+    from tradeguard.invariants._contract import check_step_after_end_refused
+    from tradeguard.invariants.peers import GymTradingEnvAdapter
+
+    market = Market(np.array([1] + [10] * 25, dtype=np.int64))
+    found = check_step_after_end_refused(make_margin_trading_env, [0], seed=0, options={"market": market},
+                                         adapter=GymTradingEnvAdapter())
+    assert [v.message for v in found] == [
+        "step() after the episode ended at step 0 returned normally instead of raising: an agent can keep trading "
+        "past the end of the data"]

@@ -30,13 +30,14 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal, NamedTuple, overload
 
 __all__ = [
     "ACTION_KINDS",
     "CORE_FIELDS",
+    "CRASH_ERRORS",
     "EXACT",
     "ActionKind",
     "EpisodeMetrics",
@@ -440,6 +441,21 @@ class TraceMeta:
             ``"refuse"`` (raise; the default) or ``"clip"`` (values past a bound are clipped
             to it; anything that cannot be clipped, NaN or the wrong shape, still raises).
             ``action-range-enforced`` holds the env to it.
+        episode_length: The steps an episode lasts, by the env's settings (e.g. an
+            episode-length or max-duration setting, or the data it was given), when
+            nothing ends it early; ``None``: not declared. ``episode-length-as-configured``
+            holds the env to it (an early end is allowed only on ruin, with ``ends_on_ruin``).
+        refusal_errors: The exception types the env raises on purpose when ``step()`` is
+            called after the episode ended (its guard); ``None``: the default rule, under
+            which any exception but a crash (:data:`CRASH_ERRORS`: ``IndexError``,
+            ``KeyError``, ``AttributeError``, ``TypeError``, arithmetic errors, ...) is a refusal.
+        hides_position: The observation leaves the agent's own position out on purpose
+            (``position-observable`` is then not applicable).
+        initial_position: The position at reset, by the env's settings (a number, or one per
+            instrument); ``None``: not declared.
+        initial_equity: The portfolio value the env itself reports at reset; ``None``: it
+            reports none. With ``initial_cash``, ``initial-state-consistent`` compares the
+            ledger at reset to these.
     """
 
     env_id: str
@@ -466,6 +482,11 @@ class TraceMeta:
     financing_schedule: FinancingSchedule | None = None
     ends_on_ruin: bool = True
     out_of_space: OutOfSpace = "refuse"
+    episode_length: int | None = None
+    refusal_errors: tuple[type[BaseException], ...] | None = None
+    hides_position: bool = False
+    initial_position: Number | tuple[Number, ...] | None = None
+    initial_equity: Number | None = None
 
     def __post_init__(self) -> None:
         # Cheap (a subset test and one pass over the kinds): TradingEnv builds one per reset.
@@ -479,6 +500,9 @@ class TraceMeta:
         if (self.precision is not EXACT or self.instruments or self.position_limits is not None
                 or self.max_leverage is not None or self.fee_schedule is not None or self.financing_schedule is not None):
             _check_ledger_declarations(self)
+        if (self.episode_length is not None or self.refusal_errors is not None or self.initial_position is not None
+                or self.initial_equity is not None):
+            _check_contract_declarations(self)
 
     @property
     def exact(self) -> bool:
@@ -552,6 +576,34 @@ def _check_ledger_declarations(meta: TraceMeta) -> None:
         value = getattr(meta, name)
         if value is not None and not isinstance(value, cls):
             raise InvalidConfig(f"{where}: {name}={value!r}; expected a tradeguard.trace.{cls.__name__}.")
+
+
+def _check_contract_declarations(meta: TraceMeta) -> None:
+    from tradeguard.errors import InvalidConfig
+
+    where = f"TraceMeta(env_id={meta.env_id!r})"
+    n = meta.episode_length
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+        raise InvalidConfig(f"{where}: episode_length={n!r}; expected the steps of an episode, an int >= 1, "
+                            "or None when the env's settings do not say.")
+    errors = meta.refusal_errors
+    if errors is not None and not (isinstance(errors, tuple) and errors and all(
+            isinstance(e, type) and issubclass(e, BaseException) for e in errors)):
+        raise InvalidConfig(f"{where}: refusal_errors={errors!r}; expected a non-empty tuple of exception "
+                            "classes, e.g. (RuntimeError,), or None for the default rule (any but CRASH_ERRORS).")
+    amounts = meta.initial_position if isinstance(meta.initial_position, tuple) else (meta.initial_position,)
+    for name, values in (("initial_position", amounts), ("initial_equity", (meta.initial_equity,))):
+        if not all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v))
+                   for v in values):
+            raise InvalidConfig(f"{where}: {name}={getattr(meta, name)!r}; expected a finite number (a tuple of "
+                                "them, one per instrument, for initial_position) or None.")
+
+
+CRASH_ERRORS: tuple[type[BaseException], ...] = (
+    LookupError, AttributeError, TypeError, ArithmeticError, NameError, RecursionError, MemoryError,
+)
+"""Exceptions that are crashes, never a refusal, when ``step()`` runs past the end (by default):
+an ``IndexError`` or ``KeyError`` from deep in the env's data, an attribute or type error."""
 
 
 def _bad_out_of_space(env_id: str, value: object) -> None:
@@ -641,151 +693,5 @@ class Trace(Sequence[StepRecord]):
         return compute_metrics(self)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class EpisodeMetrics:
-    """Episode metrics, every one recomputable from the trace.
-
-    Attributes:
-        steps: Number of steps.
-        episode_reward: Sum of the rewards.
-        total_return: Final equity over initial equity, minus one.
-        sharpe: Mean over standard deviation of per-step equity returns (not annualized;
-            0.0 when the standard deviation is 0).
-        trades: Steps on which a trade executed (a quantity != 0, in any instrument).
-        round_trips: Positions opened from flat and closed back to flat (long or short;
-            with several instruments, from all flat back to all flat).
-        win_rate: Share of round trips that ended with more equity than they started with
-            (0.0 when there were none).
-        rejections: Steps whose predicted action was rejected.
-        rejection_rate: ``rejections / steps``.
-        action_distribution_predicted: Share of steps on which each action was predicted.
-        action_distribution_executed: Share of steps on which each action executed.
-        action_entropy_predicted: Entropy in nats of the predicted distribution.
-        action_entropy_executed: Entropy in nats of the executed distribution.
-        reward_components: Episode total of each reward component.
-    """
-
-    steps: int
-    episode_reward: float
-    total_return: float
-    sharpe: float
-    trades: int
-    round_trips: int
-    win_rate: float
-    rejections: int
-    rejection_rate: float
-    action_distribution_predicted: Mapping[str, float]
-    action_distribution_executed: Mapping[str, float]
-    action_entropy_predicted: float
-    action_entropy_executed: float
-    reward_components: Mapping[str, float]
-
-    def as_dict(self) -> dict[str, object]:
-        """A JSON-ready dict of every metric."""
-        return {name: _plain(getattr(self, name)) for name in self.__slots__}
-
-
-def _plain(value: object) -> object:
-    return dict(value) if isinstance(value, Mapping) else value
-
-
-def _distribution(actions: Sequence[int], names: Sequence[str]) -> dict[str, float]:
-    counts = [0] * len(names)
-    for a in actions:
-        counts[a] += 1
-    n = len(actions)
-    return {name: (counts[i] / n if n else 0.0) for i, name in enumerate(names)}
-
-
-def action_entropy(distribution: Mapping[str, float]) -> float:
-    """Entropy in nats of an action distribution (each action's share of the steps).
-
-    The one formula behind every ``action_entropy_*`` field: :class:`EpisodeMetrics`, the
-    policy audit's per-family reports and the training callback's windows.
-
-    Example:
-        >>> round(action_entropy({"HOLD": 0.5, "BUY": 0.5, "SELL": 0.0}), 6)
-        0.693147
-    """
-    return -math.fsum(p * math.log(p) for p in distribution.values() if p > 0.0) + 0.0
-
-
-def _traded(r: StepRecord) -> bool:
-    if r.legs is None:
-        return r.quantity != 0
-    return any(leg.quantity != 0 for leg in r.legs)
-
-
-def _flat(r: StepRecord) -> tuple[bool, bool]:
-    """Whether the account held nothing before and after the step (every instrument flat)."""
-    if r.legs is None:
-        return r.position_before == 0, r.position_after == 0
-    return (all(leg.position_before == 0 for leg in r.legs), all(leg.position_after == 0 for leg in r.legs))
-
-
-def compute_metrics(trace: Trace) -> EpisodeMetrics:
-    """Compute every :class:`EpisodeMetrics` field from ``trace`` alone.
-
-    The action distributions are computed twice, from what the agent *predicted*
-    and from what the env *executed*: reporting only the first is how the seed's
-    evaluator showed "100% SELL_PARTIAL" for an agent that never traded.
-
-    Example:
-        >>> from tradeguard.env import TradingEnv, Action
-        >>> env = TradingEnv()
-        >>> _ = env.reset(seed=0)
-        >>> _ = env.step(Action.SELL_PARTIAL)
-        >>> m = compute_metrics(env.trace)
-        >>> m.action_distribution_predicted["SELL_PARTIAL"], m.action_distribution_executed["HOLD"]
-        (1.0, 1.0)
-    """
-    records = trace.records
-    meta = trace.meta
-    n = len(records)
-    names = meta.action_names
-    predicted = _distribution([r.predicted for r in records], names)
-    executed = _distribution([r.executed for r in records], names)
-    rejections = sum(1 for r in records if r.rejected)
-    trades = sum(1 for r in records if _traded(r))
-
-    initial = records[0].equity_before if records else meta.initial_cash
-    final = records[-1].equity_after if records else meta.initial_cash
-    total_return = final / initial - 1.0 if initial > 0 else 0.0
-
-    step_returns = [
-        r.equity_after / r.equity_before - 1.0 for r in records if r.equity_before > 0
-    ]
-    sharpe = 0.0
-    if len(step_returns) >= 2:
-        mean = math.fsum(step_returns) / len(step_returns)
-        var = math.fsum((x - mean) ** 2 for x in step_returns) / (len(step_returns) - 1)
-        std = math.sqrt(var)
-        sharpe = mean / std if std > 0.0 else 0.0
-
-    round_trips = wins = 0
-    opened_at: Number | None = None
-    for r in records:
-        flat_before, flat_after = _flat(r)
-        if flat_before and not flat_after:
-            opened_at = r.equity_before
-        elif not flat_before and flat_after and opened_at is not None:
-            round_trips += 1
-            wins += r.equity_after > opened_at
-            opened_at = None
-
-    return EpisodeMetrics(
-        steps=n,
-        episode_reward=math.fsum(r.reward for r in records),
-        total_return=total_return,
-        sharpe=sharpe,
-        trades=trades,
-        round_trips=round_trips,
-        win_rate=wins / round_trips if round_trips else 0.0,
-        rejections=rejections,
-        rejection_rate=rejections / n if n else 0.0,
-        action_distribution_predicted=predicted,
-        action_distribution_executed=executed,
-        action_entropy_predicted=action_entropy(predicted),
-        action_entropy_executed=action_entropy(executed),
-        reward_components=trace.component_totals(),
-    )
+# The metrics live in their own module; they are part of this one's public API.
+from tradeguard._metrics import EpisodeMetrics, action_entropy, compute_metrics  # noqa: E402

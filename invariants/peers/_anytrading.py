@@ -207,6 +207,12 @@ class AnyTradingAdapter(MarketWrapperAdapter):
             supplies=_SUPPLIES,
             precision=Precision.float32(),
             fee_schedule=self._fee_schedule(base),
+            # frame_bound=(start, end) gives the prices of ticks start..end-1; the agent acts on
+            # each tick but the last, whose price marks the last step.
+            episode_length=int(base.frame_bound[1]) - int(base.frame_bound[0]) - 1,
+            # The account at reset: total_profit 1.0, flat (stocks; forex left starts holding).
+            initial_position=None if left else 0.0,
+            initial_equity=None if left else 1.0,
         )
 
     def begin(self, env: Any, observation: Any, info: dict[str, Any]) -> None:
@@ -382,7 +388,9 @@ class AnyTradingMarketEnv(gym.Wrapper[Any, Any, Any, Any]):
                     f"a market of {len(market)} prices cannot feed {_CLASSES[self.kind]} with window_size="
                     f"{self.window_size}; it needs at least {self.window_size + 2} (window + 2)."
                 )
+            space = self.env.action_space
             self.env = self._build(market_frame(market))
+            self.env.action_space = space  # one action space (and its random stream) across the markets the env is rebuilt on
             self._market = market
             self.tradeguard_minor_unit = market.minor_unit
         return self.env.reset(seed=seed, options=rest or None)

@@ -208,6 +208,8 @@ class GymTradingEnvAdapter(MarketWrapperAdapter):
             max_leverage=max(abs(p) for p in positions),
             fee_schedule=None if (rate > 0 and not long_only) else FeeSchedule(function=_fee_schedule(fees)),
             financing_schedule=FinancingSchedule(function=_interest_schedule(due)),
+            episode_length=_episode_length(base),
+            initial_equity=float(base.portfolio_initial_value),  # whatever its initial position
         )
 
     def begin(self, env: Any, observation: Any, info: dict[str, Any]) -> None:
@@ -340,6 +342,17 @@ def trading_frame(market: Any) -> Any:
     return df
 
 
+def _episode_length(base: Any) -> int | None:
+    """Steps of an episode by the env's settings: ``max_episode_duration`` ("truncated after reaching
+    the desired max duration in steps"), or with ``"max"`` every row after the first window."""
+    duration = base.max_episode_duration
+    if isinstance(duration, int) and not isinstance(duration, bool):
+        return duration
+    first = base.windows - 1 if base.windows is not None else 0
+    steps = len(base.df) - 1 - first
+    return steps if steps >= 1 else None
+
+
 class GymTradingEnvMarketEnv(gym.Wrapper[Any, Any, Any, Any]):
     """The real gym-trading-env ``TradingEnv``, rebuilt on the market given to ``reset``.
 
@@ -367,7 +380,9 @@ class GymTradingEnvMarketEnv(gym.Wrapper[Any, Any, Any, Any]):
         rest = dict(options or {})
         market = rest.pop("market", None)
         if market is not None and market != self._market:
+            space = self.env.action_space
             self.env = self._cls(df=trading_frame(market), **self.env_kwargs)
+            self.env.action_space = space  # one action space (and its random stream) across the markets the env is rebuilt on
             self._market = market
             self.tradeguard_minor_unit = market.minor_unit
         return self.env.reset(seed=seed, options=rest or None)

@@ -116,7 +116,9 @@ class TradingEnvMarketEnv:
 
     def reset(self, market: Any = None) -> Any:
         if market is not None and market != self._market:
+            space = self.env.action_space
             self.env = self._build(market)
+            self.env.action_space = space  # one action space (and its random stream) across the markets the env is rebuilt on
             self._market = market
             self.tradeguard_minor_unit = market.minor_unit
         return self.env.reset()

@@ -77,11 +77,13 @@ def write_check_report(
     failed = [i for i in invs if i.get("status") == "fail"]
     passed = sum(i.get("status") == "pass" for i in invs)
     na = sum(i.get("status") == "not-applicable" for i in invs)
+    warned = sum(i.get("status") == "warn" for i in invs)
+    warn = f", {warned} warning{'s' * (warned != 1)}" if warned else ""
     page = _Page(directory, f"tradeguard check: {data['env']}")
     if data["passed"]:
-        page.verdict(True, f"every applicable invariant held ({passed} passed, {na} not applicable).")
+        page.verdict(True, f"every applicable invariant held ({passed} passed{warn}, {na} not applicable).")
     else:
-        page.verdict(False, f"{len(failed)} of {len(invs)} invariants failed ({passed} passed, {na} not applicable).")
+        page.verdict(False, f"{len(failed)} of {len(invs)} invariants failed ({passed} passed{warn}, {na} not applicable).")
     via = f" through the {data['adapter']} adapter" if data.get("adapter") else ""
     page.meta([
         f"env: {data['env']}{via}",

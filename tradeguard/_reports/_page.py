@@ -55,6 +55,7 @@ _STATUS_CLASS = {
     "found": "s-fail",
     "error": "s-fail",
     "warning": "s-warn",
+    "warn": "s-warn",
     "not-applicable": "s-na",
     "not found": "s-pass",
     "ignored": "s-na",

@@ -1,0 +1,198 @@
+"""The contract invariants of issue 14, each against envs broken on purpose and a healthy twin.
+
+Every broken ``Coin`` (tests/contract_envs.py) changes one thing of the env's behaviour; the
+gate must name the right invariant with a message that says what is wrong, and the healthy
+``Coin`` passes the whole catalog with each of its action spaces (Discrete, Box,
+MultiDiscrete): a false positive is as serious as a miss.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+
+import gymnasium as gym
+import pytest
+from contract_envs import (
+    BuyDoesNothing,
+    Coin,
+    CoinAdapter,
+    CoinConfig,
+    ConstantOwnSeed,
+    DrawsFromGlobalNumpy,
+    EndsOneStepEarly,
+    HidesPosition,
+    IgnoresInitialPosition,
+    NoGuardIndexError,
+    ReportsCashAsValueAtReset,
+    ReseedsActionSpaceUnseeded,
+    ReseedsGlobalRandom,
+    RunsOneStepLong,
+    SellLeavesDust,
+    factory,
+)
+
+from tradeguard.invariants import check_env_contract, check_trace, check_trading_env, record_episode
+from tradeguard.trace import CRASH_ERRORS, TraceMeta
+
+pytest_plugins = ["pytester"]
+
+HOLDING = CoinConfig(initial_position=2.0)
+SPACES = ("discrete", "box", "multidiscrete")
+NEW = ("seeding-honored", "episode-length-as-configured", "step-after-end-refused", "allowed-actions-execute",
+       "position-observable", "initial-state-consistent")
+
+
+@dataclass(frozen=True)
+class Bad:
+    cls: type[Coin]
+    config: CoinConfig
+    invariant: str
+    message: str  # a regex the first violation's message must match
+
+
+BAD = [
+    Bad(ReseedsActionSpaceUnseeded, CoinConfig(), "seeding-honored",
+        r"two fresh envs, their action spaces seeded differently \(\d+ and \d+\) and reset with seed=None, sampled "
+        r"the same 32 actions: reset\(seed=None\) reseeds the action space to a constant, .*"),
+    Bad(ConstantOwnSeed, CoinConfig(), "seeding-honored",
+        r"two fresh envs reset with seed=None have the same self.np_random state: reset\(seed=None\) seeds the env's "
+        r"own generator with a constant, .*"),
+    Bad(DrawsFromGlobalNumpy, CoinConfig(), "seeding-honored",
+        r"reset\(seed=\d+\) and \d+ steps changed numpy's global generator \(np.random\): the env draws from or "
+        r"reseeds the program's global generator .*"),
+    Bad(ReseedsGlobalRandom, CoinConfig(), "seeding-honored",
+        r"reset\(seed=\d+\) and \d+ steps changed Python's random module: .*"),
+    Bad(EndsOneStepEarly, CoinConfig(), "episode-length-as-configured",
+        r"the env's settings declare episodes of 10 steps \(TraceMeta.episode_length\); this episode ended after 9 "
+        r"steps \(1 step short\), with no ruin to end it early. .*"),
+    Bad(RunsOneStepLong, CoinConfig(), "episode-length-as-configured",
+        r"the env's settings declare episodes of 10 steps \(TraceMeta.episode_length\); this episode ended after 11 "
+        r"steps, 1 past it, with no ruin to end it early. .*"),
+    Bad(NoGuardIndexError, CoinConfig(), "step-after-end-refused",
+        r"step\(\) after the episode ended at step 9 raised IndexError: index 11 is out of bounds .*; an IndexError "
+        r"is a crash by the default rule .*, never a refusal. That is a crash deep in the env's data, .*"),
+    Bad(BuyDoesNothing, CoinConfig(), "allowed-actions-execute",
+        r"BUY executed, not rejected and with no reason, but the position went 0 -> 0 units: a open action must "
+        r"have opened the position. .*"),
+    Bad(SellLeavesDust, CoinConfig(), "allowed-actions-execute",
+        r"SELL executed, not rejected and with no reason, but the position went [\d.]+ -> [\d.]+ units: a close "
+        r"action must have closed the position. .*"),
+    Bad(IgnoresInitialPosition, HOLDING, "initial-state-consistent",
+        r"the ledger at reset holds holdings 0 units where the settings give 2; .*equity [\d,.]+ where the env "
+        r"reports [\d,.]+: .*|the ledger at reset holds holdings 0 units where the settings give 2: .*"),
+    Bad(ReportsCashAsValueAtReset, HOLDING, "initial-state-consistent",
+        r"the ledger at reset holds equity [\d,.]+ where the env reports 1,000.00: the episode does not start .*"),
+]
+
+
+def _gate(make: object, only: list[str], **kw: object) -> object:
+    return check_trading_env(make, adapter=CoinAdapter(**kw), only=only, examples=30, max_steps=12, seed=3,  # type: ignore[arg-type]
+                             database=None)
+
+
+@pytest.mark.parametrize("bad", BAD, ids=[f"{b.invariant}:{b.cls.__name__}" for b in BAD])
+def test_the_gate_catches_each_broken_coin(bad: Bad) -> None:
+    report = _gate(factory(bad.cls, bad.config), [bad.invariant])
+    (result,) = report.results  # type: ignore[attr-defined]
+    assert result.status == "fail", report.format()  # type: ignore[attr-defined]
+    assert result.violations[0].invariant == bad.invariant
+    assert re.fullmatch(bad.message, result.violations[0].message), result.violations[0].message
+
+
+@pytest.mark.parametrize("space", SPACES)
+@pytest.mark.parametrize("config", [CoinConfig(), HOLDING], ids=["flat", "holding"])
+def test_the_healthy_coin_passes_the_whole_catalog(space: str, config: CoinConfig) -> None:
+    report = check_trading_env(factory(Coin, replace(config, space=space)), adapter=CoinAdapter(), examples=40,
+                               max_steps=12, seed=4, database=None)
+    assert report.passed and not report.warnings, report.format()
+    statuses = {r.invariant.id: r.status for r in report.results}
+    assert {i: statuses[i] for i in NEW} == dict.fromkeys(NEW, "pass"), statuses
+
+
+@pytest.mark.parametrize("space", ["box", "multidiscrete"])
+@pytest.mark.parametrize("bad", [b for b in BAD if b.invariant in ("seeding-honored", "episode-length-as-configured",
+                                                                  "step-after-end-refused")],
+                         ids=lambda b: b.cls.__name__)
+def test_the_env_probes_catch_the_same_bugs_behind_box_and_multidiscrete_actions(space: str, bad: Bad) -> None:
+    report = _gate(factory(bad.cls, replace(bad.config, space=space)), [bad.invariant])
+    (result,) = report.results  # type: ignore[attr-defined]
+    assert result.status == "fail", report.format()  # type: ignore[attr-defined]
+    assert re.fullmatch(bad.message, result.violations[0].message), result.violations[0].message
+
+
+def test_a_hidden_position_is_a_warning_and_can_be_declared() -> None:
+    report = _gate(factory(HidesPosition), ["position-observable"])
+    (result,) = report.results  # type: ignore[attr-defined]
+    assert result.status == "warn" and report.passed, report.format()  # type: ignore[attr-defined]
+    assert re.fullmatch(r"after step \d+ the episode holds [\d.]+ units and the same episode played with HOLD only "
+                        r"holds 0, yet both observations are identical .*: the agent cannot see its own position. "
+                        r"If the env hides it on purpose, declare TraceMeta\(hides_position=True\)",
+                        result.violations[0].message), result.violations[0].message
+    assert "WARN  position-observable" in report.format() and "1 warning" in report.format()  # type: ignore[attr-defined]
+    declared = _gate(factory(HidesPosition), ["position-observable"], hides_position=True)
+    (result,) = declared.results  # type: ignore[attr-defined]
+    assert result.status == "not-applicable"
+    assert "hides the position on purpose (TraceMeta.hides_position)" in result.note
+
+
+def test_a_refusal_is_what_the_adapter_declares_else_any_exception_but_a_crash() -> None:
+    from tradeguard.invariants._contract import _refusal_or_crash
+
+    meta = TraceMeta(env_id="x", action_names=("HOLD",), action_kinds=("hold",))
+    assert _refusal_or_crash(RuntimeError("over"), meta, 5, 0) == []
+    assert _refusal_or_crash(ValueError("episode over"), meta, 5, 0) == []
+    for crash in (IndexError("i"), KeyError("k"), AttributeError("a"), TypeError("t"), ZeroDivisionError("z")):
+        assert isinstance(crash, CRASH_ERRORS)
+        (v,) = _refusal_or_crash(crash, meta, 5, 0)
+        assert v.invariant == "step-after-end-refused" and type(crash).__name__ in v.message
+    strict = replace(meta, refusal_errors=(EOFError,))
+    assert _refusal_or_crash(EOFError(), strict, 5, 0) == []
+    (v,) = _refusal_or_crash(RuntimeError("over"), strict, 5, 0)
+    assert "the adapter declares refusal_errors=(EOFError,)" in v.message
+
+
+def test_the_invariants_that_need_a_declaration_say_so() -> None:
+    report = check_trading_env(factory(Coin), examples=5, max_steps=5, seed=0, only=list(NEW), database=None)
+    notes = {r.invariant.id: (r.status, r.note) for r in report.results}
+    assert notes["episode-length-as-configured"] == (
+        "not-applicable", "the gym adapter: the trace declares no episode length (TraceMeta.episode_length)")
+    assert notes["position-observable"] == ("not-applicable", "the gym adapter: does not supply position_after or legs")
+    assert notes["seeding-honored"][0] == notes["step-after-end-refused"][0] == "pass"
+    assert notes["initial-state-consistent"][0] == notes["allowed-actions-execute"][0] == "not-applicable"
+
+
+def test_the_contract_probes_work_without_the_gate() -> None:
+    """check_env_contract outside the gate's isolation: the process's own global generators are watched."""
+    found = check_env_contract(factory(DrawsFromGlobalNumpy), [1, 0, 2], seed=0, adapter=CoinAdapter(),
+                               only=["seeding-honored"])
+    assert [v.invariant for v in found] == ["seeding-honored"]
+    assert check_env_contract(factory(Coin), [1, 0, 2], seed=0, adapter=CoinAdapter()) == []
+    assert check_env_contract(lambda: gym.make("CartPole-v1"), [0], seed=0, only=["seeding-honored"]) == []
+
+
+def test_the_healthy_coin_really_trades_and_starts_holding() -> None:
+    """The healthy twin is not vacuous: its episodes open and close positions, and it can start holding."""
+    ep = record_episode(Coin(HOLDING), [2, 1, 0, 2], seed=0, adapter=CoinAdapter())
+    assert [r.position_after > 0 for r in ep.trace] == [False, True, True, False]
+    assert ep.trace[0].position_before == 2.0 and check_trace(ep.trace) == []
+
+
+WARN_PLUGIN_TEST = '''
+import sys
+sys.path.insert(0, {tests!r})
+from contract_envs import CoinAdapter, HidesPosition, factory
+from tradeguard.invariants import invariant_suite
+
+test_coin = invariant_suite(factory(HidesPosition), adapter=CoinAdapter(), only=["position-observable"])
+'''
+
+
+def test_the_pytest_plugin_passes_a_warning_and_shows_it(pytester: pytest.Pytester) -> None:
+    from pathlib import Path
+
+    pytester.makepyfile(test_user=WARN_PLUGIN_TEST.format(tests=str(Path(__file__).parent)))
+    result = pytester.runpytest("--tradeguard-profile", "fast", "--tradeguard-seed", "1", "--tradeguard-database",
+                                "none", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, warnings=1)
+    result.stdout.fnmatch_lines(["*UserWarning: position-observable: after step * the agent cannot see its own position*"])
