@@ -210,7 +210,10 @@ class BookAdapter:
             precision=Precision.float64(money_step=0.01 if c.round_cash else 0.0),
             instruments=c.instruments,
             long_only=not c.shorts,
-            borrows_cash=c.leverage > 1.0,
+            # A short is bought back at whatever it costs and pays its borrow fee from cash, so
+            # a book that shorts lends cash when the price rises (found at --profile thorough:
+            # all cash in BTC, a short of SOL covered 1% higher left cash at -0.37).
+            borrows_cash=c.leverage > 1.0 or c.shorts,
             position_limits=(-c.limit, c.limit) if c.shorts else None,
             max_leverage=c.leverage if c.leverage > 1.0 else None,
             fee_schedule=FeeSchedule(rate=c.fee_rate, minimum=c.min_fee),
