@@ -617,7 +617,7 @@ CATALOG: tuple[Invariant, ...] = (
     ),
     _inv(
         id="position-observable",
-        statement="Two reachable states with different positions never give identical observations "
+        statement="Two reachable states on different sides of a position (flat, long, short) never give identical observations "
         "(a warning; an env that hides the position on purpose declares it).",
         family="contract",
         scope="env",

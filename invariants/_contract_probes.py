@@ -204,12 +204,20 @@ def _positions(r: StepRecord, meta: TraceMeta) -> tuple[Any, ...]:
     return (r.position_after,)
 
 
+def _side(position: Any, meta: TraceMeta) -> int:
+    """-1 short, 0 flat (within the trace's precision), 1 long."""
+    if abs(position) <= meta.precision.tolerance(position) and not meta.exact:
+        return 0
+    return (position > 0) - (position < 0)
+
+
 def check_position_observable(
     make_env: EnvFactory, actions: Sequence[Any] | MaskedPlan, *, seed: int, options: dict[str, Any] | None = None,
     adapter: TraceAdapter | None = None,
 ) -> list[Violation]:
     """Play ``actions`` and, on a fresh env with the same seed and market, only the neutral action:
-    at any step where the two hold different positions, their observations must differ.
+    at any step where the two hold a different side of some instrument (flat, long or short),
+    their observations must differ.
 
     Both states are reachable and share everything the seed and the market decide; an
     observation that is the same for both does not show the agent its own position. A warning
@@ -227,7 +235,10 @@ def check_position_observable(
         return []
     for i, (ra, rb) in enumerate(zip(a.trace.records, b.trace.records, strict=False)):
         pa, pb = _positions(ra, meta), _positions(rb, meta)
-        differ = len(pa) != len(pb) or any(abs(x - y) > meta.precision.tolerance(x, y) for x, y in zip(pa, pb, strict=False))
+        # The side, not the size: flat, long or short is what an agent must see to know which
+        # actions it may take (a short of 9.97 or 9.99 units, after different fees, is the same
+        # state to an env that shows its position as a fraction of value).
+        differ = len(pa) != len(pb) or any(_side(x, meta) != _side(y, meta) for x, y in zip(pa, pb, strict=False))
         if differ and _same(a.observations[i + 1], b.observations[i + 1]):
             shown = "/".join(meta.units(x) for x in pa), "/".join(meta.units(x) for x in pb)
             seen = " ".join(_short(a.observations[i + 1]).split())

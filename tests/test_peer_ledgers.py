@@ -319,3 +319,12 @@ def test_an_env_whose_interest_accrues_as_documented_passes_financing_as_declare
     assert report.passed, report.format()
     ep = record_episode(make(), [0, 0, 0, 1], seed=0, adapter=GymTradingEnvAdapter())
     assert [r.financing > 0 for r in ep.trace] == [True, True, True, False]  # charged on every step short
+
+
+def test_a_position_shown_as_a_fraction_of_value_is_observable() -> None:
+    """gym-trading-env shows the agent its target (-1, 0, 1, 2), not its units: two shorts of
+    -9.97 and -9.99 units after different fees are the same state to the agent, not a hidden
+    position (position-observable warned on it before it compared the side, not the size)."""
+    report = check_trading_env(make_margin_trading_env, only=["position-observable"], examples=40, max_steps=10,
+                               seed=0, database=None)
+    assert statuses(report) == {"position-observable": "pass"}, report.format()
