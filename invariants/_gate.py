@@ -267,6 +267,9 @@ class _GateRun:
         # The shared search: how many examples it ran, and the invariants it saw failing.
         self.shared = 0
         self.failing: set[str] = set()
+        # The env contract's shared search: how many examples it ran.
+        self.shared_env = 0
+        self.env_checks: list[Invariant] = []
 
     # ------------------------------------------------------------------ the run
     def run(self) -> tuple[list[InvariantReport], str, str]:
@@ -278,6 +281,10 @@ class _GateRun:
         with contextlib.suppress(_Abandon):
             if self.applicable:
                 self.search("catalog", self.any_trace_failure)
+            if self.env_checks:
+                if self.progress is not None:
+                    self.progress(0, len(self.invariants), "the env contract")
+                self.search("contract", self.any_contract_failure)
         results: list[InvariantReport] = []
         for done, inv in enumerate(self.invariants):
             if self.progress is not None:
@@ -373,6 +380,8 @@ class _GateRun:
         # them. Only the ones it shows failing get a search of their own, which shrinks.
         self.reports = first.reported is not None  # the adapter hands over the env's own metrics
         self.applicable = [i for i in self.invariants if i.scope != "env" and i.applicable(meta, reported=self.reports)]
+        self.env_checks = [i for i in self.invariants
+                           if i.scope == "env" and i.why_not_applicable(meta, reported=self.reports) is None]
 
     # ------------------------------------------------------------------ one example
     def options(self, ex: _Example) -> dict[str, Any] | None:
@@ -461,6 +470,17 @@ class _GateRun:
         self.failing.update(v.invariant for v in found)
         return False
 
+    def any_contract_failure(self, ex: _Example) -> bool:
+        """The env contract's shared search: every env-driving check on the example (each isolated
+        and time-bounded on its own), noting each that fails; never stops. One search instead of
+        one per check saves the generation of every example once per check."""
+        self.shared_env += 1
+        for inv in self.env_checks:
+            # One seen failing gets its own search, which shrinks it.
+            if inv.id not in self.failing and self.evaluate(ex, lambda e, inv=inv: self.env_violations(e, inv)):
+                self.failing.add(inv.id)
+        return False
+
     # ------------------------------------------------------------------ one invariant
     def not_checked(self, inv: Invariant) -> InvariantReport:
         return InvariantReport(invariant=inv, status="not-applicable", examples=0,
@@ -486,11 +506,13 @@ class _GateRun:
             return self.not_checked(inv)
         one = _InvariantSearch(self, inv)
         try:
-            if inv.scope != "env" and inv.id not in self.failing:
-                # Not seen failing in the shared search; give it its own search only when the
+            if inv.id not in self.failing:
+                # Not seen failing in its shared search; give it its own search only when the
                 # database may hold a failure saved by an earlier run (replayed first, cheaply).
                 minimal = self.search(inv.id, one.violated, replay_only=True) if db is not None else None
                 if minimal is None:
+                    if inv.scope == "env":
+                        return _passed(inv, max(self.shared_env, one.examples), iso, make_env)
                     return InvariantReport(invariant=inv, status="pass", examples=max(self.shared, one.examples))
             else:
                 minimal = self.search(inv.id, one.violated)
