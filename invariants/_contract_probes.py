@@ -208,7 +208,7 @@ def _side(position: Any, meta: TraceMeta) -> int:
     """-1 short, 0 flat (within the trace's precision), 1 long."""
     if abs(position) <= meta.precision.tolerance(position) and not meta.exact:
         return 0
-    return (position > 0) - (position < 0)
+    return int(position > 0) - int(position < 0)
 
 
 def check_position_observable(
