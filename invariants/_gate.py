@@ -8,6 +8,7 @@ seed) that violates it, and shrinks any it finds to a minimal one.
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -477,7 +478,7 @@ class _GateRun:
         self.shared_env += 1
         for inv in self.env_checks:
             # One seen failing gets its own search, which shrinks it.
-            if inv.id not in self.failing and self.evaluate(ex, lambda e, inv=inv: self.env_violations(e, inv)):
+            if inv.id not in self.failing and self.evaluate(ex, functools.partial(self.env_violations, inv=inv)):
                 self.failing.add(inv.id)
         return False
 
