@@ -192,7 +192,9 @@ def test_the_pytest_plugin_passes_a_warning_and_shows_it(pytester: pytest.Pytest
     from pathlib import Path
 
     pytester.makepyfile(test_user=WARN_PLUGIN_TEST.format(tests=str(Path(__file__).parent)))
+    # In-process, tradeguard is imported already, so pytest warns that it cannot rewrite its
+    # asserts (a fresh install does, a reused one may not): not the warning under test.
     result = pytester.runpytest("--tradeguard-profile", "fast", "--tradeguard-seed", "1", "--tradeguard-database",
-                                "none", "-p", "no:cacheprovider")
+                                "none", "-p", "no:cacheprovider", "-W", "ignore::pytest.PytestAssertRewriteWarning")
     result.assert_outcomes(passed=1, warnings=1)
     result.stdout.fnmatch_lines(["*UserWarning: position-observable: after step * the agent cannot see its own position*"])
