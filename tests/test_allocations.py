@@ -48,6 +48,7 @@ def test_collapse_needs_a_share_over_the_limit() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.requires_rl
 def test_the_callback_judges_a_box_policy_by_its_allocations() -> None:
     from stable_baselines3 import PPO
 
