@@ -203,7 +203,9 @@ def _allowed_executes(prev: StepRecord | None, r: StepRecord, c: Context) -> str
             return None  # closing nothing is no-sell-without-position's finding
     if ok:
         return None
-    allowed = " (the mask allowed it)" if r.mask is not None and 0 <= r.predicted < len(r.mask) and r.mask[r.predicted] else ""
+    # The mask is not among what this invariant needs: named only where the adapter supplies it.
+    masked = "mask" in c.meta.supplies and r.mask is not None and 0 <= r.predicted < len(r.mask) and r.mask[r.predicted]
+    allowed = " (the mask allowed it)" if masked else ""
     return (
         f"{c.name(r.executed)}{allowed} executed, not rejected and with no reason, but the position went "
         f"{c.units(before)} -> {c.units(after)} units: a {kind} action must have {said}. An action the env "
