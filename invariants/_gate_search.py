@@ -29,6 +29,7 @@ class _Example:
     actions: tuple[Any, ...]
     market: Any
     seed: int
+    settings: Any = None  # the env factory's keyword arguments drawn for it (None: no settings drawn)
 
 
 def _examples_strategy(n_actions: int, max_steps: int, masked: bool, market_length: int | None,
