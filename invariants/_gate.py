@@ -161,7 +161,8 @@ def check_trading_env(
             example, which builds its env as ``make_env(**settings)`` (shrunk with the actions;
             a counterexample names them); ``"adapter"`` for the ones the adapter declares
             (its optional ``settings(env)`` hook; none drawn if it has none); ``None``
-            (default): none drawn, ``make_env()`` for every example.
+            (default): none drawn, ``make_env()`` for every example. Keyword arguments a
+            ``functools.partial`` factory binds are fixed: drawn settings never override them.
 
     Returns:
         A :class:`CatalogReport`: ``pass``/``fail``/``not-applicable`` per invariant.
@@ -420,7 +421,7 @@ class _GateRun:
         unguarded = self.unguarded if self.unguarded is not None else self.make_env
         check_factory_takes_kwargs(unguarded, self.factory)
         self.factories = SettingsFactories(unguarded, functools.partial(_guarded, self.iso), self.factory)
-        self.strategy = with_settings(self.strategy, drawn)
+        self.strategy = with_settings(self.strategy, drawn, unguarded)
         self.settings_note = (f"drawn from the {self.chosen.name} adapter's settings" if spec == "adapter"
                               else "drawn from the settings= strategy")
 
@@ -574,7 +575,10 @@ class _GateRun:
                 minimal = self.search(inv.id, one.violated)
                 if minimal is None:
                     return _passed(inv, one.examples, iso, make_env)
-            found = one.violations(minimal)
+            found = one.violations(minimal) or [Violation(
+                invariant=inv.id, step=None, seed=minimal.seed,
+                message="this episode failed once, but not when it was run again: the env does not behave "
+                "the same on identical runs (see replay-determinism and seeding-honored)")]
             actions = tuple(self.driver.kept(a) for a in _taken(minimal, self.n_actions or 0, self.env_factory(minimal),
                                                                 chosen, self.options(minimal), iso))
         except _Abandon:
