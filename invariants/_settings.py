@@ -131,9 +131,23 @@ class SettingsFactories:
             ) from None
 
 
-def with_settings(examples: SearchStrategy[Any], settings: SearchStrategy[dict[str, Any]]) -> SearchStrategy[Any]:
-    """The gate's examples, each carrying settings drawn from ``settings`` (shrunk with it)."""
+def with_settings(examples: SearchStrategy[Any], settings: SearchStrategy[dict[str, Any]],
+                  make_env: Any = None) -> SearchStrategy[Any]:
+    """The gate's examples, each carrying settings drawn from ``settings`` (shrunk with it).
+
+    The keyword arguments ``make_env`` binds itself (a ``functools.partial``, as ``tradeguard
+    check --env-kwargs`` builds) are fixed: drawn settings never override them.
+    """
+    fixed = frozenset(make_env.keywords) if isinstance(make_env, functools.partial) else frozenset()
+    if fixed:
+        settings = settings.map(functools.partial(_drop, keys=fixed))
     return st.builds(_carry, examples, settings)
+
+
+def _drop(settings: Any, keys: frozenset[str]) -> Any:
+    if not isinstance(settings, Mapping):
+        return settings  # refused, with what was drawn, when its env is built
+    return {k: v for k, v in settings.items() if k not in keys}
 
 
 def _carry(example: Any, settings: dict[str, Any]) -> Any:
@@ -150,7 +164,7 @@ def settings_json(settings: Mapping[str, Any]) -> str | None:
 
 def settings_call(settings: Mapping[str, Any]) -> str:
     """How a counterexample's env is built, in Python: ``make_env(**{'trading_fees': 0.01})``."""
-    return f"make_env(**{dict(sorted(settings.items()))!r})"
+    return f"make_env(**{dict(sorted(settings.items()))!r})" if settings else "make_env() (no setting matters)"
 
 
 def flat_trimmed(prices: Any) -> tuple[int, ...]:
