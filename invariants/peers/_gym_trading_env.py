@@ -289,8 +289,8 @@ class GymTradingEnvAdapter(MarketWrapperAdapter):
 
     def settings(self, env: Any) -> Any:
         """The constructor's settings the gate draws (settings fuzzing), for ``env`` built with none:
-        ``trading_fees``, ``borrow_interest_rate``, ``positions`` (with the initial position, if the
-        env was given one), ``initial_position``, ``portfolio_initial_value``, ``windows`` and
+        ``trading_fees``, ``borrow_interest_rate``, ``positions`` (as many as the env has, the
+        action space's size, with the initial position if the env was given one), ``initial_position``, ``portfolio_initial_value``, ``windows`` and
         ``max_episode_duration``, each optional (absent: the factory's own), within what the env
         accepts on a market of the env's length. Every declaration of :meth:`meta` is read from
         the env built with them."""
@@ -328,9 +328,12 @@ def gym_trading_env_settings(env: Any) -> Any:
         if draw(st.booleans()):
             out["borrow_interest_rate"] = draw(st.sampled_from([0.0, 0.0001, 0.001, 0.01]))
         positions = list(base.positions)
-        if draw(st.booleans()):
-            drawn = draw(st.lists(st.sampled_from(_TARGETS), min_size=2, max_size=5, unique=True))
-            positions = [*required, *(p for p in drawn if p not in required)]
+        if len(positions) - len(required) <= len(_TARGETS) - len(required) and draw(st.booleans()):
+            # As many as the env has: the actions are drawn for its action space, Discrete(len(positions)).
+            n = len(positions)
+            drawn = draw(st.lists(st.sampled_from([p for p in _TARGETS if p not in required]),
+                                  min_size=n - len(required), max_size=n - len(required), unique=True))
+            positions = [*required, *drawn]
             out["positions"] = [int(p) if p == int(p) else p for p in positions]
         if draw(st.booleans()) and not required:
             out["initial_position"] = draw(st.sampled_from(["random", *out.get("positions", positions)]))

@@ -450,8 +450,8 @@ def _check_command(args: argparse.Namespace, invariant: str, *, examples: int, m
     """
     import json
 
-    fixed = dict(_env_kwargs(args.env_kwargs)) if args.env else {}
-    no_settings = bool(args.no_settings)
+    fixed = dict(_env_kwargs(getattr(args, "env_kwargs", None))) if args.env else {}
+    no_settings = bool(getattr(args, "no_settings", False))
     if pinned is not None:
         try:
             fixed_text = json.dumps({**fixed, **pinned}, sort_keys=True, allow_nan=False)
