@@ -146,3 +146,17 @@ def test_the_cli_refuses_env_kwargs_that_are_no_json_object(capsys: pytest.Captu
     assert "expected an object of keyword arguments" in capsys.readouterr().err
     assert main(["check", "--env-kwargs", "{}"]) == 2
     assert "--scenario, --config or --config-json" in capsys.readouterr().err
+
+
+def test_the_documented_settings_example_runs_and_passes() -> None:
+    import re
+    from pathlib import Path
+
+    doc = Path(__file__).resolve().parents[1] / "docs" / "adapters.md"
+    blocks = re.findall(r"```python\n(.*?)```", doc.read_text(encoding="utf-8"), re.S)
+    ns: dict[str, Any] = {"__name__": "adapters_md"}
+    exec(compile(blocks[0], str(doc), "exec"), ns)  # CoinEnv and CoinAdapter
+    example = next(b for b in blocks if "settings=coin_settings" in b)
+    exec(compile(example, str(doc), "exec"), ns)
+    assert ns["report"].passed
+    assert ns["report"].settings == "drawn from the settings= strategy"
