@@ -235,7 +235,9 @@ def _fees_match_schedule(prev: StepRecord | None, r: StepRecord, c: Context) -> 
         else:
             # A float ledger's quantity is a difference of positions, as precise as the larger of
             # them: a small trade of a large holding (a rebalance) carries that holding's rounding.
-            held = max(abs(leg.position_before), abs(leg.position_after)) * abs(leg.price)
+            # (read only where the adapter supplies positions: fees-match-schedule does not need them)
+            positions = r.legs is not None or {"position_before", "position_after"} <= c.meta.supplies
+            held = max(abs(leg.position_before), abs(leg.position_after)) * abs(leg.price) if positions else 0.0
             ok = _same(charged, want, c, notional, held, rounded=rounded)
         if not ok:
             return (
