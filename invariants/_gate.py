@@ -37,6 +37,15 @@ from tradeguard.invariants._gate_search import _Example, _examples_strategy, _fi
 from tradeguard.invariants._isolation import CallTimedOut, EnvCall, Isolation
 from tradeguard.invariants._legacy import OldAPIFactory, old_api_finding
 from tradeguard.invariants._model import Invariant, Violation
+from tradeguard.invariants._settings import (
+    SettingsFactories,
+    SettingsSpec,
+    check_factory_takes_kwargs,
+    check_settings_spec,
+    declared_settings,
+    flat_trimmed,
+    with_settings,
+)
 from tradeguard.invariants._spaces import ActionDriver, action_driver, idle_action
 from tradeguard.limits import FIRST_EPISODE_TIMEOUT, MAX_GATE_EXAMPLES, MAX_TIMEOUT
 from tradeguard.trace import TraceMeta
@@ -105,6 +114,7 @@ def check_trading_env(
     raise_on_failure: bool = False,
     timeout: float = DEFAULT_TIMEOUT,
     progress: Callable[[int, int, str], None] | None = None,
+    settings: SettingsSpec = None,
 ) -> CatalogReport:
     """Run the invariant catalog on Hypothesis-generated episodes of ``make_env()``'s env.
 
@@ -146,6 +156,13 @@ def check_trading_env(
             importing the env's package) gets at least
             ``tradeguard.limits.FIRST_EPISODE_TIMEOUT`` (120 s).
         progress: Called as ``progress(done, total, invariant_id)`` before each invariant.
+        settings: Settings fuzzing: a Hypothesis strategy of ``make_env``'s keyword arguments
+            (e.g. ``st.fixed_dictionaries({"fee": st.floats(0, 0.01)})``), drawn with each
+            example, which builds its env as ``make_env(**settings)`` (shrunk with the actions;
+            a counterexample names them); ``"adapter"`` for the ones the adapter declares
+            (its optional ``settings(env)`` hook; none drawn if it has none); ``None``
+            (default): none drawn, ``make_env()`` for every example. Keyword arguments a
+            ``functools.partial`` factory binds are fixed: drawn settings never override them.
 
     Returns:
         A :class:`CatalogReport`: ``pass``/``fail``/``not-applicable`` per invariant.
@@ -168,14 +185,16 @@ def check_trading_env(
     check_number("timeout", timeout, min_value=0.0, max_value=MAX_TIMEOUT_SECONDS, min_exclusive=True)
     invariants = select(only)
     db = _database(database)
+    check_settings_spec(settings)
     _check_zero_arguments(make_env, name or _callable_name(make_env))
     started = time.perf_counter()
     legacy = OldAPIFactory(make_env)  # an env on the old gym API is checked through OldGymAPI
     with Isolation(seed=seed, timeout=timeout) as iso:
-        results, env_name, adapter_name = _GateRun(
+        gate = _GateRun(
             iso, iso.guard(legacy), adapter, invariants, examples, max_steps, seed, db, name, progress,
-            factory=name or _callable_name(make_env),
-        ).run()
+            factory=name or _callable_name(make_env), settings=settings, unguarded=make_env,
+        )
+        results, env_name, adapter_name = gate.run()
         if legacy.wrapped is not None:
             iso.findings.insert(0, old_api_finding(legacy.wrapped))
     report = CatalogReport(
@@ -186,6 +205,7 @@ def check_trading_env(
         seconds=time.perf_counter() - started,
         findings=tuple(iso.findings),
         adapter=adapter_name,
+        settings=gate.settings_note,
     )
     if raise_on_failure:
         report.raise_for_failures()
@@ -247,6 +267,8 @@ class _GateRun:
         progress: Callable[[int, int, str], None] | None = None,
         *,
         factory: str = "make_env",
+        settings: SettingsSpec = None,
+        unguarded: Callable[..., Any] | None = None,
     ) -> None:
         self.iso = iso
         self.make_env = make_env
@@ -271,6 +293,11 @@ class _GateRun:
         # The env contract's shared search: how many examples it ran.
         self.shared_env = 0
         self.env_checks: list[Invariant] = []
+        # Settings fuzzing: what was asked for, the factory of each drawn settings, the report's note.
+        self.settings_spec = settings
+        self.unguarded = unguarded
+        self.factories: SettingsFactories | None = None
+        self.settings_note: str | None = None
 
     # ------------------------------------------------------------------ the run
     def run(self) -> tuple[list[InvariantReport], str, str]:
@@ -364,6 +391,7 @@ class _GateRun:
         self.strategy = _examples_strategy(self.n_actions or 0, max_steps, has_mask and self.n_actions is not None,
                                            market_length, self.driver)
         self.base_seed = Random(self.seed).getrandbits(64) if self.seed is not None else None
+        self._prepare_settings()
         self.meta = meta = first.trace.meta
         self.settings = Settings(
             max_examples=self.examples,
@@ -384,6 +412,32 @@ class _GateRun:
         self.env_checks = [i for i in self.invariants
                            if i.scope == "env" and i.why_not_applicable(meta, reported=self.reports) is None]
 
+    def _prepare_settings(self) -> None:
+        """Settings fuzzing, when asked for: the examples carry settings, each env is built with them."""
+        spec = self.settings_spec
+        drawn = declared_settings(self.chosen, self.probe) if spec == "adapter" else spec
+        if drawn is None or isinstance(drawn, str):
+            return
+        unguarded = self.unguarded if self.unguarded is not None else self.make_env
+        check_factory_takes_kwargs(unguarded, self.factory)
+        self.factories = SettingsFactories(unguarded, functools.partial(_guarded, self.iso), self.factory)
+        self.strategy = with_settings(self.strategy, drawn, unguarded)
+        self.settings_note = (f"drawn from the {self.chosen.name} adapter's settings" if spec == "adapter"
+                              else "drawn from the settings= strategy")
+
+    def env_factory(self, ex: _Example) -> Callable[[], Any]:
+        """The factory of ``ex``'s env: ``make_env(**ex.settings)`` when settings are drawn."""
+        if ex.settings is None or self.factories is None:
+            return self.make_env
+        return self.factories(ex.settings)
+
+    def shown_market(self, prices: Any, steps: int, settings: Any) -> tuple[int, ...] | None:
+        """The prices a counterexample shows: those its steps trade, or with drawn settings (which may
+        move where the episode starts in the market) every price up to where the market stays flat."""
+        if prices is None:
+            return None
+        return _shown_prices(prices, self.offset + steps) if settings is None else flat_trimmed(prices)
+
     # ------------------------------------------------------------------ one example
     def options(self, ex: _Example) -> dict[str, Any] | None:
         return None if ex.market is None else self.chosen.reset_options(ex.market)
@@ -391,7 +445,7 @@ class _GateRun:
     def plan(self, ex: _Example) -> list[Any] | MaskedPlan:
         return MaskedPlan(ex.actions, self.n_actions or 0) if ex.kind == "masked" else list(ex.actions)
 
-    def failure(self, v: Violation, call: EnvCall) -> None:
+    def failure(self, v: Violation, call: EnvCall, settings: Any = None) -> None:
         """Keep the env's failure outside a recorded episode, with the episode that led to it."""
         meta = self.meta
         actions = tuple(self.driver.kept(a) for a in call.actions)
@@ -401,8 +455,9 @@ class _GateRun:
             actions=actions,
             action_names=tuple(self.driver.name(a, meta) for a in actions),
             masked=False,
-            market=None if prices is None else _shown_prices(prices, self.offset + len(actions)),
+            market=self.shown_market(prices, len(actions), settings),
             seed=call.seed if call.seed is not None else 0,
+            settings=settings,
         )
         self.env_failures.append((v, cx))
 
@@ -420,9 +475,10 @@ class _GateRun:
                 if call is None:
                     raise
                 self.failure(Violation(invariant=crashes.id, step=len(call.actions) - 1 if call.actions else None,
-                                       message=f"{call.what} raised {type(exc).__name__}: {exc}", seed=call.seed), call)
+                                       message=f"{call.what} raised {type(exc).__name__}: {exc}", seed=call.seed),
+                             call, ex.settings)
         if iso.timed_out is not None:
-            self.failure(_timeout_violation(iso.timed_out, self.timeout), iso.timed_out.call)
+            self.failure(_timeout_violation(iso.timed_out, self.timeout), iso.timed_out.call, ex.settings)
             found = []
             if len(iso.timeouts) >= MAX_TIMEOUTS:
                 self.abandoned = True
@@ -434,18 +490,18 @@ class _GateRun:
             condition,
             settings=self.replay_settings if replay_only else self.settings,
             seed=self.base_seed,
-            database_key=f"tradeguard:{self.env_name}:{key}:{self.max_steps}".encode(),
+            database_key=f"tradeguard:{self.env_name}:{key}:{self.max_steps}{':settings' * bool(self.factories)}".encode(),
         )
 
     def trace_violations(self, ex: _Example, ids: Sequence[str]) -> list[Violation]:
-        make_env, chosen, iso = self.make_env, self.chosen, self.iso
+        make_env, chosen, iso = self.env_factory(ex), self.chosen, self.iso
         ep = record_episode(make_env(), self.plan(ex), seed=ex.seed, options=self.options(ex), adapter=chosen)
         if ep.error is not None and _env_error(iso, ep.error) is None:
             raise ep.error  # the adapter's, not the env's
         return [v for res in evaluate_trace(ep.trace, only=ids, reported=ep.reported) for v in res.violations]
 
     def env_violations(self, ex: _Example, inv: Invariant) -> list[Violation]:
-        make_env, chosen, iso, plan, options = self.make_env, self.chosen, self.iso, self.plan, self.options
+        make_env, chosen, iso, plan, options = self.env_factory(ex), self.chosen, self.iso, self.plan, self.options
         if inv.id == "valid-steps-do-not-raise":
             ep = record_episode(make_env(), plan(ex), seed=ex.seed, options=options(ex), adapter=chosen)
             if ep.error is None:
@@ -519,17 +575,21 @@ class _GateRun:
                 minimal = self.search(inv.id, one.violated)
                 if minimal is None:
                     return _passed(inv, one.examples, iso, make_env)
-            found = one.violations(minimal)
-            actions = tuple(self.driver.kept(a) for a in _taken(minimal, self.n_actions or 0, make_env, chosen,
-                                                                self.options(minimal), iso))
+            found = one.violations(minimal) or [Violation(
+                invariant=inv.id, step=None, seed=minimal.seed,
+                message="this episode failed once, but not when it was run again: the env does not behave "
+                "the same on identical runs (see replay-determinism and seeding-honored)")]
+            actions = tuple(self.driver.kept(a) for a in _taken(minimal, self.n_actions or 0, self.env_factory(minimal),
+                                                                chosen, self.options(minimal), iso))
         except _Abandon:
             return self.not_checked(inv)
         cx = Counterexample(
             actions=actions,
             action_names=tuple(self.driver.name(a, meta) for a in actions),
             masked=minimal.kind == "masked",
-            market=None if minimal.market is None else _shown_prices(minimal.market.prices, self.offset + len(actions)),
+            market=self.shown_market(getattr(minimal.market, "prices", None), len(actions), minimal.settings),
             seed=minimal.seed,
+            settings=minimal.settings,
         )
         return InvariantReport(
             invariant=inv, status="warn" if inv.severity == "warning" else "fail", examples=one.examples,
@@ -558,6 +618,11 @@ class _InvariantSearch:
 
 _ENV_API = ("reset", "step", "action_space", "observation_space")
 """What the gate needs of an env: the gymnasium API it drives."""
+
+
+def _guarded(iso: Isolation, make_env: Callable[[], Any]) -> Callable[[], Any]:
+    """``make_env`` as the gate calls it: isolated, an env on the old gym API wrapped."""
+    return iso.guard(OldAPIFactory(make_env))
 
 
 def _callable_name(fn: Any) -> str:

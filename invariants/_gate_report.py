@@ -12,6 +12,7 @@ from typing import Any
 
 from tradeguard.errors import InvariantViolation
 from tradeguard.invariants._model import Invariant, Status, Violation
+from tradeguard.invariants._settings import settings_call
 
 __all__ = ["CatalogReport", "Counterexample", "InvariantReport"]
 
@@ -28,6 +29,8 @@ class Counterexample:
         market: The prices the actions traded (minor units; the market stays flat after
             them), or ``None`` if the env made its own.
         seed: The seed passed to ``reset``.
+        settings: The env factory's keyword arguments the episode's env was built with
+            (``make_env(**settings)``), when the gate drew settings; else ``None``.
     """
 
     actions: tuple[Any, ...]
@@ -35,6 +38,7 @@ class Counterexample:
     masked: bool
     market: tuple[int, ...] | None
     seed: int
+    settings: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -43,11 +47,13 @@ class Counterexample:
             "masked": self.masked,
             "market": None if self.market is None else list(self.market),
             "seed": self.seed,
+            **({"settings": dict(self.settings)} if self.settings is not None else {}),
         }
 
     def __str__(self) -> str:
         prices = "" if self.market is None else f" on prices {list(self.market)}"
-        return f"seed {self.seed}, actions {list(self.action_names)}{prices}"
+        built = "" if self.settings is None else f", env built as {settings_call(self.settings)}"
+        return f"seed {self.seed}, actions {list(self.action_names)}{prices}{built}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -88,6 +94,8 @@ class CatalogReport:
     seconds: float
     findings: tuple[str, ...] = field(default_factory=tuple)
     adapter: str = ""
+    settings: str | None = None
+    """Where the env's settings were drawn from (settings fuzzing), or ``None`` when none were."""
 
     @property
     def passed(self) -> bool:
@@ -116,6 +124,7 @@ class CatalogReport:
             "seed": self.seed,
             "examples_per_invariant": self.examples,
             "seconds": round(self.seconds, 3),
+            **({"settings": self.settings} if self.settings is not None else {}),
             "findings": list(self.findings),
             "not_checked_by_adapter": [r.invariant.id for r in self.not_supplied],
             "invariants": [r.as_dict() for r in self.results],
@@ -125,6 +134,8 @@ class CatalogReport:
         """The report as a table, then each failure with its shrunk counterexample."""
         via = f" via the {self.adapter} adapter" if self.adapter else ""
         lines = [f"tradeguard check: {self.env}{via}  ({self.seconds:.1f} s, up to {self.examples} examples per invariant)", ""]
+        if self.settings is not None:
+            lines[1:1] = [f"  env settings: {self.settings} (each example builds make_env(**settings))"]
         for r in self.results:
             mark = {"pass": "pass", "fail": "FAIL", "warn": "WARN", "not-applicable": "n/a "}[r.status]
             lines.append(f"  {mark}  {r.invariant.id:<36} {r.examples:>5} examples  {r.note}")

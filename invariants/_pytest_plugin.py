@@ -59,12 +59,18 @@ def invariant_suite(
     adapter: TraceAdapter | None = None,
     only: Iterable[str] | None = None,
     name: str | None = None,
+    settings: Any = None,
 ) -> Callable[..., None]:
     """A pytest test function, parametrized over the catalog, that checks ``make_env()``'s env.
 
     Assign it to a ``test_*`` name in a test module; each invariant becomes one test,
     which fails with the shrunk counterexample and the ledger lines around it.
+    ``settings`` (a Hypothesis strategy of ``make_env``'s keyword arguments, or
+    ``"adapter"``) turns settings fuzzing on, as in ``check_trading_env``.
     """
+    from tradeguard.invariants._settings import check_settings_spec
+
+    check_settings_spec(settings)
     ids = tuple(only) if only is not None else invariant_ids()
 
     @pytest.mark.parametrize("invariant_id", ids)
@@ -95,6 +101,7 @@ def invariant_suite(
             only=[invariant_id],
             database=database,
             name=name,
+            **({"settings": settings} if settings is not None else {}),
         )
         result = report.results[0]
         if result.status == "not-applicable":

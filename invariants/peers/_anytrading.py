@@ -61,6 +61,7 @@ from tradeguard.invariants._adapter import (
     StepData,
     action_id,
     import_optional,
+    wrapper_attr,
 )
 from tradeguard.trace import CORE_FIELDS, ActionKind, FeeSchedule, Precision, StepRecord, TraceMeta
 
@@ -140,6 +141,13 @@ class AnyTradingAdapter(MarketWrapperAdapter):
         """The adapter matching ``env``'s class (``ForexEnv`` -> forex, else stocks)."""
         names = {c.__name__ for c in type(getattr(env, "unwrapped", env)).__mro__}
         return cls("forex" if "ForexEnv" in names else "stocks")
+
+    def settings(self, env: Any) -> Any:
+        """The constructor's settings the gate draws (settings fuzzing), for ``env`` built with none:
+        ``window_size`` (1 to 12 ticks), ``frame_bound`` (where the episode starts and ends in the
+        market) and, for forex, ``unit_side``; each optional (absent: the factory's own), within the
+        market the env takes. The episode length the trace declares is read from the env built with them."""
+        return anytrading_settings(env, self.kind)
 
     # ------------------------------------------------------------------ what the env is
     def _left(self, base: Any) -> bool:
@@ -334,6 +342,33 @@ class AnyTradingAdapter(MarketWrapperAdapter):
         return "ALREADY_SHORT" if predicted == _SELL else "ALREADY_LONG"
 
 
+def anytrading_settings(env: Any, kind: Kind) -> Any:
+    """The settings strategy of :meth:`AnyTradingAdapter.settings`."""
+    from hypothesis import strategies as st
+
+    rows = int(wrapper_attr(env, "tradeguard_market_length") or len(env.unwrapped.prices))
+    window = int(env.unwrapped.window_size)
+    given = wrapper_attr(env, "frame_bound_given")  # a frame_bound the env was built with, kept
+
+    @st.composite
+    def draw(draw: Any) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        w = window
+        widest = min(12, rows - 2, int(given[0]) if given is not None else rows)
+        if draw(st.booleans()) and widest >= 1:
+            w = out["window_size"] = draw(st.integers(1, widest))
+        # frame_bound=(start, end): ticks start..end-1 are traded, the window before start is history;
+        # start >= the window (either one: a drawn window_size may be fixed by the factory instead).
+        if draw(st.booleans()) and given is None and max(w, window) <= rows - 2:
+            start = draw(st.integers(max(w, window), rows - 2))
+            out["frame_bound"] = [start, draw(st.integers(start + 2, rows))]
+        if kind == "forex" and draw(st.booleans()):
+            out["unit_side"] = draw(st.sampled_from(["left", "right"]))
+        return out
+
+    return draw()
+
+
 def market_frame(market: Any, *, columns: tuple[str, ...] = ("Close",)) -> Any:
     """A pandas DataFrame of ``market``'s prices in currency, one column per name in ``columns``."""
     import pandas as pd
@@ -356,26 +391,36 @@ class AnyTradingMarketEnv(gym.Wrapper[Any, Any, Any, Any]):
         window_size: Ticks in each observation.
         env_class: The env to build: the package's ``StocksEnv``/``ForexEnv`` (default), or a
             subclass of it.
+        frame_bound: ``(start, end)``: the episode trades ticks ``start`` to ``end - 1`` of each
+            market (``window_size <= start``, ``start + 2 <= end <= `` the market's length);
+            default ``(window_size, len(market))``, the whole market.
         **env_kwargs: Passed to the env's constructor (e.g. ``unit_side`` for forex).
     """
 
     def __init__(self, kind: Kind, *, steps: int = 30, window_size: int = DEFAULT_WINDOW,
-                 env_class: type | None = None, **env_kwargs: Any) -> None:
+                 env_class: type | None = None, frame_bound: Any = None, **env_kwargs: Any) -> None:
         envs = _require()
         from gym_anytrading import datasets
 
         self.kind = kind
         self.window_size = window_size
+        self.frame_bound_given = None if frame_bound is None else _frame_bound(frame_bound, window_size)
         self.env_kwargs = env_kwargs
         self.tradeguard_market_length = window_size + steps + 1
         self.tradeguard_minor_unit = 0.01 if kind == "stocks" else 0.00001
         data = datasets.STOCKS_GOOGL if kind == "stocks" else datasets.FOREX_EURUSD_1H_ASK
         self._cls = env_class or getattr(envs, _CLASSES[kind])
         self._market: Any = None
-        super().__init__(self._build(data.iloc[: self.tradeguard_market_length].copy()))
+        rows = max(self.tradeguard_market_length, self.frame_bound_given[1] if self.frame_bound_given else 0)
+        super().__init__(self._build(data.iloc[:rows].copy()))
 
     def _build(self, df: Any) -> Any:
-        return self._cls(df=df, window_size=self.window_size, frame_bound=(self.window_size, len(df)), **self.env_kwargs)
+        bound = self.frame_bound_given or (self.window_size, len(df))
+        if bound[1] > len(df):
+            from tradeguard.errors import InvalidMarket
+
+            raise InvalidMarket(f"frame_bound={bound} ends past the market's {len(df)} prices; give an end <= {len(df)}.")
+        return self._cls(df=df, window_size=self.window_size, frame_bound=bound, **self.env_kwargs)
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> Any:
         rest = dict(options or {})
@@ -394,6 +439,22 @@ class AnyTradingMarketEnv(gym.Wrapper[Any, Any, Any, Any]):
             self._market = market
             self.tradeguard_minor_unit = market.minor_unit
         return self.env.reset(seed=seed, options=rest or None)
+
+
+def _frame_bound(bound: Any, window_size: int) -> tuple[int, int]:
+    """``bound`` as ``(start, end)``, checked against the window (the env's own check is an index probe)."""
+    from tradeguard.errors import InvalidConfig
+
+    try:
+        start, end = (int(b) for b in bound)
+    except (TypeError, ValueError):
+        raise InvalidConfig(f"frame_bound={bound!r}; expected two tick indices (start, end), e.g. (4, 34).") from None
+    if not window_size <= start <= end - 2:
+        raise InvalidConfig(
+            f"frame_bound={bound!r} with window_size={window_size}; expected window_size <= start <= end - 2 "
+            "(the window before start is the first observation's history, and an episode needs a step)."
+        )
+    return start, end
 
 
 def make_stocks_env(*, steps: int = 30, window_size: int = DEFAULT_WINDOW, **env_kwargs: Any) -> AnyTradingMarketEnv:

@@ -74,6 +74,7 @@ from tradeguard.invariants._adapter import (
     StepData,
     action_id,
     import_optional,
+    wrapper_attr,
 )
 from tradeguard.trace import (
     CORE_FIELDS,
@@ -286,6 +287,15 @@ class GymTradingEnvAdapter(MarketWrapperAdapter):
             reported_equity=now.value,
         )
 
+    def settings(self, env: Any) -> Any:
+        """The constructor's settings the gate draws (settings fuzzing), for ``env`` built with none:
+        ``trading_fees``, ``borrow_interest_rate``, ``positions`` (as many as the env has, the
+        action space's size, with the initial position if the env was given one), ``initial_position``, ``portfolio_initial_value``, ``windows`` and
+        ``max_episode_duration``, each optional (absent: the factory's own), within what the env
+        accepts on a market of the env's length. Every declaration of :meth:`meta` is read from
+        the env built with them."""
+        return gym_trading_env_settings(env)
+
     def reported_metrics(self, env: Any, info: Mapping[str, Any]) -> Mapping[str, Any] | None:
         """The env's own step counter (``info["step"]``)."""
         return {"steps": int(info["step"])} if "step" in info else None
@@ -295,6 +305,54 @@ class GymTradingEnvAdapter(MarketWrapperAdapter):
         fn = getattr(base, "reward_function", None)
         return getattr(fn, "__module__", None) == "gym_trading_env.environments" and getattr(
             fn, "__name__", None) == "basic_reward_function"
+
+
+_TARGETS = (-1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0)
+"""Targets a drawn ``positions`` list is made of: shorts, flat, fractions, leverage."""
+
+
+def gym_trading_env_settings(env: Any) -> Any:
+    """The settings strategy of :meth:`GymTradingEnvAdapter.settings`."""
+    from hypothesis import strategies as st
+
+    base = env.unwrapped
+    rows = wrapper_attr(env, "tradeguard_market_length") or len(base.df)
+    start = base.initial_position  # a fixed one must stay among the positions drawn
+    required = () if start == "random" else (float(start),)
+
+    @st.composite
+    def draw(draw: Any) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if draw(st.booleans()):
+            out["trading_fees"] = draw(st.sampled_from([0.0, 0.0001, 0.001, 0.0025, 0.01, 0.05]))
+        if draw(st.booleans()):
+            out["borrow_interest_rate"] = draw(st.sampled_from([0.0, 0.0001, 0.001, 0.01]))
+        positions = list(base.positions)
+        if len(positions) - len(required) <= len(_TARGETS) - len(required) and draw(st.booleans()):
+            # As many as the env has: the actions are drawn for its action space, Discrete(len(positions)).
+            n = len(positions)
+            drawn = draw(st.lists(st.sampled_from([p for p in _TARGETS if p not in required]),
+                                  min_size=n - len(required), max_size=n - len(required), unique=True))
+            positions = [*required, *drawn]
+            out["positions"] = [int(p) if p == int(p) else p for p in positions]
+        if draw(st.booleans()) and not required:
+            out["initial_position"] = draw(st.sampled_from(["random", *out.get("positions", positions)]))
+        if draw(st.booleans()):
+            out["portfolio_initial_value"] = draw(st.sampled_from([1.0, 100.0, 1000.0, 1_000_000.0]))
+        windows = base.windows
+        # reset() draws the start in [first, rows - duration - first), first = windows - 1: the
+        # window and the duration must leave it room.
+        duration = base.max_episode_duration if isinstance(base.max_episode_duration, int) else 1
+        widest = min(5, rows - 3, (rows - duration - 1) // 2 + 1)
+        if draw(st.booleans()) and widest >= 1:
+            windows = out["windows"] = draw(st.integers(1, widest))
+        first = windows - 1 if windows else 0
+        longest = rows - 1 - 2 * first
+        if draw(st.booleans()) and longest >= 1:
+            out["max_episode_duration"] = draw(st.integers(1, longest))
+        return out
+
+    return draw()
 
 
 def _interest_kept(was: _Book, target: float, price: float) -> float:

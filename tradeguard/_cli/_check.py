@@ -19,10 +19,18 @@ are reported as findings; a crash or a hang fails valid-steps-do-not-raise. A
 failure that has no replay of its own gets a `tradeguard check ... --only ID --seed S`
 command that reproduces it.
 
+Settings fuzzing: with --env, each example also draws the env's constructor settings
+that its adapter declares (gym-trading-env: fees, borrow rate, positions,
+max_episode_duration...; gym-anytrading: window_size, frame_bound, unit_side), and a
+counterexample names them; its replay command pins them with --env-kwargs and
+--no-settings. --env-kwargs JSON fixes keyword arguments of the factory: a fixed one is
+never drawn. --no-settings draws none (the factory's own settings for every example).
+
 examples:
   tradeguard check --env anytrading-stocks
   tradeguard check --env tradeguard/Portfolio-v0 --profile thorough
   tradeguard check --env gym-trading-env --json
+  tradeguard check --env gym-trading-env --env-kwargs '{"trading_fees": 0.01}' --no-settings
   tradeguard check --env mypackage.envs:make_env --adapter mypackage.envs:MyAdapter
 """
 
@@ -81,6 +89,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME|MODULE:FACTORY",
         help=f"check another env: {', '.join(PEERS)}, or MODULE:FACTORY, a zero-argument callable "
         "returning a gymnasium env (default: tradeguard's own, from --scenario/--config)",
+    )
+    parser.add_argument(
+        "--env-kwargs",
+        metavar="JSON",
+        help="keyword arguments for the --env factory, as a JSON object, e.g. '{\"trading_fees\": 0.01}'; "
+        "fixed: settings fuzzing never draws them",
+    )
+    parser.add_argument(
+        "--no-settings",
+        action="store_true",
+        help="settings fuzzing off: build every example's env with the factory's own settings (and "
+        "--env-kwargs), instead of also drawing the constructor settings the env's adapter declares",
     )
     parser.add_argument(
         "--adapter",
@@ -166,10 +186,15 @@ def run(args: argparse.Namespace) -> int:
                 f"--env {args.env!r} checks another env; --scenario, --config and --config-json configure "
                 "tradeguard's own. Give one or the other."
             )
-        make_env, default_adapter, name, found = _other_env(args.env, max_steps, timeout)
+        make_env, default_adapter, name, found = _other_env(args.env, max_steps, timeout, _env_kwargs(args.env_kwargs))
         adapter_spec = args.adapter or default_adapter
         adapter = _adapter(adapter_spec, timeout) if adapter_spec else None
     else:
+        if args.env_kwargs is not None:
+            raise InvalidConfig(
+                "--env-kwargs gives keyword arguments to an --env factory; tradeguard's own env is "
+                "configured with --scenario, --config or --config-json."
+            )
         from tradeguard.env import TradingEnv
 
         scenario = load_scenario_from_args(args)
@@ -193,6 +218,7 @@ def run(args: argparse.Namespace) -> int:
             name=name,
             timeout=timeout,
             progress=progress.callback,
+            settings=None if args.no_settings or not args.env else "adapter",
         )
     if found:
         report = dataclasses.replace(report, findings=(*found, *report.findings))
@@ -224,8 +250,34 @@ def _only(text: str | None) -> list[str] | None:
     return ids
 
 
-def _other_env(spec: str, max_steps: int, timeout: float) -> tuple[Any, str | None, str, tuple[str, ...]]:
-    """(factory, default adapter, report name, findings of the import) for ``--env spec``."""
+def _env_kwargs(text: str | None) -> dict[str, Any]:
+    """``--env-kwargs JSON`` as a dict (``{}`` when not given)."""
+    import json
+
+    from tradeguard.errors import InvalidConfig
+
+    if text is None:
+        return {}
+    try:
+        kwargs = json.loads(text)
+    except ValueError as exc:
+        raise InvalidConfig(
+            f"--env-kwargs {text!r} is not JSON ({exc}); expected an object of keyword arguments, e.g. "
+            "'{\"trading_fees\": 0.01, \"positions\": [-1, 0, 1]}' (quote it for the shell)."
+        ) from None
+    if not isinstance(kwargs, dict):
+        raise InvalidConfig(
+            f"--env-kwargs {text!r} is a JSON {type(kwargs).__name__}; expected an object of keyword "
+            "arguments by name, e.g. '{\"trading_fees\": 0.01}'."
+        )
+    return kwargs
+
+
+def _other_env(spec: str, max_steps: int, timeout: float,
+               kwargs: dict[str, Any] | None = None) -> tuple[Any, str | None, str, tuple[str, ...]]:
+    """(factory, default adapter, report name, findings of the import) for ``--env spec``, with
+    ``kwargs`` bound (a ``functools.partial``: the gate never draws the settings it binds)."""
+    kwargs = kwargs or {}
     from tradeguard._validation import suggest
     from tradeguard.errors import InvalidConfig
 
@@ -238,7 +290,7 @@ def _other_env(spec: str, max_steps: int, timeout: float) -> tuple[Any, str | No
             # so that no example's timeout is spent importing it.
             _, preloaded = _load(PRELOAD[spec], "--env", max(timeout, PRELOAD_TIMEOUT))
         factory, found = _load(target, "--env", timeout)
-        return functools.partial(factory, steps=max_steps), adapter, name, (*preloaded, *found)
+        return functools.partial(factory, **{"steps": max_steps, **kwargs}), adapter, name, (*preloaded, *found)
     if ":" not in spec:
         raise InvalidConfig(
             f"--env {spec!r}; expected one of {', '.join(PEERS)} or MODULE:FACTORY "
@@ -247,7 +299,7 @@ def _other_env(spec: str, max_steps: int, timeout: float) -> tuple[Any, str | No
     factory, found = _load(spec, "--env", timeout)
     if not callable(factory):
         raise InvalidConfig(f"--env {spec!r} is a {type(factory).__name__}, not a callable returning an env.")
-    return factory, None, spec, found
+    return (functools.partial(factory, **kwargs) if kwargs else factory), None, spec, found
 
 
 def _adapter(spec: str, timeout: float) -> Any:
@@ -371,11 +423,13 @@ def _with_replays(report: Any, args: argparse.Namespace, *, examples: int, max_s
     results = []
     for r in report.results:
         if any(v.replay is None for v in r.violations):
+            pinned = getattr(r.counterexample, "settings", None)
             r = dataclasses.replace(
                 r,
                 violations=tuple(
                     v if v.replay is not None else dataclasses.replace(
-                        v, replay=_check_command(args, v.invariant, examples=examples, max_steps=max_steps, seed=seed)
+                        v, replay=_check_command(args, v.invariant, examples=examples, max_steps=max_steps, seed=seed,
+                                                 pinned=pinned)
                     )
                     for v in r.violations
                 ),
@@ -384,14 +438,26 @@ def _with_replays(report: Any, args: argparse.Namespace, *, examples: int, max_s
     return dataclasses.replace(report, results=tuple(results))
 
 
-def _check_command(args: argparse.Namespace, invariant: str, *, examples: int, max_steps: int, seed: int | None) -> str:
+def _check_command(args: argparse.Namespace, invariant: str, *, examples: int, max_steps: int, seed: int | None,
+                   pinned: dict[str, Any] | None = None) -> str:
     """``tradeguard check`` on the same env, searching for ``invariant`` alone the same way.
 
     The same seed, examples and max steps make the same search (given explicitly, so that
     another profile or $TRADEGUARD_PROFILE where it is run cannot change them). Without a
     seed (``--seed random``) the failure is found again from the example database, where
-    the search saved it.
+    the search saved it. A counterexample's drawn settings (``pinned``) are given as
+    ``--env-kwargs`` with ``--no-settings``: the env of the counterexample, searched again.
     """
+    import json
+
+    fixed = dict(_env_kwargs(getattr(args, "env_kwargs", None))) if args.env else {}
+    no_settings = bool(getattr(args, "no_settings", False))
+    if pinned is not None:
+        try:
+            fixed_text = json.dumps({**fixed, **pinned}, sort_keys=True, allow_nan=False)
+            fixed, no_settings = json.loads(fixed_text), True
+        except (TypeError, ValueError):  # a value with no JSON form: the same search finds it again
+            pass
     cmd = ["tradeguard", "check"]
     if args.env:
         cmd += ["--env", args.env]
@@ -401,6 +467,10 @@ def _check_command(args: argparse.Namespace, invariant: str, *, examples: int, m
         cmd += ["--config", args.config]
     elif args.scenario:
         cmd += ["--scenario", args.scenario]
+    if fixed:
+        cmd += ["--env-kwargs", json.dumps(fixed, sort_keys=True)]
+    if no_settings and args.env:
+        cmd += ["--no-settings"]
     if args.adapter:
         cmd += ["--adapter", args.adapter]
     cmd += ["--examples", str(examples), "--max-steps", str(max_steps)]

@@ -224,8 +224,10 @@ def _replay_gate(cx: Mapping[str, Any], make_env: Callable[[], Any] | None, adap
         where = ("Replayed on tradeguard's TradingEnv with the default scenario (pass make_env= to "
                  "replay on the env that was checked).")
     else:
-        factory = make_env
-        where = "Replayed on the env that was checked."
+        settings = cx.get("settings")
+        factory = make_env if settings is None else partial(make_env, **settings)
+        where = ("Replayed on the env that was checked" + ("." if settings is None else
+                 f", built with the counterexample's settings {settings!r}."))
     trace: Trace | None = None
     note = where
     with Isolation(seed=seed, timeout=timeout) as iso:

@@ -1,0 +1,162 @@
+"""Settings fuzzing: the gate draws the env factory's keyword arguments with each example.
+
+A bug that lives only in one setting (a fee charged twice above 0.5%) is caught only with
+settings drawn, and its counterexample names that setting; the healthy twin passes with
+them; a factory that cannot take them is refused before the search; ``settings=None``
+changes nothing; the built-in adapters' declared settings find the peers' known
+setting-dependent finding (G7) with no new failure of their money invariants.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from typing import Any
+
+import pytest
+from hypothesis import strategies as st
+
+from tradeguard._cli import main
+from tradeguard.env import EnvConfig, Machine, TradingEnv
+from tradeguard.errors import InvalidConfig
+from tradeguard.invariants import check_trading_env
+from tradeguard.invariants.peers import make_forex_env, make_stocks_env, make_trading_env
+
+FEES = st.fixed_dictionaries({}, optional={"fee_bps": st.integers(0, 100).map(float)})
+"""Fees from 0 to 1% (on the 0.01 bps grid EnvConfig takes), absent: the factory's own 0.1%."""
+FAST: dict[str, Any] = {"examples": 40, "max_steps": 10, "seed": 0}
+
+
+class FeeTwiceAboveHalfPercent(Machine):
+    """Charges the fee a second time to the cash, only when the fee is above 0.5%."""
+
+    def apply(self, state: Any, action: Any, price: int, reason: Any) -> Any:
+        after, out = super().apply(state, action, price, reason)
+        if self.config.fee_bps > 50:
+            return after._replace(cash=after.cash - out.fee), out
+        return after, out
+
+
+def make_env(fee_bps: float = 10.0, *, broken: bool = True) -> TradingEnv:
+    config = EnvConfig(fee_bps=fee_bps, episode_length=10)
+    env = TradingEnv(config=config)
+    if broken:
+        env.machine = FeeTwiceAboveHalfPercent(config)
+    return env
+
+
+def failing(report: Any) -> set[str]:
+    return {r.invariant.id for r in report.failures}
+
+
+def test_a_bug_in_one_setting_is_caught_only_with_settings_and_named() -> None:
+    assert check_trading_env(make_env, only=["self-financing"], **FAST).passed  # the default fee hides it
+    report = check_trading_env(make_env, only=["self-financing"], settings=FEES, **FAST)
+    assert failing(report) == {"self-financing"}
+    cx = report.failures[0].counterexample
+    assert cx is not None and cx.settings is not None
+    assert cx.settings["fee_bps"] > 50  # shrunk to a fee that shows it, named
+    assert set(cx.settings) == {"fee_bps"}
+    assert "env built as make_env(**{'fee_bps': " in report.format()
+    assert "env settings: drawn from the settings= strategy" in report.format()
+    assert report.as_dict()["invariants"][0]["violations"][0]["counterexample"]["settings"] == cx.settings
+
+
+def test_the_healthy_twin_passes_with_settings() -> None:
+    healthy = functools.partial(make_env, broken=False)
+    report = check_trading_env(healthy, only=["self-financing", "equity-identity", "fees-only-on-trades"],
+                               settings=FEES, **FAST)
+    assert report.passed, report.format()
+
+
+def test_a_setting_the_factory_binds_is_fixed_never_drawn() -> None:
+    fixed = functools.partial(make_env, fee_bps=10.0)
+    report = check_trading_env(fixed, only=["self-financing"], settings=FEES, **FAST)
+    assert report.passed, report.format()
+
+
+def test_a_factory_that_takes_no_keyword_arguments_is_refused_before_the_search() -> None:
+    with pytest.raises(InvalidConfig, match=r"takes no keyword arguments.*make_env\(\*\*settings\)"):
+        check_trading_env(lambda: make_env(), settings=FEES, **FAST)
+
+
+def test_a_factory_that_lacks_a_drawn_keyword_is_told_which_and_how_to_fix() -> None:
+    def only_fee(fee_bps: float = 10.0) -> TradingEnv:
+        return make_env(fee_bps)
+
+    drawn = st.fixed_dictionaries({"fee_bps": st.just(10.0), "lot": st.just(2)})
+    with pytest.raises(InvalidConfig, match=r"cannot take the drawn settings \{'fee_bps': 10.0, 'lot': 2\}.*\*\*kwargs"):
+        check_trading_env(only_fee, settings=drawn, **FAST)
+
+
+def test_bad_settings_values_are_refused_with_what_to_give() -> None:
+    with pytest.raises(InvalidConfig, match=r"expected a Hypothesis strategy.*fixed_dictionaries"):
+        check_trading_env(make_env, settings={"fee_bps": 60.0}, **FAST)  # type: ignore[arg-type]
+    with pytest.raises(InvalidConfig, match=r"drew 3; expected a dict"):
+        check_trading_env(make_env, settings=st.just(3), **FAST)  # type: ignore[arg-type]
+
+
+def test_settings_none_leaves_the_report_unchanged() -> None:
+    broken = functools.partial(make_env, 60.0)  # the bug always on: a failure to compare
+    plain = check_trading_env(broken, only=["self-financing", "finite-rewards"], **FAST).as_dict()
+    none = check_trading_env(broken, only=["self-financing", "finite-rewards"], settings=None, **FAST).as_dict()
+    # tradeguard's own adapter declares no settings: "adapter" draws none either.
+    declared = check_trading_env(broken, only=["self-financing", "finite-rewards"], settings="adapter", **FAST).as_dict()
+    for d in (plain, none, declared):
+        d.pop("seconds")
+    assert plain == none == declared
+    assert "settings" not in plain and "settings" not in plain["invariants"][0]["violations"][0]["counterexample"]
+
+
+# --------------------------------------------------------------------------- the built-in adapters
+def test_gym_trading_env_settings_find_g7_and_name_max_episode_duration() -> None:
+    report = check_trading_env(functools.partial(make_trading_env, steps=10), settings="adapter",
+                               only=["episode-length-as-configured"], timeout=60, **FAST)
+    cx = report.failures[0].counterexample
+    assert cx is not None and cx.settings is not None and "max_episode_duration" in cx.settings  # G7: N gives N - 1
+    assert "ended after" in report.failures[0].violations[0].message
+
+
+@pytest.mark.parametrize("factory", [make_trading_env, make_stocks_env, make_forex_env], ids=["gte", "stocks", "forex"])
+def test_the_peers_money_invariants_hold_under_their_declared_settings(factory: Any) -> None:
+    money = ["equity-identity", "self-financing", "fees-match-schedule", "reported-equity-matches-ledger",
+             "reward-is-sum-of-components", "no-negative-position-or-cash", "leverage-within-limit"]
+    report = check_trading_env(functools.partial(factory, steps=10), settings="adapter", only=money,
+                               timeout=60, **FAST)
+    assert report.passed, report.format()
+    assert report.settings is not None and "adapter's settings" in report.settings
+
+
+def test_the_cli_draws_settings_and_its_replay_pins_them(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["check", "--env", "gym-trading-env", "--only", "episode-length-as-configured", "--examples", "30",
+            "--max-steps", "10", "--database", "none"]
+    assert main(args) == 1
+    out = capsys.readouterr().out
+    replay = next(line for line in out.splitlines() if "replay:" in line)
+    assert "--no-settings" in replay and '"max_episode_duration"' in replay
+    pinned = json.loads(replay.split("--env-kwargs ")[1].split("' --")[0].strip("'"))
+    assert main([*args, "--env-kwargs", json.dumps(pinned), "--no-settings"]) == 1  # the pinned command reproduces it
+    capsys.readouterr()
+    # Off: the factory's own max_episode_duration ("max"), which the env honours.
+    assert main([*args, "--no-settings"]) == 0
+
+
+def test_the_cli_refuses_env_kwargs_that_are_no_json_object(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", "--env", "gym-trading-env", "--env-kwargs", "[1]"]) == 2
+    assert "expected an object of keyword arguments" in capsys.readouterr().err
+    assert main(["check", "--env-kwargs", "{}"]) == 2
+    assert "--scenario, --config or --config-json" in capsys.readouterr().err
+
+
+def test_the_documented_settings_example_runs_and_passes() -> None:
+    import re
+    from pathlib import Path
+
+    doc = Path(__file__).resolve().parents[1] / "docs" / "adapters.md"
+    blocks = re.findall(r"```python\n(.*?)```", doc.read_text(encoding="utf-8"), re.S)
+    ns: dict[str, Any] = {"__name__": "adapters_md"}
+    exec(compile(blocks[0], str(doc), "exec"), ns)  # CoinEnv and CoinAdapter
+    example = next(b for b in blocks if "settings=coin_settings" in b)
+    exec(compile(example, str(doc), "exec"), ns)
+    assert ns["report"].passed
+    assert ns["report"].settings == "drawn from the settings= strategy"
