@@ -436,6 +436,10 @@ class _GateRun:
         move where the episode starts in the market) every price up to where the market stays flat."""
         if prices is None:
             return None
+        if len(self.meta.instruments) > 1:
+            # Several instruments: the adapter may price each from any part of the market (tradingenv's
+            # reads it rotated), so every price is shown; a cut market would not replay.
+            return tuple(int(p) for p in prices)
         return _shown_prices(prices, self.offset + steps) if settings is None else flat_trimmed(prices)
 
     # ------------------------------------------------------------------ one example

@@ -124,6 +124,50 @@ def test_the_check_finds_tradingenvs_nan_rewards() -> None:
     assert market is not None and len(set(market)) == 1  # the prices never move
 
 
+# --------------------------------------------------------------------------- finding: a ruin inside a step raises
+def test_tradingenv_raises_out_of_step_when_a_step_ruins_the_account() -> None:
+    # env.py, TradingEnv.step: a ruin while rebalancing ends the episode (the broker's
+    # EndOfEpisodeError is caught around broker.rebalance and sets done), but the reward is
+    # computed after it, outside that try: rewards.py LogReturn.calculate calls
+    # broker.net_liquidation_value(), whose raise_if_broke defaults to True. A short at 100%
+    # of the account whose price triples leaves a net liquidation value of about -cash, and
+    # step() raises instead of returning done=True.
+    from tradingenv.broker.broker import EndOfEpisodeError
+
+    env = xy({"A": [1.0, 1.0, 1.0, 3.0, 3.0, 3.0], "B": [1.0] * 6})
+    env.reset()
+    _, _, done, _ = env.step(np.array([-1.0, 0.0]))
+    assert not done
+    with pytest.raises(EndOfEpisodeError, match=r"Net liquidation state of the account is \$-"):
+        env.step(np.array([-1.0, 0.0]))
+
+
+@pytest.mark.slow
+def test_the_check_finds_that_a_ruin_inside_a_step_raises_and_its_counterexample_replays() -> None:
+    from tradingenv.broker.broker import EndOfEpisodeError
+
+    from tradeguard.env import Market
+
+    report = check_trading_env(lambda: make_tradingenv(steps=4), adapter=TradingEnvAdapter(),
+                               only=["valid-steps-do-not-raise"], examples=20, max_steps=4, seed=0, database=None,
+                               timeout=60.0)
+    (result,) = report.results
+    assert result.status == "fail", report.format()
+    assert "EndOfEpisodeError: Net liquidation state of the account is $-" in result.violations[0].message
+    cx = result.counterexample
+    assert cx is not None and cx.market is not None
+    # The counterexample shows every price (the adapter prices asset B from the market rotated),
+    # so it replays on a fresh env.
+    env = make_tradingenv(steps=4)
+    env.reset(market=Market(np.array(cx.market, dtype=np.int64)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for action in cx.actions[:-1]:
+            env.step(np.asarray(action, dtype=np.float32))
+        with pytest.raises(EndOfEpisodeError):
+            env.step(np.asarray(cx.actions[-1], dtype=np.float32))
+
+
 # --------------------------------------------------------------------------- its `tests` package cannot shadow ours
 def test_tradingenv_installs_a_top_level_tests_package() -> None:
     import importlib.util
