@@ -24,7 +24,7 @@ import pandas as pd
 import pytest
 
 from tradeguard.invariants import OldGymAPI, check_trading_env, speaks_old_api
-from tradeguard.invariants.peers import TradingEnvAdapter, make_tradingenv
+from tradeguard.invariants.peers import TradingEnvAdapter, TradingEnvMarketEnv, make_tradingenv
 from tradeguard.trace import FeeSchedule, TraceMeta
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
@@ -96,6 +96,28 @@ def test_the_fee_check_is_live_on_tradingenv() -> None:
     (result,) = report.results
     assert result.status == "fail", report.format()
     assert "the declared schedule (1 bps) charges" in result.violations[0].message
+
+
+class DepositsTooMuch(TradingEnvMarketEnv):
+    """Broken on purpose: its broker starts with 1% more cash than the settings say."""
+
+    def _build(self, market: Any) -> Any:
+        said = self.env_kwargs["cash"]
+        self.env_kwargs["cash"] = said * 1.01
+        try:
+            return super()._build(market)
+        finally:
+            self.env_kwargs["cash"] = said
+
+
+@pytest.mark.parametrize(("factory", "status"), [(TradingEnvMarketEnv, "pass"), (DepositsTooMuch, "fail")])
+def test_the_starting_ledger_is_checked_on_tradingenv(factory: Any, status: str) -> None:
+    report = check_trading_env(lambda: factory(steps=3), adapter=TradingEnvAdapter(),
+                               only=["initial-state-consistent"], examples=5, max_steps=3, seed=0, database=None)
+    (result,) = report.results
+    assert result.status == status, report.format()
+    if status == "fail":
+        assert "cash 10,100.00 where the settings give 10,000.00" in result.violations[0].message
 
 
 # --------------------------------------------------------------------------- finding: NaN rewards on flat prices

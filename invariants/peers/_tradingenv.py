@@ -182,6 +182,7 @@ class TradingEnvAdapter(MarketWrapperAdapter):
             action_names=("HOLD", "REBALANCE"),
             action_kinds=("hold", "rebalance"),
             initial_cash=float(kw["cash"]),
+            initial_position=0.0,  # the broker starts with the deposit only (TradingEnv.reset)
             minor_unit=1.0,
             seed=seed,
             supplies=_SUPPLIES,
