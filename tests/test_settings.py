@@ -160,3 +160,22 @@ def test_the_documented_settings_example_runs_and_passes() -> None:
     exec(compile(example, str(doc), "exec"), ns)
     assert ns["report"].passed
     assert ns["report"].settings == "drawn from the settings= strategy"
+
+
+@pytest.mark.parametrize(
+    ("positions", "rate", "borrows"),
+    [([0, 1], 1e-4, False), ([-1, -0.5], 0.0, False), ([-1, -0.5], 1e-4, True), ([0, 2], 0.0, True)],
+    ids=["long-only", "short-no-rate", "short-with-rate", "leveraged"],
+)
+def test_gym_trading_env_declares_borrowing_wherever_its_settings_borrow(positions: list[float], rate: float,
+                                                                          borrows: bool) -> None:
+    # A short that pays interest owes it in units of the asset, which the ledger books against
+    # the cash: a short whose price spikes owes more than the account holds, so the cash goes
+    # negative by design. Drawn settings found it (positions [-1, -0.5], a 0.01% rate, a
+    # 10^6x price spike) at --profile thorough: before, only a target over 1 declared borrowing.
+    from tradeguard.invariants.peers import GymTradingEnvAdapter
+
+    env = make_trading_env(steps=3, positions=positions, borrow_interest_rate=rate)
+    meta = GymTradingEnvAdapter().meta(env, seed=0)
+    assert meta.borrows_cash is borrows
+    assert meta.long_only is (min(positions) >= 0)

@@ -36,7 +36,8 @@ The ledger, in the env's own numbers:
 - ``components``: the default reward function, ``log(value / previous value)``,
   recomputed from the valuations (not supplied for a custom ``reward_function``).
 - Declarations from the constructor's settings: ``long_only`` when no position is
-  negative, ``borrows_cash`` when one exceeds 1, the fee schedule from
+  negative, ``borrows_cash`` when one exceeds 1 or a short pays interest (the interest owed
+  in units of the asset is a debt booked against the cash), the fee schedule from
   ``trading_fees`` (not declared when a short pays interest in units of the asset: the
   units a trade settles that interest with change the position beside the trade), the
   env ends on ruin (``portfolio_value <= 0`` ends the episode), and ``max_leverage`` is
@@ -203,7 +204,10 @@ class GymTradingEnvAdapter(MarketWrapperAdapter):
             supplies=frozenset(supplies),
             precision=Precision.float64(),
             long_only=long_only,
-            borrows_cash=max(positions) > 1,
+            # Borrowed cash (a target over 1), or borrowed units whose interest is a debt
+            # the ledger books against the cash (a short, with a borrow rate): a short
+            # whose price spikes owes more in interest than the account holds.
+            borrows_cash=max(positions) > 1 or (not long_only and rate > 0),
             # A target is a fraction of the portfolio's value: the largest one is the most
             # exposure a trade may leave (what the constructor's `positions` offer).
             max_leverage=max(abs(p) for p in positions),
