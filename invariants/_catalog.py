@@ -14,6 +14,7 @@ from tradeguard.invariants._accounting import (
     _fees_match_schedule,
     _fees_only_on_trades,
     _financing_as_declared,
+    _flat_before,
     _leg_name,
     _leverage_within_limit,
     _long_only,
@@ -140,7 +141,7 @@ def _no_add_without_profit(prev: StepRecord | None, r: StepRecord, c: Context) -
 
 
 def _no_buy_in_position(prev: StepRecord | None, r: StepRecord, c: Context) -> str | None:
-    if c.kind(r.executed) == "open" and r.position_before != 0:
+    if c.kind(r.executed) == "open" and not _flat_before(r, c):
         add = next((c.name(a) for a, kind in enumerate(c.kinds) if kind == "add"), None)
         return (
             f"{c.name(r.executed)} executed while already holding {r.position_before} units; "

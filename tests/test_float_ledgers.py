@@ -298,3 +298,23 @@ def test_a_rounding_carried_unchanged_through_a_step_is_judged_where_it_was_made
                             cash_after=2_000.0)
     (v,) = check_trace(Trace((short, carried), meta), only=["no-negative-position-or-cash"])
     assert v.step == 0 and v.message.startswith("position is -11.7")
+
+
+def test_a_closed_position_that_keeps_a_rounding_residue_is_flat() -> None:
+    """Found at --profile thorough with drawn settings (gym-trading-env, positions [0, -1], a 5%
+    fee): closing a short left -8.9e-16 units, and the next opening was judged "while already
+    holding". Flat is judged as zero is, within the precision of the step's own amounts; a
+    position worth more than that is still held, and an exact ledger still compares with 0."""
+    residue = -8.881784197001252e-16
+    cash = 1_399.04
+    opening = _buy(cash, 6.99, 100.0, 0.0)._replace(position_before=residue, position_after=residue + 6.99,
+                                                      equity_before=cash + residue * 100.0)
+    meta = _meta()
+    assert check_trace(Trace((opening,), meta), only=["no-buy-while-in-position"]) == []
+    held = opening._replace(position_before=-1e-6, equity_before=cash - 1e-4)  # worth -1e-4: a real position
+    (v,) = check_trace(Trace((held,), meta), only=["no-buy-while-in-position"])
+    assert v.message.startswith("BUY executed while already holding -1e-06 units")
+    exact = _meta(precision=EXACT, minor_unit=0.01)
+    one_unit = _buy(100_000, 5, 10_000, 0)._replace(position_before=1, position_after=6)
+    (v,) = check_trace(Trace((one_unit,), exact), only=["no-buy-while-in-position"])
+    assert v.message.startswith("BUY executed while already holding 1 units")
