@@ -688,21 +688,15 @@ def _short(action: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def make_portfolio_env(*, steps: int | None = None, scenario: str = "long-only", config: PortfolioConfig | None = None,
-                       **changes: Any) -> PortfolioEnv:
-    """``tradeguard/Portfolio-v0`` for a scenario (or the account ``config``, which replaces it),
-    episodes of ``steps`` steps (the account's when ``None``), with any other
-    :class:`PortfolioConfig` field changed.
+def make_portfolio_env(*, steps: int | None = None, scenario: str = "long-only", **changes: Any) -> PortfolioEnv:
+    """``tradeguard/Portfolio-v0`` for a scenario, episodes of ``steps`` steps (the scenario's
+    when ``None``), with any other :class:`PortfolioConfig` field changed.
 
     Example:
         >>> make_portfolio_env(steps=10, scenario="long-short").config.episode_length
         10
     """
-    if config is None:
-        config = portfolio_scenario(scenario)
-    elif not isinstance(config, PortfolioConfig):
-        raise InvalidConfig(f"config={config!r} is a {type(config).__name__}; expected a PortfolioConfig "
-                            "(or leave it out for the scenario's).")
+    config = portfolio_scenario(scenario)
     if steps is not None:
         changes["episode_length"] = steps
     return PortfolioEnv(replace(config, **changes) if changes else config)

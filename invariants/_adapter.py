@@ -115,8 +115,8 @@ class NativeAdapter:
     def settings(self, env: Any) -> Any:
         """The constructor's settings the gate draws (settings fuzzing), for ``env`` built with none:
         Trading-v0's ``scenario`` (its reward weights) and ``config`` (fee, boundary-seeking cash, lot
-        size, sizing, disabled actions, episode length up to ``env``'s); Portfolio-v0's ``config``
-        (a shipped account with ``env``'s action space, a fee, a cash). See ``_native_settings``."""
+        size, sizing, disabled actions, episode length up to ``env``'s); Portfolio-v0's ``scenario``
+        (a shipped one with ``env``'s action space: long-only or clip). See ``_native_settings``."""
         from tradeguard.invariants._native_settings import native_settings
 
         return native_settings(env)

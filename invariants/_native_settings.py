@@ -68,33 +68,34 @@ def trading_settings(base: Any) -> SearchStrategy[dict[str, Any]]:
         st.just((Action.ADD_POSITION,)),  # v10.2's
         st.lists(st.sampled_from(disableable), max_size=3, unique=True).map(tuple),
     )
-    lengths = st.one_of(st.just(length), st.sampled_from(sorted({1, 2, max(1, length - 1), length})),
-                        st.integers(1, length))
+    lengths = st.one_of(st.just(length), st.sampled_from(sorted({1, 2, max(1, length - 1)})), st.integers(1, length))
 
     @st.composite
     def draw(draw: Any) -> dict[str, Any]:
+        # Every field is drawn, the env's own value first: each shrinks to it, so a counterexample's
+        # config differs from the env's only where the failure needs it.
         out: dict[str, Any] = {}
         if draw(st.booleans()):
             out["scenario"] = draw(st.sampled_from(scenario_names()))
-        changes: dict[str, Any] = {"episode_length": draw(lengths)}
-        if draw(st.booleans()):
-            changes["fee_bps"] = draw(st.sampled_from(FEES_BPS))
-        if draw(st.booleans()):
-            changes["lot_size"] = draw(st.sampled_from((1, 2, 3, 10, 100)))
-        if draw(st.booleans()):
-            changes["disabled_actions"] = draw(disabled_s)
-        if draw(st.booleans()):
-            for name in ("buy_small", "buy_medium", "buy_large", "sell_partial", "add_size"):
-                if draw(st.booleans()):
-                    changes[name] = draw(st.sampled_from(FRACTIONS))
-        if draw(st.booleans()):
-            lot = int(changes.get("lot_size", config.lot_size))
-            fee_ppm = round(float(changes.get("fee_bps", config.fee_bps)) * 100)
-            changes["cash"] = draw(boundary_cash(lot * ROUND_PRICE, fee_ppm))
+        changes: dict[str, Any] = {
+            "episode_length": draw(lengths),
+            "fee_bps": draw(st.sampled_from(_own_first(config.fee_bps, FEES_BPS))),
+            "lot_size": draw(st.sampled_from(_own_first(config.lot_size, (1, 2, 3, 10, 100)))),
+            "disabled_actions": draw(disabled_s),
+        }
+        for name in ("buy_small", "buy_medium", "buy_large", "sell_partial", "add_size"):
+            changes[name] = draw(st.sampled_from(_own_first(getattr(config, name), FRACTIONS)))
+        order = int(changes["lot_size"]) * ROUND_PRICE
+        changes["cash"] = draw(st.one_of(st.just(int(config.cash)),
+                                         boundary_cash(order, round(float(changes["fee_bps"]) * 100))))
         out["config"] = dataclasses.replace(config, **changes)
         return out
 
     return draw()
+
+
+def _own_first(own: Any, values: tuple[Any, ...]) -> tuple[Any, ...]:
+    return (own, *(v for v in values if v != own))
 
 
 def boundary_cash(lot_cost: int, fee_ppm: int) -> SearchStrategy[int]:
@@ -107,25 +108,19 @@ def boundary_cash(lot_cost: int, fee_ppm: int) -> SearchStrategy[int]:
     return st.one_of(edges, st.integers(1, 5 * order)).filter(lambda c: 1 <= c <= MAX_CASH)
 
 
-def portfolio_settings(base: Any) -> SearchStrategy[dict[str, Any]]:
-    """``{"config": PortfolioConfig}`` for the ``PortfolioEnv`` ``base``: a shipped scenario's account
-    with the same action space (shorts or not) and the env's instruments and episode length,
-    with a drawn fee and starting cash."""
+def portfolio_settings(base: Any) -> SearchStrategy[dict[str, Any]] | None:
+    """``{"scenario": NAME}`` (optional) for the ``PortfolioEnv`` ``base``: the shipped scenarios with
+    its action space (its instruments, long-only or not): for a long-only env, ``long-only`` and
+    ``clip`` (which clips a weight outside the space instead of refusing it). ``None`` when no other
+    scenario keeps the space.
+
+    Only ``scenario``: ``PortfolioEnv``, ``gym.make("tradeguard/Portfolio-v0")`` and
+    ``make_portfolio_env`` all take it (a config field such as ``fee_bps`` only the last one)."""
     from tradeguard.env import portfolio_scenario, portfolio_scenario_names
 
     config = base.config
-    same_space = [n for n in portfolio_scenario_names() if portfolio_scenario(n).shorts == config.shorts]
-    keep = {"instruments": config.instruments, "episode_length": config.episode_length, "window": config.window,
-            "minor_unit": config.minor_unit}
-
-    @st.composite
-    def draw(draw: Any) -> dict[str, Any]:
-        start = portfolio_scenario(draw(st.sampled_from(same_space))) if same_space else config
-        changes: dict[str, Any] = dict(keep)
-        if draw(st.booleans()):
-            changes["fee_bps"] = draw(st.sampled_from(FEES_BPS))
-        if draw(st.booleans()):
-            changes["cash"] = draw(st.one_of(st.integers(1, 100_000), st.just(int(config.cash))))
-        return {"config": dataclasses.replace(start, **changes)}
-
-    return draw()
+    same = [n for n in portfolio_scenario_names()
+            if (portfolio_scenario(n).shorts, portfolio_scenario(n).instruments) == (config.shorts, config.instruments)]
+    if len(same) < 2:
+        return None
+    return st.fixed_dictionaries({}, optional={"scenario": st.sampled_from(same)})

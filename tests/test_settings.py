@@ -202,11 +202,18 @@ def test_the_cli_draws_own_settings_by_default_and_pins_them_as_config_json() ->
     assert main(argv) == 0  # the pinned command runs (this env is healthy)
 
 
-def test_portfolio_v0_declares_settings_that_keep_its_action_space() -> None:
-    from tradeguard.env import make_portfolio_env
+def test_portfolio_v0_declares_the_scenarios_that_keep_its_action_space() -> None:
+    from hypothesis import find
 
-    report = check_trading_env(functools.partial(make_portfolio_env, steps=5, scenario="long-short"),
-                               only=["self-financing", "equity-identity", "no-negative-position-or-cash"],
+    from tradeguard.env import make_portfolio_env
+    from tradeguard.invariants import NativeAdapter
+
+    adapter = NativeAdapter()
+    assert adapter.settings(make_portfolio_env(steps=5, scenario="long-short")) is None  # no other keeps its space
+    drawn = adapter.settings(make_portfolio_env(steps=5))
+    assert find(drawn, lambda s: s.get("scenario") == "clip") == {"scenario": "clip"}
+    report = check_trading_env(functools.partial(make_portfolio_env, steps=5),
+                               only=["self-financing", "equity-identity", "action-range-enforced"],
                                settings="adapter", examples=20, max_steps=5, seed=0)
     assert report.passed, report.format()
     assert "drawn from the tradeguard adapter's settings" in report.format()
