@@ -112,6 +112,15 @@ class NativeAdapter:
     def reset_options(self, market: Any) -> dict[str, Any] | None:
         return {"market": market}
 
+    def settings(self, env: Any) -> Any:
+        """The constructor's settings the gate draws (settings fuzzing), for ``env`` built with none:
+        Trading-v0's ``scenario`` (its reward weights) and ``config`` (fee, boundary-seeking cash, lot
+        size, sizing, disabled actions, episode length up to ``env``'s); Portfolio-v0's ``scenario``
+        (a shipped one with ``env``'s action space: long-only or clip). See ``_native_settings``."""
+        from tradeguard.invariants._native_settings import native_settings
+
+        return native_settings(env)
+
     def market_length(self, env: Any) -> int | None:
         """Prices an injected market needs: one more than the episode's steps."""
         length: int = env.unwrapped.config.episode_length + 1

@@ -150,6 +150,27 @@ def _no_buy_in_position(prev: StepRecord | None, r: StepRecord, c: Context) -> s
     return None
 
 
+def _rejection_reason_holds(prev: StepRecord | None, r: StepRecord, c: Context) -> str | None:
+    # The reasons of tradeguard's rule vocabulary (RejectReason) state a fact about the account
+    # before the step; that fact must hold. Reasons of other names are not judged.
+    if not r.rejected or r.reason is None:
+        return None
+    reason, before = str(r.reason), r.position_before
+    what = c.name(r.predicted) if 0 <= r.predicted < len(c.meta.action_names) else f"action {r.predicted}"
+    if reason == "NO_POSITION" and before != 0:
+        return f"{what} was rejected NO_POSITION while holding {c.units(before)} units"
+    if reason == "ALREADY_IN_POSITION" and before == 0:
+        return f"{what} was rejected ALREADY_IN_POSITION while flat"
+    if reason == "NOT_PROFITABLE" and before != 0 and {"price", "cost_basis_before"} <= c.meta.supplies:
+        value = before * r.price
+        if value > r.cost_basis_before + c.meta.precision.tolerance(value, r.cost_basis_before):
+            return (f"{what} was rejected NOT_PROFITABLE with the position worth {c.money(value)} against a "
+                    f"cost basis of {c.money(r.cost_basis_before)} (a profit)")
+    if reason == "DISABLED" and c.meta.disabled_actions and r.predicted not in c.meta.disabled_actions:
+        return f"{what} was rejected DISABLED but the configuration does not disable it"
+    return None
+
+
 def _disabled_never_execute(prev: StepRecord | None, r: StepRecord, c: Context) -> str | None:
     if r.executed != c.hold and r.executed in c.meta.disabled_actions:
         return f"{c.name(r.executed)} executed but the configuration disables it"
@@ -227,6 +248,10 @@ def _initial_state(trace: Trace, c: Context) -> Iterable[tuple[int | None, str]]
                          f"{'/'.join(c.units(w) for w in want)}")
         if abs(r.cash_before - m.initial_cash) > m.precision.tolerance(r.cash_before, m.initial_cash, rounded=1):
             wrong.append(f"cash {c.money(r.cash_before)} where the settings give {c.money(m.initial_cash)}")
+        flat = all(w == 0 for w in want)
+        if flat and "cost_basis_before" in m.supplies and abs(r.cost_basis_before) > m.precision.tolerance(
+                r.cost_basis_before, 0, rounded=1):
+            wrong.append(f"a cost basis of {c.money(r.cost_basis_before)} for no position (nothing held, nothing paid)")
     if m.initial_equity is not None and abs(r.equity_before - m.initial_equity) > m.precision.tolerance(
             r.equity_before, m.initial_equity, rounded=1):
         wrong.append(f"equity {c.money(r.equity_before)} where the env reports {c.money(m.initial_equity)}")
@@ -523,8 +548,19 @@ CATALOG: tuple[Invariant, ...] = (
         declared=_single_position,
     ),
     _inv(
+        id="rejection-reason-holds",
+        statement="A rejection's reason is true of the account before the step: NO_POSITION only when flat, "
+        "ALREADY_IN_POSITION only when holding, NOT_PROFITABLE only when the position is worth no more than "
+        "its cost basis, DISABLED only for an action the configuration disables (other reasons: not judged).",
+        family="rules",
+        scope="step",
+        needs=_F({"predicted", "rejected", "reason", "position_before"}),
+        step_check=_rejection_reason_holds,
+        declared=_single_position,
+    ),
+    _inv(
         id="initial-state-consistent",
-        statement="The ledger at reset (cash, holdings, equity) is what the env's settings and its own "
+        statement="The ledger at reset (cash, holdings, equity; no cost basis when flat) is what the env's settings and its own "
         "report at reset say.",
         family="accounting",
         scope="episode",

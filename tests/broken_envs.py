@@ -58,6 +58,29 @@ class IgnoringMachine(Machine):
         return tuple(table)
 
 
+class MisreadsPosition(Machine):
+    """The table reads IN_POSITION from two bits of the signature (FLAT's and AFFORDABLE's): holding a
+    position with cash enough for another lot, a sell is refused as NO_POSITION (mask and execution agree)."""
+
+    def _compile(self) -> Any:
+        table = []
+        for sig in range(8):
+            truth = {
+                Condition.ENABLED: True,
+                Condition.FLAT: bool(sig & 4),
+                Condition.IN_POSITION: not sig & 5,
+                Condition.PROFITABLE: bool(sig & 2),
+                Condition.AFFORDABLE: bool(sig & 1),
+            }
+            verdicts = []
+            for rule in RULES:
+                ok = [c for c in rule.requires if not (rule.action not in self._disabled if c is Condition.ENABLED
+                                                       else truth[c])]
+                verdicts.append(ok[0].reason if ok else None)
+            table.append((tuple(verdicts), tuple(v is None for v in verdicts)))
+        return tuple(table)
+
+
 class FeeTwiceMachine(Machine):
     def apply(self, state: PortfolioState, action: Action, price: int, reason: RejectReason | None) -> Any:
         after, out = super().apply(state, action, price, reason)
@@ -218,6 +241,15 @@ class MarksAtTheWrongPrice(TradingEnv):
             self._records[-1] = rec
             info = {"record": rec}
         return obs, reward, terminated, truncated, info
+
+
+class StartsWithCostBasis(TradingEnv):
+    """Reset builds the flat account with a cost basis of one minor unit (nothing held, 0.01 paid)."""
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> Any:
+        out = super().reset(seed=seed, options=options)
+        self._state = self._state._replace(cost_basis=1)
+        return out
 
 
 def make(cls: type[TradingEnv], **kw: Any) -> Callable[[], TradingEnv]:

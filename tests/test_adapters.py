@@ -56,7 +56,7 @@ def test_the_documented_adapter_example_runs_and_passes(capsys: pytest.CaptureFi
     exec(compile(_BLOCKS[1], str(DOC), "exec"), ns)
     report = ns["report"]
     assert report.passed
-    assert "28 passed, 0 failed, 5 not applicable" in capsys.readouterr().out
+    assert "29 passed, 0 failed, 5 not applicable" in capsys.readouterr().out
     na = {i for i, s in statuses(report).items() if s == "not-applicable"}
     assert na == {"no-add-without-profitable-position", "position-within-limits", "leverage-within-limit",
                   "financing-as-declared", "executed-within-requested"}
@@ -544,20 +544,20 @@ def test_the_report_says_when_the_adapter_left_the_trading_invariants_unchecked(
     report = check_trading_env(CoinEnv, examples=5, max_steps=3, seed=0)
     # (CoinEnv's info["action_mask"], present from reset on, is supplied by GymAdapter: no "action masks")
     assert report.format().splitlines()[-2:] == [
-        "8 passed, 0 failed, 25 not applicable",
-        "22 invariants were not checked: the gym adapter does not supply positions, cost bases, cash, equity, "
+        "8 passed, 0 failed, 26 not applicable",
+        "23 invariants were not checked: the gym adapter does not supply positions, cost bases, cash, equity, "
         "prices, fees, financing, instrument legs, the env's reported equity, executions or reward components. "
         "Write an adapter for this env (about 40 lines, see docs/adapters.md) to check them.",
     ]
     unchecked = [i for i, s in statuses(report).items() if s == "not-applicable" and i != "metrics-match-trace"]
     # (episode-length-as-configured and position-observable are not applicable for want of a declaration)
     unchecked = [i for i in unchecked if i not in ("episode-length-as-configured", "position-observable")]
-    assert report.as_dict()["not_checked_by_adapter"] == unchecked and len(unchecked) == 22
+    assert report.as_dict()["not_checked_by_adapter"] == unchecked and len(unchecked) == 23
     # An adapter that supplies nearly everything: one line for the fields it lacks (not for what its env
     # does not declare, like position limits it does not have).
     coin = check_trading_env(CoinEnv, adapter=CoinAdapter(), examples=5, max_steps=3, seed=0)
     assert coin.format().splitlines()[-2:] == [
-        "28 passed, 0 failed, 5 not applicable",
+        "29 passed, 0 failed, 5 not applicable",
         "3 invariants were not checked: the coin adapter does not supply cost bases, financing or instrument "
         "legs. An adapter that supplies them checks them too (docs/adapters.md).",
     ]

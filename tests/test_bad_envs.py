@@ -26,11 +26,13 @@ from broken_envs import (
     IgnoringMachine,
     MarksAtTheWrongPrice,
     MaskOffByOne,
+    MisreadsPosition,
     NanShaper,
     NonDeterministicReset,
     NoPenaltyShaper,
     OutOfSpace,
     OverspendMachine,
+    StartsWithCostBasis,
     TradesPastTheEnd,
     WrongActionMachine,
     env_with,
@@ -185,6 +187,18 @@ BAD_ENVS = [
         "step-after-end-refused",
         r"step\(\) after the episode ended at step 11 returned normally instead of raising: an agent "
         r"can keep trading past the end of the data",
+    ),
+    BadEnv(
+        "sell refused as NO_POSITION while holding (the rule table misreads the position)",
+        env_with(MisreadsPosition),
+        "rejection-reason-holds",
+        r"SELL_(ALL|PARTIAL) was rejected NO_POSITION while holding \d+ units",
+    ),
+    BadEnv(
+        "flat account starts with a cost basis",
+        make(StartsWithCostBasis),
+        "initial-state-consistent",
+        r"the ledger at reset holds a cost basis of 0\.01 for no position \(nothing held, nothing paid\): .*",
     ),
     BadEnv(
         "crashes on a valid close-out",

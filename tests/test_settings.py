@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
+import shlex
 from typing import Any
 
 import pytest
@@ -100,11 +101,9 @@ def test_settings_none_leaves_the_report_unchanged() -> None:
     broken = functools.partial(make_env, 60.0)  # the bug always on: a failure to compare
     plain = check_trading_env(broken, only=["self-financing", "finite-rewards"], **FAST).as_dict()
     none = check_trading_env(broken, only=["self-financing", "finite-rewards"], settings=None, **FAST).as_dict()
-    # tradeguard's own adapter declares no settings: "adapter" draws none either.
-    declared = check_trading_env(broken, only=["self-financing", "finite-rewards"], settings="adapter", **FAST).as_dict()
-    for d in (plain, none, declared):
+    for d in (plain, none):
         d.pop("seconds")
-    assert plain == none == declared
+    assert plain == none
     assert "settings" not in plain and "settings" not in plain["invariants"][0]["violations"][0]["counterexample"]
 
 
@@ -179,3 +178,61 @@ def test_gym_trading_env_declares_borrowing_wherever_its_settings_borrow(positio
     meta = GymTradingEnvAdapter().meta(env, seed=0)
     assert meta.borrows_cash is borrows
     assert meta.long_only is (min(positions) >= 0)
+
+
+def broken_own(scenario: Any = None, config: EnvConfig | None = None) -> TradingEnv:
+    """tradeguard's own env built as Trading-v0 is (scenario=, config=), charging a fee over 0.5% twice."""
+    env = TradingEnv(scenario=scenario, config=config or EnvConfig(episode_length=10))
+    env.machine = FeeTwiceAboveHalfPercent(env.config)
+    return env
+
+
+def test_trading_v0_declares_settings_that_find_a_bug_living_in_one_fee() -> None:
+    assert check_trading_env(broken_own, only=["self-financing"], **FAST).passed  # the default fee hides it
+    report = check_trading_env(broken_own, only=["self-financing"], settings="adapter", **FAST)
+    assert failing(report) == {"self-financing"}
+    cx = report.failures[0].counterexample
+    assert cx is not None and cx.settings is not None and cx.settings["config"].fee_bps > 50
+    assert "drawn from the tradeguard adapter's settings" in report.format()
+
+
+def test_trading_v0_settings_keep_every_env_healthy_and_within_the_injected_market() -> None:
+    def healthy(scenario: Any = None, config: EnvConfig | None = None) -> TradingEnv:
+        return TradingEnv(scenario=scenario, config=config or EnvConfig(episode_length=10))
+
+    report = check_trading_env(healthy, settings="adapter", examples=30, max_steps=10, seed=1)
+    assert report.passed, report.format()
+
+
+def test_the_cli_draws_own_settings_by_default_and_pins_them_as_config_json() -> None:
+    import argparse
+
+    from tradeguard._cli._check import _check_command
+
+    args = argparse.Namespace(env=None, env_kwargs=None, no_settings=False, config_json=None, config=None,
+                              scenario=None, adapter=None, timeout=None, database=None)
+    pinned = {"scenario": "v10", "config": EnvConfig(fee_bps=100.0, cash=10_099, episode_length=4)}
+    cmd = _check_command(args, "self-financing", examples=20, max_steps=30, seed=0, pinned=pinned)
+    argv = shlex.split(cmd)[1:]
+    config_json = json.loads(argv[argv.index("--config-json") + 1])
+    assert config_json["env"] == {"cash": 10_099, "fee_bps": 100.0, "episode_length": 4}
+    assert config_json["reward"] == {"failed_action_penalty": -0.05}  # v10's
+    assert "--max-steps 4" in cmd and "--no-settings" in cmd
+    assert main(argv) == 0  # the pinned command runs (this env is healthy)
+
+
+def test_portfolio_v0_declares_the_scenarios_that_keep_its_action_space() -> None:
+    from hypothesis import find
+
+    from tradeguard.env import make_portfolio_env
+    from tradeguard.invariants import NativeAdapter
+
+    adapter = NativeAdapter()
+    assert adapter.settings(make_portfolio_env(steps=5, scenario="long-short")) is None  # no other keeps its space
+    drawn = adapter.settings(make_portfolio_env(steps=5))
+    assert find(drawn, lambda s: s.get("scenario") == "clip") == {"scenario": "clip"}
+    report = check_trading_env(functools.partial(make_portfolio_env, steps=5),
+                               only=["self-financing", "equity-identity", "action-range-enforced"],
+                               settings="adapter", examples=20, max_steps=5, seed=0)
+    assert report.passed, report.format()
+    assert "drawn from the tradeguard adapter's settings" in report.format()

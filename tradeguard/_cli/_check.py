@@ -23,7 +23,10 @@ Settings fuzzing: with --env, each example also draws the env's constructor sett
 that its adapter declares (gym-trading-env: fees, borrow rate, positions,
 max_episode_duration...; gym-anytrading: window_size, frame_bound, unit_side), and a
 counterexample names them; its replay command pins them with --env-kwargs and
---no-settings. --env-kwargs JSON fixes keyword arguments of the factory: a fixed one is
+--no-settings. tradeguard's own env draws them without --env too: a shipped scenario
+(unless --scenario, --config or --config-json fixes it) and its config (fee, cash at the
+edges of what buys, lot size, sizing, disabled actions, episode length), pinned in a
+replay as --config-json. --env-kwargs JSON fixes keyword arguments of the factory: a fixed one is
 never drawn. --no-settings draws none (the factory's own settings for every example).
 
 examples:
@@ -195,14 +198,13 @@ def run(args: argparse.Namespace) -> int:
                 "--env-kwargs gives keyword arguments to an --env factory; tradeguard's own env is "
                 "configured with --scenario, --config or --config-json."
             )
-        from tradeguard.env import TradingEnv
-
         scenario = load_scenario_from_args(args)
         scenario = dataclasses.replace(scenario, env=dataclasses.replace(scenario.env, episode_length=max_steps))
-
-        def make_env() -> Any:
-            return TradingEnv(scenario=scenario)
-
+        # Settings fuzzing draws the scenario (its reward weights) unless one was asked for: the one
+        # given is fixed (bound by the partial, never drawn), as --env-kwargs fixes an --env's.
+        chosen = bool(args.scenario or args.config or args.config_json)
+        make_env = (functools.partial(own_env, scenario, scenario=scenario) if chosen
+                    else functools.partial(own_env, scenario))
         name = f"tradeguard/Trading-v0 ({scenario.name})"
         adapter = _adapter(args.adapter, timeout) if args.adapter else None
 
@@ -218,7 +220,7 @@ def run(args: argparse.Namespace) -> int:
             name=name,
             timeout=timeout,
             progress=progress.callback,
-            settings=None if args.no_settings or not args.env else "adapter",
+            settings=None if args.no_settings else "adapter",
         )
     if found:
         report = dataclasses.replace(report, findings=(*found, *report.findings))
@@ -232,6 +234,14 @@ def run(args: argparse.Namespace) -> int:
     write_report("check", report, args.report, make_env=make_env, adapter=adapter, timeout=timeout)
     report_ready(args, report)
     return 0 if report.passed else 1
+
+
+def own_env(base: Any, scenario: Any = None, config: Any = None) -> Any:
+    """tradeguard's own env as ``tradeguard check`` builds it: the scenario ``base`` (episodes of
+    --max-steps), or the drawn ``scenario`` (a shipped name) and ``config`` of settings fuzzing."""
+    from tradeguard.env import TradingEnv
+
+    return TradingEnv(scenario=base if scenario is None else scenario, config=config)
 
 
 def _only(text: str | None) -> list[str] | None:
@@ -458,6 +468,11 @@ def _check_command(args: argparse.Namespace, invariant: str, *, examples: int, m
             fixed, no_settings = json.loads(fixed_text), True
         except (TypeError, ValueError):  # a value with no JSON form: the same search finds it again
             pass
+    own = None if args.env or not pinned else _own_config_json(args, pinned)
+    if own is not None:  # tradeguard's own env: the drawn scenario and config as --config-json
+        config_json, max_steps = own
+        args = argparse.Namespace(**{**vars(args), "config_json": config_json})
+        no_settings = True
     cmd = ["tradeguard", "check"]
     if args.env:
         cmd += ["--env", args.env]
@@ -469,7 +484,7 @@ def _check_command(args: argparse.Namespace, invariant: str, *, examples: int, m
         cmd += ["--scenario", args.scenario]
     if fixed:
         cmd += ["--env-kwargs", json.dumps(fixed, sort_keys=True)]
-    if no_settings and args.env:
+    if no_settings:
         cmd += ["--no-settings"]
     if args.adapter:
         cmd += ["--adapter", args.adapter]
@@ -482,3 +497,22 @@ def _check_command(args: argparse.Namespace, invariant: str, *, examples: int, m
     if seed is not None:
         cmd += ["--seed", str(seed)]
     return shlex.join(cmd)
+
+
+def _own_config_json(args: argparse.Namespace, pinned: dict[str, Any]) -> tuple[str, int] | None:
+    """(--config-json, --max-steps) of tradeguard's own env built with the drawn settings ``pinned``
+    (``scenario``, ``config``), or ``None`` when they are not such settings."""
+    import json
+
+    from tradeguard.env import EnvConfig, Scenario, load_scenario
+
+    config = pinned.get("config")
+    if not isinstance(config, EnvConfig) or set(pinned) - {"scenario", "config"}:
+        return None
+    drawn = pinned.get("scenario")
+    base = load_scenario(drawn) if isinstance(drawn, str) else load_scenario_from_args(args)
+    scenario = Scenario(name="custom", env=config, reward=base.reward, market=base.market)
+    try:
+        return json.dumps(scenario.changes(), sort_keys=True, allow_nan=False), config.episode_length
+    except (TypeError, ValueError):  # a custom component with no JSON form
+        return None

@@ -1,0 +1,126 @@
+"""The settings tradeguard's own envs declare (settings fuzzing, see ``invariants/_settings.py``).
+
+``tradeguard/Trading-v0`` is built as ``TradingEnv(scenario=..., config=EnvConfig(...))``: the
+gate draws a shipped scenario (its reward weights: default, v9, v10, v10.1, v10.2) and a
+machine configuration changed from the env's own in what a user varies: the fee (one that
+rounds to the minor unit, none, the largest), the starting cash (boundary-seeking: a whole
+number of one-lot orders at the market's round price, exactly, one minor unit short or
+over, or a cash too small for any lot), the lot size, the sizing fractions, the disabled
+actions and the episode length (up to the env's own: the injected markets are as long as
+its episodes). ``tradeguard/Portfolio-v0`` is built as ``PortfolioEnv(config=...)``: its
+config drawn from the shipped scenarios that keep the env's action space, with a fee and a
+starting cash.
+
+The env's declarations (``trace_meta``) are its own: each env built with drawn settings
+declares its cash, fee schedule, penalty, disabled actions and episode length itself.
+Importing this module loads nothing of ``tradeguard.env``: the hooks import it when called,
+on an env that has loaded it already.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from hypothesis import strategies as st
+from hypothesis.strategies import SearchStrategy
+
+__all__ = ["ROUND_PRICE", "native_settings", "portfolio_settings", "trading_settings"]
+
+ROUND_PRICE = 10_000
+"""The price (in minor units) the gate's markets shrink to and hold flat at (``strategies.markets``):
+the price a boundary-seeking cash is computed for."""
+
+FEES_BPS: tuple[float, ...] = (0.0, 0.01, 1.0, 2.5, 10.0, 33.33, 100.0, 1000.0)
+"""Fees a drawn config may have: none, the finest step of the grid, ones that round to the
+minor unit on most notionals (2.5, 33.33), the default, and the largest allowed."""
+
+FRACTIONS: tuple[float, ...] = (0.000001, 0.1, 0.25, 0.333333, 0.5, 1.0)
+"""Sizing fractions a drawn config may have: the smallest, the defaults, one that rounds, all."""
+
+
+def native_settings(env: Any) -> SearchStrategy[dict[str, Any]] | None:
+    """The settings of tradeguard's own env ``env`` (``None`` for an env of another kind)."""
+    from tradeguard.env import PortfolioEnv, TradingEnv
+
+    base = getattr(env, "unwrapped", env)
+    base = getattr(base, "tradeguard_target", base)
+    if isinstance(base, TradingEnv):
+        return trading_settings(base)
+    if isinstance(base, PortfolioEnv):
+        return portfolio_settings(base)
+    return None
+
+
+def trading_settings(base: Any) -> SearchStrategy[dict[str, Any]]:
+    """``{"scenario": NAME, "config": EnvConfig}`` (``scenario`` optional) for the ``TradingEnv`` ``base``.
+
+    The config always comes with the scenario: a shipped scenario's own config has episodes of
+    500 steps, longer than the markets the gate injects into an env built for shorter ones.
+    """
+    from tradeguard.env import Action, scenario_names
+
+    config = base.config
+    length = int(config.episode_length)
+    disableable = [a for a in Action if a is not Action.HOLD]
+    disabled_s = st.one_of(
+        st.just(tuple(config.disabled_actions)),
+        st.just((Action.ADD_POSITION,)),  # v10.2's
+        st.lists(st.sampled_from(disableable), max_size=3, unique=True).map(tuple),
+    )
+    lengths = st.one_of(st.just(length), st.sampled_from(sorted({1, 2, max(1, length - 1)})), st.integers(1, length))
+
+    @st.composite
+    def draw(draw: Any) -> dict[str, Any]:
+        # Every field is drawn, the env's own value first: each shrinks to it, so a counterexample's
+        # config differs from the env's only where the failure needs it.
+        out: dict[str, Any] = {}
+        if draw(st.booleans()):
+            out["scenario"] = draw(st.sampled_from(scenario_names()))
+        changes: dict[str, Any] = {
+            "episode_length": draw(lengths),
+            "fee_bps": draw(st.sampled_from(_own_first(config.fee_bps, FEES_BPS))),
+            "lot_size": draw(st.sampled_from(_own_first(config.lot_size, (1, 2, 3, 10, 100)))),
+            "disabled_actions": draw(disabled_s),
+        }
+        for name in ("buy_small", "buy_medium", "buy_large", "sell_partial", "add_size"):
+            changes[name] = draw(st.sampled_from(_own_first(getattr(config, name), FRACTIONS)))
+        order = int(changes["lot_size"]) * ROUND_PRICE
+        changes["cash"] = draw(st.one_of(st.just(int(config.cash)),
+                                         boundary_cash(order, round(float(changes["fee_bps"]) * 100))))
+        out["config"] = dataclasses.replace(config, **changes)
+        return out
+
+    return draw()
+
+
+def _own_first(own: Any, values: tuple[Any, ...]) -> tuple[Any, ...]:
+    return (own, *(v for v in values if v != own))
+
+
+def boundary_cash(lot_cost: int, fee_ppm: int) -> SearchStrategy[int]:
+    """Starting cash at the edges of what buys: ``k`` one-lot orders of ``lot_cost`` (with their fee,
+    rounded up to the minor unit) exactly, one minor unit short or over, or any cash up to a few lots."""
+    from tradeguard.limits import MAX_CASH
+
+    order = lot_cost + -(-lot_cost * fee_ppm // 1_000_000)
+    edges = st.builds(lambda k, d: k * order + d, st.integers(1, 20), st.sampled_from((0, -1, 1)))
+    return st.one_of(edges, st.integers(1, 5 * order)).filter(lambda c: 1 <= c <= MAX_CASH)
+
+
+def portfolio_settings(base: Any) -> SearchStrategy[dict[str, Any]] | None:
+    """``{"scenario": NAME}`` (optional) for the ``PortfolioEnv`` ``base``: the shipped scenarios with
+    its action space (its instruments, long-only or not): for a long-only env, ``long-only`` and
+    ``clip`` (which clips a weight outside the space instead of refusing it). ``None`` when no other
+    scenario keeps the space.
+
+    Only ``scenario``: ``PortfolioEnv``, ``gym.make("tradeguard/Portfolio-v0")`` and
+    ``make_portfolio_env`` all take it (a config field such as ``fee_bps`` only the last one)."""
+    from tradeguard.env import portfolio_scenario, portfolio_scenario_names
+
+    config = base.config
+    same = [n for n in portfolio_scenario_names()
+            if (portfolio_scenario(n).shorts, portfolio_scenario(n).instruments) == (config.shorts, config.instruments)]
+    if len(same) < 2:
+        return None
+    return st.fixed_dictionaries({}, optional={"scenario": st.sampled_from(same)})
