@@ -157,7 +157,9 @@ def _rejection_reason_holds(prev: StepRecord | None, r: StepRecord, c: Context) 
         return None
     reason, before = str(r.reason), r.position_before
     what = c.name(r.predicted) if 0 <= r.predicted < len(c.meta.action_names) else f"action {r.predicted}"
-    if reason == "NO_POSITION" and before != 0:
+    # A float ledger's residue (a closed position's -8.9e-16 units) is no position either; an env
+    # that calls such a residue a position is not contradicted.
+    if reason == "NO_POSITION" and not _flat_before(r, c):
         return f"{what} was rejected NO_POSITION while holding {c.units(before)} units"
     if reason == "ALREADY_IN_POSITION" and before == 0:
         return f"{what} was rejected ALREADY_IN_POSITION while flat"

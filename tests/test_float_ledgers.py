@@ -318,3 +318,10 @@ def test_a_closed_position_that_keeps_a_rounding_residue_is_flat() -> None:
     one_unit = _buy(100_000, 5, 10_000, 0)._replace(position_before=1, position_after=6)
     (v,) = check_trace(Trace((one_unit,), exact), only=["no-buy-while-in-position"])
     assert v.message.startswith("BUY executed while already holding 1 units")
+    # A rejection "NO_POSITION" on that residue holds too; on a real position it does not.
+    refused = opening._replace(executed=0, rejected=True, reason="NO_POSITION", position_after=residue,
+                               quantity=0.0, cash_after=cash, equity_after=opening.equity_before)
+    assert check_trace(Trace((refused,), meta), only=["rejection-reason-holds"]) == []
+    (v,) = check_trace(Trace((refused._replace(position_before=-1e-6, position_after=-1e-6),), meta),
+                       only=["rejection-reason-holds"])
+    assert v.message == "BUY was rejected NO_POSITION while holding -1e-06 units"
