@@ -198,3 +198,29 @@ def test_the_pytest_plugin_passes_a_warning_and_shows_it(pytester: pytest.Pytest
                                 "none", "-p", "no:cacheprovider", "-W", "ignore::pytest.PytestAssertRewriteWarning")
     result.assert_outcomes(passed=1, warnings=1)
     result.stdout.fnmatch_lines(["*UserWarning: position-observable: after step * the agent cannot see its own position*"])
+
+
+def test_the_bad_actions_sent_on_purpose_draw_no_warnings_on_the_users_terminal() -> None:
+    # A Box env that checks its action with action_space.contains(): gymnasium warns "Casting
+    # input x to numpy array" for every list tradeguard sends on purpose (180 lines for a new
+    # user's env). The env's answer is the finding; the warning is noise, and it is kept back.
+    import warnings
+
+    from contract_envs import Coin, CoinConfig
+
+    box = CoinConfig(space="box")
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        report = check_trading_env(factory(Coin, box), adapter=CoinAdapter(), only=["action-range-enforced"],
+                                   examples=5, max_steps=3, seed=0, database=None)
+    assert report.passed, report.format()
+    assert [str(w.message) for w in seen if "Casting input" in str(w.message)] == []
+    with warnings.catch_warnings(record=True) as direct:  # the env does warn when given a list
+        warnings.simplefilter("always")
+        env = Coin(box)
+        env.reset(seed=0)
+        try:
+            env.step([0.5])
+        except Exception:
+            pass
+    assert any("Casting input" in str(w.message) for w in direct)
