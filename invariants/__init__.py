@@ -65,6 +65,7 @@ from tradeguard.invariants._model import (
 )
 from tradeguard.invariants._monitor import InvariantMonitor
 from tradeguard.invariants._profiles import PROFILES, GateProfile, get_profile
+from tradeguard.invariants._settings import SettingsRefused
 
 if TYPE_CHECKING:
     from tradeguard.invariants._pytest_plugin import invariant_suite
@@ -93,6 +94,7 @@ __all__ = [
     "OldGymAPI",
     "RecordedEpisode",
     "Scope",
+    "SettingsRefused",
     "Severity",
     "Status",
     "StepData",

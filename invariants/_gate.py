@@ -39,6 +39,7 @@ from tradeguard.invariants._legacy import OldAPIFactory, old_api_finding
 from tradeguard.invariants._model import Invariant, Violation
 from tradeguard.invariants._settings import (
     SettingsFactories,
+    SettingsRefused,
     SettingsSpec,
     check_factory_takes_kwargs,
     check_settings_spec,
@@ -416,6 +417,8 @@ class _GateRun:
         """Settings fuzzing, when asked for: the examples carry settings, each env is built with them."""
         spec = self.settings_spec
         drawn = declared_settings(self.chosen, self.probe) if spec == "adapter" else spec
+        if drawn is None and spec == "adapter":  # asked for, none declared: said, not silent
+            self.settings_note = f"none drawn: the {self.chosen.name} adapter declares no settings (a settings(env) hook)"
         if drawn is None or isinstance(drawn, str):
             return
         unguarded = self.unguarded if self.unguarded is not None else self.make_env
@@ -474,6 +477,8 @@ class _GateRun:
         with iso.example():
             try:
                 found = f(ex)
+            except SettingsRefused:
+                raise
             except Exception as exc:
                 call = _env_error(iso, exc)
                 if call is None:

@@ -135,7 +135,8 @@ class CatalogReport:
         via = f" via the {self.adapter} adapter" if self.adapter else ""
         lines = [f"tradeguard check: {self.env}{via}  ({self.seconds:.1f} s, up to {self.examples} examples per invariant)", ""]
         if self.settings is not None:
-            lines[1:1] = [f"  env settings: {self.settings} (each example builds make_env(**settings))"]
+            built = " (each example builds make_env(**settings))" if self.settings.startswith("drawn") else ""
+            lines[1:1] = [f"  env settings: {self.settings}{built}"]
         for r in self.results:
             mark = {"pass": "pass", "fail": "FAIL", "warn": "WARN", "not-applicable": "n/a "}[r.status]
             lines.append(f"  {mark}  {r.invariant.id:<36} {r.examples:>5} examples  {r.note}")

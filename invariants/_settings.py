@@ -82,6 +82,33 @@ def check_factory_takes_kwargs(make_env: Any, factory: str) -> None:
         )
 
 
+class SettingsRefused(InvalidConfig):
+    """The env factory refused drawn settings (``TypeError: unexpected keyword argument``):
+    the settings strategy is wrong, not the env. The gate stops with it rather than count
+    every example as a crash of the env and the rest as passes that built no env."""
+
+
+def _refusing(make_env: Callable[..., Any], settings: Mapping[str, Any], factory: str) -> Callable[[], Any]:
+    """``make_env(**settings)``; a refusal of one of the drawn keywords raises SettingsRefused."""
+    drawn = dict(settings)
+
+    def build() -> Any:
+        try:
+            return make_env(**drawn)
+        except TypeError as exc:
+            said = str(exc)
+            refused = [k for k in drawn if f"unexpected keyword argument '{k}'" in said]
+            if not refused:
+                raise  # the env's own TypeError: a crash of the env, reported as such
+            raise SettingsRefused(
+                f"{factory}(**{drawn!r}) raised TypeError: {said}. The settings strategy drew "
+                f"{', '.join(repr(k) for k in refused)}, which the env does not take: draw only keyword "
+                "arguments the env's constructor accepts (docs/adapters.md, \"Settings fuzzing\")."
+            ) from None
+
+    return build
+
+
 class SettingsFactories:
     """The env factory of each drawn settings: ``make_env`` bound to them, checked, isolated.
 
@@ -107,7 +134,7 @@ class SettingsFactories:
         made = self._made.get(key)
         if made is None:
             self._check(settings)
-            made = self.guard(functools.partial(self.make_env, **settings))
+            made = self.guard(_refusing(self.make_env, settings, self.factory))
             if len(self._made) < 1024:
                 self._made[key] = made
         return made

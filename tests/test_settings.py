@@ -90,6 +90,37 @@ def test_a_factory_that_lacks_a_drawn_keyword_is_told_which_and_how_to_fix() -> 
         check_trading_env(only_fee, settings=drawn, **FAST)
 
 
+def test_a_factory_passing_on_a_keyword_its_env_refuses_stops_the_check_naming_it() -> None:
+    # def make_env(**kwargs): return MyEnv(**kwargs) takes any keyword; the env does not. Before,
+    # every example counted as a crash of the env and every other invariant passed having built
+    # no env (a new user's trial). A TypeError of the env's own, not naming a drawn key, is
+    # still the env's crash.
+    from tradeguard.invariants import SettingsRefused
+
+    def forwards(**kwargs: Any) -> TradingEnv:
+        return TradingEnv(config=EnvConfig(episode_length=10, **kwargs))
+
+    drawn = st.fixed_dictionaries({"fees": st.just(0.01)})
+    with pytest.raises(SettingsRefused, match=r"\(\*\*\{'fees': 0.01\}\) raised TypeError: .*unexpected keyword "
+                       r"argument 'fees'.*drew 'fees', which the env does not take"):
+        check_trading_env(forwards, settings=drawn, **FAST)
+
+    def crashes(**kwargs: Any) -> TradingEnv:
+        raise TypeError("got an unexpected keyword argument 'lots'")  # not a drawn key: the env's own
+
+    report = check_trading_env(crashes, settings=FEES, **FAST)
+    assert "valid-steps-do-not-raise" in failing(report)
+
+
+def test_settings_from_an_adapter_that_declares_none_are_said_to_be_none() -> None:
+    from contract_envs import Coin, CoinAdapter
+
+    report = check_trading_env(Coin, adapter=CoinAdapter(), settings="adapter", only=["self-financing"], **FAST)
+    assert report.settings == "none drawn: the coin adapter declares no settings (a settings(env) hook)"
+    assert "  env settings: none drawn: the coin adapter declares no settings" in report.format()
+    assert check_trading_env(Coin, adapter=CoinAdapter(), only=["self-financing"], **FAST).settings is None
+
+
 def test_bad_settings_values_are_refused_with_what_to_give() -> None:
     with pytest.raises(InvalidConfig, match=r"expected a Hypothesis strategy.*fixed_dictionaries"):
         check_trading_env(make_env, settings={"fee_bps": 60.0}, **FAST)  # type: ignore[arg-type]
