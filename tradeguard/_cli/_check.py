@@ -11,7 +11,8 @@ saved in the example database (--database) and replayed first on the next run.
 Other envs: --env tradeguard/Portfolio-v0 (tradeguard's own multi-instrument env, a Box
 of target weights), anytrading-stocks, anytrading-forex, gym-trading-env or tradingenv (the
 packages of the `peers` extra), or --env MODULE:FACTORY for any gymnasium env with
-a Discrete, MultiDiscrete or Box action space (FACTORY is called with no arguments; MODULE is imported
+a Discrete, MultiDiscrete or Box action space (FACTORY is called with no arguments, or with the
+settings its adapter draws and --env-kwargs as keyword arguments; MODULE is imported
 from the current directory too, as `python -m` does). Invariants whose
 fields the env's adapter cannot supply are reported "not-applicable". Changes the
 env makes to process-wide state (warning filters, global RNGs, logging, stdout)
@@ -90,8 +91,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--env",
         metavar="NAME|MODULE:FACTORY",
-        help=f"check another env: {', '.join(PEERS)}, or MODULE:FACTORY, a zero-argument callable "
-        "returning a gymnasium env (default: tradeguard's own, from --scenario/--config)",
+        help=f"check another env: {', '.join(PEERS)}, or MODULE:FACTORY, a callable returning a gymnasium "
+        "env, called with no arguments or with the drawn settings as keyword arguments (default: "
+        "tradeguard's own, from --scenario/--config)",
     )
     parser.add_argument(
         "--env-kwargs",
