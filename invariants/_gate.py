@@ -419,7 +419,7 @@ class _GateRun:
         drawn = declared_settings(self.chosen, self.probe) if spec == "adapter" else spec
         if drawn is None and spec == "adapter":  # asked for, none declared: said, not silent
             self.settings_note = f"none drawn: the {self.chosen.name} adapter declares no settings (a settings(env) hook)"
-        if drawn is None or isinstance(drawn, str):
+        if drawn is None:
             return
         unguarded = self.unguarded if self.unguarded is not None else self.make_env
         check_factory_takes_kwargs(unguarded, self.factory)

@@ -27,7 +27,8 @@ class Counterexample:
         action_names: The same, by name (``[0.5, 0, 1]`` for a ``Box`` action).
         masked: Whether the actions were drawn among the mask's valid ones.
         market: The prices the actions traded (minor units; the market stays flat after
-            them), or ``None`` if the env made its own.
+            them); every price of the market when the env trades several instruments (an
+            adapter may price each from any part of it); ``None`` if the env made its own.
         seed: The seed passed to ``reset``.
         settings: The env factory's keyword arguments the episode's env was built with
             (``make_env(**settings)``), when the gate drew settings; else ``None``.

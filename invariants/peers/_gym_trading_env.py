@@ -332,7 +332,7 @@ def gym_trading_env_settings(env: Any) -> Any:
         if draw(st.booleans()):
             out["borrow_interest_rate"] = draw(st.sampled_from([0.0, 0.0001, 0.001, 0.01]))
         positions = list(base.positions)
-        if len(positions) - len(required) <= len(_TARGETS) - len(required) and draw(st.booleans()):
+        if len(positions) <= len(_TARGETS) and draw(st.booleans()):
             # As many as the env has: the actions are drawn for its action space, Discrete(len(positions)).
             n = len(positions)
             drawn = draw(st.lists(st.sampled_from([p for p in _TARGETS if p not in required]),
