@@ -345,9 +345,18 @@ def check_action_range_enforced(
     from tradeguard.strategies import adversarial_actions, describe_action
 
     out = []
+    probe: Any = None  # one env for the probes it refuses: reset() starts each probe afresh
     for bad in adversarial_actions(space):
         if not outside_the_space(space, bad.action):
             continue  # a member of the space (a list within the bounds): the env must take it
+        env = _reset_for_probe(probe, make_env, seed=seed, options=options)
+        try:
+            _step_quietly(env, bad.action)
+        except Exception:
+            probe = env
+            continue
+        probe = None
+        # The finding is made on a fresh env, so that no earlier probe can have caused it.
         env = make_env()
         obs0, info0 = env.reset(seed=seed, options=options)
         try:
@@ -377,6 +386,20 @@ def check_action_range_enforced(
             f"raising{fix}: the action was silently taken as something else{taken}",
         ))
     return out
+
+
+def _reset_for_probe(probe: Any, make_env: EnvFactory, *, seed: int, options: dict[str, Any] | None) -> Any:
+    """``probe`` reset for the next bad input, or a fresh env when there is none or its reset raises
+    (what an env does after refusing an input is not what this invariant is about)."""
+    if probe is not None:
+        try:
+            probe.reset(seed=seed, options=options)
+            return probe
+        except Exception:
+            pass
+    env = make_env()
+    env.reset(seed=seed, options=options)
+    return env
 
 
 def _discrete_range(

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
+from typing import Any
 
 import gymnasium as gym
+import numpy as np
 import pytest
 from contract_envs import (
     BuyDoesNothing,
@@ -223,3 +225,49 @@ def test_the_bad_actions_sent_on_purpose_draw_no_warnings_on_the_users_terminal(
         with contextlib.suppress(Exception):
             env.step([0.5])
     assert any("Casting input" in str(w.message) for w in direct)
+
+
+class _SlackAfterARefusal(Coin):
+    """Refuses bad Box actions on a fresh instance; once it has refused one, the instance (even
+    reset) takes anything as HOLD: state a refusal leaves behind, not a range bug."""
+
+    refused = False
+
+    def decode(self, action: Any) -> int:
+        if self.refused:
+            return 0
+        try:
+            return super().decode(action)
+        except ValueError:
+            self.refused = True
+            raise
+
+
+class _TakesInfinityAsHold(Coin):
+    """Refuses every bad Box action but +inf, which it takes as HOLD: a real range bug."""
+
+    def decode(self, action: Any) -> int:
+        if isinstance(action, np.ndarray) and action.shape == (1,) and np.isposinf(action[0]):
+            return 0
+        return super().decode(action)
+
+
+def test_action_range_probes_share_an_env_but_a_finding_is_made_on_a_fresh_one() -> None:
+    # The bad inputs are tried one after another on one env while it refuses them (an env can
+    # take ~20 ms to build); an input it takes is tried again on a fresh env before it is
+    # reported, so an earlier probe cannot cause a finding.
+    from tradeguard.invariants._contract import check_action_range_enforced
+
+    box = CoinConfig(space="box")
+    assert check_action_range_enforced(factory(_SlackAfterARefusal, box), [], seed=0, adapter=CoinAdapter()) == []
+    found = check_action_range_enforced(factory(_TakesInfinityAsHold, box), [], seed=0, adapter=CoinAdapter())
+    assert len(found) == 1, found
+    assert "inf" in found[0].message and "returned normally instead of raising" in found[0].message
+    builds = []
+
+    def counted() -> Coin:
+        builds.append(1)
+        return Coin(box)
+
+    assert check_action_range_enforced(counted, [], seed=0, adapter=CoinAdapter()) == []
+    assert len(builds) == 2  # one to read the space, one for every probe

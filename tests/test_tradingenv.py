@@ -73,6 +73,33 @@ def test_the_wrapper_converts_the_old_api() -> None:
 
 
 # --------------------------------------------------------------------------- the ledger: no false positive
+def test_the_env_is_built_once_per_market_and_each_copy_has_its_own_action_stream() -> None:
+    # A TradingEnvXY takes ~20 ms to build; the gate makes an env per probe and resets it on a
+    # market of its own, so the env is built only on the first market reset() is given.
+    from tradeguard.env import MarketSpec
+
+    built: list[int] = []
+    env, twin = make_tradingenv(steps=5), make_tradingenv(steps=5)
+    original = env._build
+    env._build = lambda market: built.append(1) or original(market)  # type: ignore[method-assign]
+    market = MarketSpec(kind="random_walk", start_price=50.0, volatility=0.02).generate(7, np.random.default_rng(3))
+    env.reset(market=market)
+    env.reset(market=market)
+    assert built == [1]
+    assert env.env.action_space is env.action_space
+    assert env.action_space is not twin.action_space
+    assert env.observation_space == twin.observation_space
+    env.action_space.seed(1)
+    twin.action_space.seed(2)
+    assert not np.array_equal(env.action_space.sample(), twin.action_space.sample())
+    env.action_space.seed(1)
+    twin.action_space.seed(1)
+    assert np.array_equal(env.action_space.sample(), twin.action_space.sample())
+    fresh = make_tradingenv(steps=5)  # never reset: the default market, as before
+    assert fresh.env.action_space is fresh.action_space
+    assert [c.symbol for c in fresh.contracts] == ["A", "B"]
+
+
 def test_the_money_invariants_hold_on_tradingenvs_float_ledger() -> None:
     report = check_trading_env(lambda: make_tradingenv(steps=8), adapter=TradingEnvAdapter(), only=MONEY,
                                examples=15, max_steps=8, seed=0, database=None)

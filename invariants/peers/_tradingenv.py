@@ -27,6 +27,7 @@ that asked for it) and the ``24/7`` calendar (every row of the market is a step)
 
 from __future__ import annotations
 
+import copy
 import math
 import weakref
 from typing import Any
@@ -74,8 +75,6 @@ class TradingEnvMarketEnv:
     def __init__(self, *, steps: int = 30, instruments: tuple[str, ...] = ("A", "B"), rate: float = 0.02,
                  **env_kwargs: Any) -> None:
         self._xy = _require().TradingEnvXY
-        from tradeguard.env import MarketSpec
-
         self.instruments = instruments
         self.rate = rate
         self.env_kwargs = {"cash": 10_000.0, "spread": 0.0, "steps_delay": 0, "calendar": "24/7",
@@ -84,10 +83,31 @@ class TradingEnvMarketEnv:
         # TradingEnvXY's first row warms the observation up: L + 2 rows make L steps.
         self.tradeguard_market_length = steps + 2
         self.tradeguard_minor_unit = 0.01
-        default = MarketSpec(kind="random_walk", start_price=100.0, volatility=0.02).generate(
-            steps + 2, np.random.default_rng(0))
-        self._market: Any = default
-        self.env = self._build(default)
+        self._market: Any = None
+        self._default_length = steps + 2
+        # Building a TradingEnvXY takes ~20 ms (pandas), and the gate makes an env for every
+        # probe, then resets it on a market of its own: the env is built on the first market
+        # reset() is given. The spaces come from the first env built with these settings;
+        # each env takes a copy, with its own unseeded random stream.
+        self._env: Any = None
+        key = self._template_key()
+        spaces = _TEMPLATE_SPACES.get(key)
+        if spaces is None:
+            template = self._build(self._default_market())
+            spaces = (template.action_space, template.observation_space)
+            if len(_TEMPLATE_SPACES) >= _TEMPLATES_KEPT:
+                del _TEMPLATE_SPACES[next(iter(_TEMPLATE_SPACES))]
+            _TEMPLATE_SPACES[key] = spaces
+        self.action_space, self.observation_space = copy.deepcopy(spaces)
+
+    def _template_key(self) -> str:
+        return repr((self._xy, self.instruments, self.rate, self._default_length, sorted(self.env_kwargs.items())))
+
+    def _default_market(self) -> Any:
+        from tradeguard.env import MarketSpec
+
+        return MarketSpec(kind="random_walk", start_price=100.0, volatility=0.02).generate(
+            self._default_length, np.random.default_rng(0))
 
     def _build(self, market: Any) -> Any:
         import pandas as pd
@@ -103,24 +123,27 @@ class TradingEnvMarketEnv:
         return self._xy(features, prices, rate=rate, **self.env_kwargs)
 
     @property
-    def action_space(self) -> Any:
-        return self.env.action_space
+    def env(self) -> Any:
+        """The ``TradingEnvXY`` of the current market (built on the default market if none was given yet)."""
+        if self._env is None:
+            self._rebuild(self._default_market())
+        return self._env
 
-    @property
-    def observation_space(self) -> Any:
-        return self.env.observation_space
+    def _rebuild(self, market: Any) -> None:
+        env = self._build(market)
+        # One action space (and its random stream) across the markets the env is rebuilt on.
+        env.action_space = self.action_space
+        self._env = env
+        self._market = market
+        self.tradeguard_minor_unit = market.minor_unit
 
     @property
     def unwrapped(self) -> Any:
         return self
 
     def reset(self, market: Any = None) -> Any:
-        if market is not None and market != self._market:
-            space = self.env.action_space
-            self.env = self._build(market)
-            self.env.action_space = space  # one action space (and its random stream) across the markets the env is rebuilt on
-            self._market = market
-            self.tradeguard_minor_unit = market.minor_unit
+        if market is not None and (self._env is None or market != self._market):
+            self._rebuild(market)
         return self.env.reset()
 
     def step(self, action: Any) -> tuple[Any, float, bool, dict[str, Any]]:
@@ -138,6 +161,11 @@ class TradingEnvMarketEnv:
     @property
     def contracts(self) -> tuple[Any, ...]:
         return tuple(self.env.action_space.contracts)
+
+
+_TEMPLATE_SPACES: dict[str, tuple[Any, Any]] = {}
+"""The spaces of a ``TradingEnvXY`` per settings (at most ``_TEMPLATES_KEPT``), never sampled: each env takes a copy."""
+_TEMPLATES_KEPT = 64
 
 
 class _Book:
