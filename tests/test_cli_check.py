@@ -257,3 +257,17 @@ def test_the_check_command_quotes_tradeguards_own_env_configuration() -> None:
         "tradeguard", "check", "--config-json", '{"env": {"episode_length": 9}}', "--examples", "7",
         "--max-steps", "9", "--timeout", "2.5", "--only", "observation-in-space",
     ]
+
+
+def test_env_names_tradeguards_own_env_as_tradeguard_mutate_does(capsys: pytest.CaptureFixture[str]) -> None:
+    # `tradeguard mutate --env tradeguard/Trading-v0` is documented; `check` takes the same name.
+    args = ["check", "--only", "equity-identity", "--examples", "3", "--max-steps", "4", "--database", "none",
+            "--no-settings", "--json"]
+    assert main([*args, "--env", "tradeguard/Trading-v0"]) == 0
+    named = json.loads(capsys.readouterr().out)
+    assert main(args) == 0
+    default = json.loads(capsys.readouterr().out)
+    assert named["env"] == default["env"]
+    assert named["env"].startswith("tradeguard/Trading-v0 (")
+    assert main(["check", "--env", "tradeguard/Trading-v1"]) == 2
+    assert "Did you mean 'tradeguard/Trading-v0'?" in capsys.readouterr().err

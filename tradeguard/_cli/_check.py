@@ -72,6 +72,8 @@ PEERS: dict[str, tuple[str, str, str]] = {
     "tradingenv": ("tradeguard.invariants.peers:make_tradingenv", "tradingenv", "tradingenv TradingEnvXY"),
 }
 """``--env`` shortcuts: name -> (factory taking ``steps=``, adapter name, report name)."""
+OWN_ENV = "tradeguard/Trading-v0"
+"""``--env`` for tradeguard's own env: the same as no ``--env`` (``tradeguard mutate`` names it so too)."""
 
 PRELOAD: dict[str, str] = {"tradingenv": "tradingenv.env:TradingEnvXY"}
 """Packages imported before the check, for the ``--env`` shortcuts whose import is slow."""
@@ -93,7 +95,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME|MODULE:FACTORY",
         help=f"check another env: {', '.join(PEERS)}, or MODULE:FACTORY, a callable returning a gymnasium "
         "env, called with no arguments or with the drawn settings as keyword arguments (default: "
-        "tradeguard's own, from --scenario/--config)",
+        f"{OWN_ENV}, tradeguard's own, from --scenario/--config)",
     )
     parser.add_argument(
         "--env-kwargs",
@@ -185,6 +187,8 @@ def run(args: argparse.Namespace) -> int:
 
     found: tuple[str, ...] = ()
     adapter: Any = None
+    if args.env == OWN_ENV:
+        args.env = None
     if args.env:
         if args.scenario or args.config or args.config_json:
             raise InvalidConfig(
@@ -305,8 +309,8 @@ def _other_env(spec: str, max_steps: int, timeout: float,
         return functools.partial(factory, **{"steps": max_steps, **kwargs}), adapter, name, (*preloaded, *found)
     if ":" not in spec:
         raise InvalidConfig(
-            f"--env {spec!r}; expected one of {', '.join(PEERS)} or MODULE:FACTORY "
-            f"(e.g. mypackage.envs:make_env).{suggest(spec, PEERS)}"
+            f"--env {spec!r}; expected one of {OWN_ENV}, {', '.join(PEERS)} or MODULE:FACTORY "
+            f"(e.g. mypackage.envs:make_env).{suggest(spec, [OWN_ENV, *PEERS])}"
         )
     factory, found = _load(spec, "--env", timeout)
     if not callable(factory):
