@@ -13,7 +13,7 @@ import inspect
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
-from random import Random
+from random import Random, SystemRandom
 from typing import Any
 
 from hypothesis import HealthCheck, Phase
@@ -144,7 +144,9 @@ def check_trading_env(
             tradeguard's own, a built-in peer's, else :class:`GymAdapter`).
         examples: Episodes to try per invariant, in [1, 100000].
         max_steps: Longest action sequence, in [1, 10000].
-        seed: Makes the search reproducible; ``None`` draws a fresh one.
+        seed: Makes the search reproducible; ``None`` draws a fresh one (from the operating
+            system, never the global generators), reported as :attr:`CatalogReport.seed` so
+            that the run can be replayed.
         only: Invariant ids to check (default: the whole catalog).
         database: Where failing examples are saved and replayed first: ``None`` (none),
             a directory, or a Hypothesis ``ExampleDatabase`` (e.g. Redis, shared by a team).
@@ -188,6 +190,8 @@ def check_trading_env(
     db = _database(database)
     check_settings_spec(settings)
     _check_zero_arguments(make_env, name or _callable_name(make_env))
+    if seed is None:
+        seed = SystemRandom().randrange(2**32)
     started = time.perf_counter()
     legacy = OldAPIFactory(make_env)  # an env on the old gym API is checked through OldGymAPI
     with Isolation(seed=seed, timeout=timeout) as iso:

@@ -91,6 +91,7 @@ class CatalogReport:
     env: str
     results: tuple[InvariantReport, ...]
     seed: int | None
+    """The search seed: the one given, or the one the gate drew when none was (so every run replays)."""
     examples: int
     seconds: float
     findings: tuple[str, ...] = field(default_factory=tuple)
@@ -134,7 +135,9 @@ class CatalogReport:
     def format(self) -> str:
         """The report as a table, then each failure with its shrunk counterexample."""
         via = f" via the {self.adapter} adapter" if self.adapter else ""
-        lines = [f"tradeguard check: {self.env}{via}  ({self.seconds:.1f} s, up to {self.examples} examples per invariant)", ""]
+        seed = f", seed {self.seed}" if self.seed is not None else ""
+        lines = [f"tradeguard check: {self.env}{via}  ({self.seconds:.1f} s, up to {self.examples} examples per invariant"
+                 f"{seed})", ""]
         if self.settings is not None:
             built = " (each example builds make_env(**settings))" if self.settings.startswith("drawn") else ""
             lines[1:1] = [f"  env settings: {self.settings}{built}"]

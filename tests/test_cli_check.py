@@ -6,6 +6,7 @@ import argparse
 import itertools
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -271,3 +272,23 @@ def test_env_names_tradeguards_own_env_as_tradeguard_mutate_does(capsys: pytest.
     assert named["env"].startswith("tradeguard/Trading-v0 (")
     assert main(["check", "--env", "tradeguard/Trading-v1"]) == 2
     assert "Did you mean 'tradeguard/Trading-v0'?" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_run_without_a_seed_draws_one_and_its_replay_names_it(tmp_path: Path) -> None:
+    # --seed random (as the fast and thorough profiles search) with no example database: the
+    # failure could be found again only if the replay command names the seed the run drew.
+    (tmp_path / "brokenenv.py").write_text(BROKEN_ENV)
+    args = ("check", "--env", "brokenenv:make_env", "--only", "finite-rewards", "--examples", "5", "--max-steps", "5",
+            "--database", "none", "--seed", "random")
+    done = cli(*args, "--json", cwd=tmp_path)
+    assert done.returncode == 1, done.stderr
+    report = json.loads(done.stdout)
+    seed = report["seed"]
+    assert isinstance(seed, int) and 0 <= seed < 2**32
+    (violation,) = report["invariants"][0]["violations"][:1]
+    assert violation["replay"].endswith(f"--only finite-rewards --seed {seed}")
+    again = cli(*shlex.split(violation["replay"])[1:], "--json", cwd=tmp_path)
+    assert json.loads(again.stdout)["invariants"][0]["violations"][0]["counterexample"] == violation["counterexample"]
+    text = cli(*args, cwd=tmp_path).stdout
+    assert re.search(r"up to 5 examples per invariant, seed \d+\)", text), text

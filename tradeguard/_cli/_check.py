@@ -125,7 +125,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--seed",
         default=None,
         metavar="S",
-        help=f"search seed, {SEED_HELP}, or 'random' to explore anew (default: the profile's; ci: 0)",
+        help=f"search seed, {SEED_HELP}, or 'random' to explore anew with a fresh seed, shown in the report "
+        "and its replay commands (default: the profile's; ci: 0)",
     )
     parser.add_argument("--profile", choices=("fast", "ci", "thorough"), help="search budget: fast (25 examples, random seed), ci (100, seed 0), thorough (1000); default: $TRADEGUARD_PROFILE, else ci")
     parser.add_argument("--only", metavar="ID,ID", help="check only these invariant ids")
@@ -230,7 +231,7 @@ def run(args: argparse.Namespace) -> int:
         )
     if found:
         report = dataclasses.replace(report, findings=(*found, *report.findings))
-    report = _with_replays(report, args, examples=examples, max_steps=max_steps, seed=seed)
+    report = _with_replays(report, args, examples=examples, max_steps=max_steps, seed=report.seed)
     if args.json:
         print_json(report.as_dict())
     else:
@@ -459,9 +460,9 @@ def _check_command(args: argparse.Namespace, invariant: str, *, examples: int, m
     """``tradeguard check`` on the same env, searching for ``invariant`` alone the same way.
 
     The same seed, examples and max steps make the same search (given explicitly, so that
-    another profile or $TRADEGUARD_PROFILE where it is run cannot change them). Without a
-    seed (``--seed random``) the failure is found again from the example database, where
-    the search saved it. A counterexample's drawn settings (``pinned``) are given as
+    another profile or $TRADEGUARD_PROFILE where it is run cannot change them). A run
+    without a seed (``--seed random``, the fast and thorough profiles) searched with one
+    the gate drew, which the report carries: the command names it. A counterexample's drawn settings (``pinned``) are given as
     ``--env-kwargs`` with ``--no-settings``: the env of the counterexample, searched again.
     """
     import json
