@@ -204,11 +204,29 @@ def _positions(r: StepRecord, meta: TraceMeta) -> tuple[Any, ...]:
     return (r.position_after,)
 
 
-def _side(position: Any, meta: TraceMeta) -> int:
-    """-1 short, 0 flat (within the trace's precision), 1 long."""
-    if abs(position) <= meta.precision.tolerance(position) and not meta.exact:
-        return 0
-    return int(position > 0) - int(position < 0)
+def _sides(r: StepRecord, meta: TraceMeta) -> tuple[int, ...]:
+    """Each instrument's side after the step: -1 short, 0 flat, 1 long.
+
+    On a float ledger a position is flat when its value is zero within the precision of the
+    account's own amounts (a weight of 1e-45 that buys 1e-40 units of a 10,000.00 account is
+    no position an agent could act on), as the accounting invariants judge zero; without
+    prices to value it, within the precision of the position itself. Exact ledgers compare
+    with 0.
+    """
+    supplied = meta.supplies
+    if meta.exact:
+        return tuple(int(x > 0) - int(x < 0) for x in _positions(r, meta))
+    account = [getattr(r, name) for name in ("equity_after", "cash_after") if name in supplied]
+    legs = r.instrument_legs() if "legs" in supplied and r.legs is not None else None
+    priced = "next_price" in supplied or legs is not None
+    out = []
+    for i, position in enumerate(_positions(r, meta)):
+        price = (legs[i].next_price if legs is not None else r.next_price) if priced else None
+        value = abs(position * price) if price is not None else abs(position)
+        scale = [value, *account] if price is not None else [position]
+        flat = value <= meta.precision.tolerance(*scale)
+        out.append(0 if flat else int(position > 0) - int(position < 0))
+    return tuple(out)
 
 
 def check_position_observable(
@@ -238,7 +256,7 @@ def check_position_observable(
         # The side, not the size: flat, long or short is what an agent must see to know which
         # actions it may take (a short of 9.97 or 9.99 units, after different fees, is the same
         # state to an env that shows its position as a fraction of value).
-        differ = len(pa) != len(pb) or any(_side(x, meta) != _side(y, meta) for x, y in zip(pa, pb, strict=False))
+        differ = len(pa) != len(pb) or _sides(ra, meta) != _sides(rb, meta)
         if differ and _same(a.observations[i + 1], b.observations[i + 1]):
             shown = "/".join(meta.units(x) for x in pa), "/".join(meta.units(x) for x in pb)
             seen = " ".join(_short(a.observations[i + 1]).split())

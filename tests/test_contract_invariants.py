@@ -138,6 +138,40 @@ def test_a_hidden_position_is_a_warning_and_can_be_declared() -> None:
     assert "hides the position on purpose (TraceMeta.hides_position)" in result.note
 
 
+class _ShowsPositionRounded(Coin):
+    """The observation shows the position rounded to ``shown`` decimals and the cash to whole units;
+    BUY buys ``bought`` units."""
+
+    bought = 1e-40
+    shown = 6
+
+    def order(self, action: int, price: float) -> tuple[float, str | None]:
+        if action == 1 and self.position == 0:
+            return self.bought, None
+        return super().order(action, price)
+
+    def obs(self) -> np.ndarray:
+        return np.array([self.prices[self.t], round(self.position, self.shown), round(self.cash),
+                         self.config.length - self.t])
+
+
+class _HidesAPositionWorthACent(_ShowsPositionRounded):
+    bought, shown = 1e-4, 2  # 0.0001 units at ~100 (0.01 of a 1,000 account) shown as 0.0
+
+
+def test_a_dust_position_is_flat_to_position_observable_but_a_real_one_hidden_is_not() -> None:
+    # A float env whose buy leaves 1e-40 units (a new user's weight of 1.4e-45) holds nothing an
+    # agent could act on: its value is zero within the precision of the account, as the
+    # accounting invariants judge zero. A position worth a cent that the observation rounds away
+    # is hidden.
+    dust = _gate(factory(_ShowsPositionRounded), ["position-observable"])
+    assert dust.results[0].status == "pass", dust.format()  # type: ignore[attr-defined]
+    hidden = _gate(factory(_HidesAPositionWorthACent), ["position-observable"])
+    (result,) = hidden.results  # type: ignore[attr-defined]
+    assert result.status == "warn", hidden.format()  # type: ignore[attr-defined]
+    assert "holds 0.0001 units" in result.violations[0].message
+
+
 def test_a_refusal_is_what_the_adapter_declares_else_any_exception_but_a_crash() -> None:
     from tradeguard.invariants._contract import _refusal_or_crash
 
