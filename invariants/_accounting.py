@@ -330,7 +330,10 @@ def _reported_equity(prev: StepRecord | None, r: StepRecord, c: Context) -> str 
     reported = r.reported_equity
     if reported is None:
         return None
-    if not _same(reported, r.equity_after, c, rounded=1):
+    # Both values sum the cash and every position's value: their float error scales with those
+    # terms, not with the (possibly much smaller) equity they net to.
+    terms = [r.cash_after, *(leg.position_after * leg.next_price for leg in r.instrument_legs())]
+    if not _same(reported, r.equity_after, c, *terms, rounded=1):
         return (f"the env reports a portfolio value of {c.money(reported)} after step {r.t}; its ledger "
                 f"says {c.money(r.equity_after)} (cash {c.money(r.cash_after)} plus positions at the "
                 f"next price){_off_by(reported, r.equity_after, c)}")

@@ -17,7 +17,7 @@ import numpy as np
 
 from tradeguard._episode import _copy, play_episode
 from tradeguard.invariants._adapter import StepData, TraceAdapter, adapter_for, reported_metrics_of
-from tradeguard.invariants._model import Violation
+from tradeguard.invariants._model import Violation, raised_at
 from tradeguard.invariants._spaces import describe_record, idle_action
 from tradeguard.trace import CRASH_ERRORS, StepRecord, Trace
 
@@ -535,9 +535,11 @@ def _refusal_or_crash(exc: Exception, meta: Any, steps: int, seed: int | None) -
                 "and arithmetic errors), never a refusal")
     text = str(exc)
     shown = text if len(text) <= 120 else text[:117] + "..."
+    at = raised_at(exc)
+    where = f" ({at})" if at else ""
     return [Violation(
         invariant="step-after-end-refused", step=steps, seed=seed,
-        message=f"step() after the episode ended at step {steps - 1} raised {type(exc).__name__}: {shown}; {rule}. "
+        message=f"step() after the episode ended at step {steps - 1} raised {type(exc).__name__}: {shown}{where}; {rule}. "
         "That is a crash deep in the env's data, not a deliberate refusal: check for the end in step() and raise "
         "(e.g. RuntimeError('episode over; call reset()')), or declare the exception the env's guard raises in "
         "TraceMeta.refusal_errors",

@@ -36,7 +36,7 @@ from tradeguard.invariants._gate_report import CatalogReport, Counterexample, In
 from tradeguard.invariants._gate_search import _Example, _examples_strategy, _find
 from tradeguard.invariants._isolation import CallTimedOut, EnvCall, Isolation
 from tradeguard.invariants._legacy import OldAPIFactory, old_api_finding
-from tradeguard.invariants._model import Invariant, Violation
+from tradeguard.invariants._model import Invariant, Violation, raised_at
 from tradeguard.invariants._settings import (
     SettingsFactories,
     SettingsRefused,
@@ -357,7 +357,7 @@ class _GateRun:
                         f"{type(exc).__name__}: {exc}. Check that the adapter fits this env."
                     ) from exc
                 failed = Violation(invariant=crashes.id, step=None, seed=0,
-                                   message=f"{call.what} raised {type(exc).__name__}: {exc}")
+                                   message=f"{call.what} raised {type(exc).__name__}: {exc}{_where(exc)}")
         if iso.timed_out is not None:
             failed = _timeout_violation(iso.timed_out, self.timeout)
         adapter_name = getattr(adapter, "name", "") if adapter is not None else ""
@@ -488,7 +488,8 @@ class _GateRun:
                 if call is None:
                     raise
                 self.failure(Violation(invariant=crashes.id, step=len(call.actions) - 1 if call.actions else None,
-                                       message=f"{call.what} raised {type(exc).__name__}: {exc}", seed=call.seed),
+                                       message=f"{call.what} raised {type(exc).__name__}: {exc}{_where(exc)}",
+                                       seed=call.seed),
                              call, ex.settings)
         if iso.timed_out is not None:
             self.failure(_timeout_violation(iso.timed_out, self.timeout), iso.timed_out.call, ex.settings)
@@ -525,7 +526,7 @@ class _GateRun:
                 Violation(
                     invariant=inv.id,
                     step=steps,
-                    message=f"{who} raised {type(ep.error).__name__}: {ep.error} (at step {steps}, "
+                    message=f"{who} raised {type(ep.error).__name__}: {ep.error}{_where(ep.error)} (at step {steps}, "
                     f"after {steps} valid actions)",
                     seed=ex.seed,
                 )
@@ -784,3 +785,9 @@ def _taken(
     with iso.example():
         record_episode(make_env(), plan, seed=ex.seed, options=options, adapter=adapter)
     return tuple(plan.taken)
+
+
+def _where(exc: BaseException) -> str:
+    """``", in step() at my_env.py:87"``: where in the env ``exc`` was raised, for a crash's message."""
+    at = raised_at(exc)
+    return f", {at}" if at else ""

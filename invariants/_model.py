@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import sysconfig
+import traceback
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from tradeguard.trace import ActionKind, Number, StepRecord, Trace, TraceMeta
 
-__all__ = ["Context", "EpisodeCheck", "Family", "Invariant", "Scope", "Severity", "Status", "StepCheck", "Violation"]
+__all__ = ["Context", "EpisodeCheck", "Family", "Invariant", "Scope", "Severity", "Status", "StepCheck", "Violation",
+           "raised_at"]
 
 Scope = Literal["step", "episode", "env"]
 """``step``: checkable online from one record and the one before; ``episode``: needs the
@@ -150,3 +154,45 @@ class Violation:
             "replay": self.replay,
             **({"counterexample": dict(self.extra)} if self.extra else {}),
         }
+
+
+_INSTALLED = ("site-packages", "dist-packages")
+_STDLIB = os.path.normcase(sysconfig.get_paths()["stdlib"])
+
+
+def _checker_frame(module: str) -> bool:
+    """A frame of tradeguard's checker (not of its envs, which are env code like any other)."""
+    return (module == "tradeguard" or module.startswith("tradeguard.")) and not module.startswith("tradeguard.env")
+
+
+def _shown_path(path: str) -> str:
+    for marker in _INSTALLED:
+        cut = path.rfind(f"{os.sep}{marker}{os.sep}")
+        if cut >= 0:
+            return path[cut + len(marker) + 2:]
+    try:
+        relative = os.path.relpath(path)
+    except ValueError:  # another drive (Windows)
+        return path
+    return path if relative.startswith("..") else relative
+
+
+def raised_at(exc: BaseException) -> str:
+    """Where ``exc`` was raised, for a message: ``"in step() at basket_env.py:87"``, or ``""``.
+
+    The innermost frame of the env's own code: outside tradeguard's checker and, when there
+    is one, outside installed packages and the standard library (the line of the user's env
+    that raised, or that called the library that did); else the innermost frame outside the
+    checker (an installed env's own line: ``tradingenv/env.py:312``).
+    """
+    frames = [(frame, line) for frame, line in traceback.walk_tb(exc.__traceback__)
+              if not _checker_frame(str(frame.f_globals.get("__name__", "")))]
+    if not frames:
+        return ""
+
+    def local(path: str) -> bool:
+        return not any(m in path for m in _INSTALLED) and not os.path.normcase(path).startswith(_STDLIB)
+
+    own = [f for f in frames if local(f[0].f_code.co_filename)]
+    frame, line = (own or frames)[-1]
+    return f"in {frame.f_code.co_name}() at {_shown_path(frame.f_code.co_filename)}:{line}"

@@ -204,8 +204,8 @@ BAD_ENVS = [
         "crashes on a valid close-out",
         env_with(CrashingMachine),
         "valid-steps-do-not-raise",
-        r"the env raised ZeroDivisionError: division by zero in the close-out of a position \(at "
-        r"step \d+, after \d+ valid actions\)",
+        r"the env raised ZeroDivisionError: division by zero in the close-out of a position, in apply\(\) at "
+        r"\S*broken_envs\.py:\d+ \(at step \d+, after \d+ valid actions\)",
     ),
 ]
 

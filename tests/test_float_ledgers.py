@@ -38,7 +38,16 @@ from float_envs import (
 )
 
 from tradeguard.invariants import CATALOG, check_trace, check_trading_env, record_episode
-from tradeguard.trace import EXACT, FeeSchedule, Leg, Precision, StepRecord, Trace, TraceMeta
+from tradeguard.trace import (
+    CORE_FIELDS,
+    EXACT,
+    FeeSchedule,
+    Leg,
+    Precision,
+    StepRecord,
+    Trace,
+    TraceMeta,
+)
 
 
 @dataclass(frozen=True)
@@ -160,6 +169,30 @@ def test_declared_rounding_allows_half_a_cent_and_no_more() -> None:
     assert [v.invariant for v in check_trace(Trace((rounded,), meta), only=["self-financing"])] == []
     off = _buy(10_000.0, 33.3333, 100.0, 1.0, cash_after=round(exact, 2) - 0.01)
     assert [v.invariant for v in check_trace(Trace((off,), meta), only=["self-financing"])] == ["self-financing"]
+
+
+def test_a_reported_value_is_judged_at_the_scale_of_the_positions_it_nets() -> None:
+    # tradingenv at --profile thorough: a short of ~1e6 units at 0.01 and a long of ~1e4 at 0.99
+    # net to an equity of ~97; the broker sums them in another order than the ledger, 9e-13 apart
+    # (half an ulp of the 10,000-sized terms). That is float error; a cent is not.
+    legs = (Leg(price=0.01, next_price=0.01, position_before=0.0, position_after=-1000326.379, quantity=-1000326.379,
+                fee=2.0),
+            Leg(price=0.99, next_price=0.99, position_before=0.0, position_after=10104.30686, quantity=10104.30686,
+                fee=2.0))
+    cash = 97.04
+    equity = cash + math.fsum(leg.position_after * leg.next_price for leg in legs)
+    broker = equity - 9.094947017729282e-13  # what the broker reported, summing in its own order
+
+    def step(reported: float) -> StepRecord:
+        return StepRecord(t=0, price=0.0, next_price=0.0, predicted=1, executed=1, rejected=False, reason=None,
+                          position_before=0.0, position_after=0.0, cash_before=equity + 4.0, cash_after=cash,
+                          equity_before=equity + 4.0, equity_after=equity, quantity=0.0, fee=4.0, reward=0.0,
+                          components=(), mask=None, cost_basis_before=0.0, legs=legs, reported_equity=reported)
+
+    meta = _meta(instruments=("A", "B"), supplies=CORE_FIELDS | {"legs", "reported_equity"})
+    assert check_trace(Trace((step(broker),), meta), only=["reported-equity-matches-ledger"]) == []
+    off = check_trace(Trace((step(equity - 0.01),), meta), only=["reported-equity-matches-ledger"])
+    assert [v.invariant for v in off] == ["reported-equity-matches-ledger"]
 
 
 def test_the_exact_ledger_stays_exact() -> None:

@@ -217,6 +217,38 @@ def test_the_check_finds_that_a_ruin_inside_a_step_raises_and_its_counterexample
             env.step(np.asarray(cx.actions[-1], dtype=np.float32))
 
 
+# --------------------------------------------------------------------------- finding: dust holdings are zeroed
+def test_tradingenv_zeroes_a_holding_under_1e7_units_and_its_value_leaves_the_books() -> None:
+    # broker/broker.py, Broker.transact: after each trade, a holding whose size is under the
+    # broker's epsilon (1e-7 units) is set to 0 ("a design choice not to deal with such
+    # errors"), with no trade, no cash and no fee for it. A target weight of 1e-9 sells down
+    # to ~1e-9 units, and those units, and their value, vanish from the account.
+    env = xy({"A": [100.0] * 6, "B": [50.0] * 6}, fee=0.0002, margin=0.0)
+    env.reset()
+    broker = env.broker
+    env.step(np.array([1.0, 0.0]))
+    held = {str(c): float(q) for c, q in broker.holdings_quantity.items()}
+    assert held["Asset(A)"] == 1.0
+    _, _, _, info = env.step(np.array([1e-9, 0.0]))
+    (trade,) = info["_rebalancing"].trades
+    left = held["Asset(A)"] + float(trade.quantity)  # what the trade leaves: ~1e-9 units
+    assert 0 < left < 1e-7
+    after = {str(c): float(q) for c, q in broker.holdings_quantity.items()}
+    assert after["Asset(A)"] == 0.0
+    assert broker.net_liquidation_value() == after["Cash(USD)"]  # the ~1e-7 of value left is gone
+
+
+def test_the_check_finds_the_zeroed_holding_as_a_self_financing_break() -> None:
+    from tradeguard.invariants import check_trace, record_episode
+
+    episode = record_episode(OldGymAPI(make_tradingenv(steps=4)), [np.array([1.0, 0.0]), np.array([1e-9, 0.0])], seed=0,
+                             adapter=TradingEnvAdapter())
+    found = [v for v in check_trace(episode.trace) if v.invariant == "self-financing"]
+    assert len(found) == 1 and found[0].step == 1, found
+    assert re.fullmatch(r"position of A went [\d.]+ -> 0 units but the trade was -[\d.]+ units", found[0].message), \
+        found[0].message
+
+
 # --------------------------------------------------------------------------- its `tests` package cannot shadow ours
 def test_tradingenv_installs_a_top_level_tests_package() -> None:
     import importlib.util
