@@ -469,6 +469,7 @@ class _GateRun:
             market=self.shown_market(prices, len(actions), settings),
             seed=call.seed if call.seed is not None else 0,
             settings=settings,
+            minor_unit=getattr(market, "minor_unit", None),
         )
         self.env_failures.append((v, cx))
 
@@ -604,6 +605,7 @@ class _GateRun:
             market=self.shown_market(getattr(minimal.market, "prices", None), len(actions), minimal.settings),
             seed=minimal.seed,
             settings=minimal.settings,
+            minor_unit=getattr(minimal.market, "minor_unit", None),
         )
         return InvariantReport(
             invariant=inv, status="warn" if inv.severity == "warning" else "fail", examples=one.examples,

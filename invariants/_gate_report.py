@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +16,14 @@ from tradeguard.invariants._model import Invariant, Status, Violation
 from tradeguard.invariants._settings import settings_call
 
 __all__ = ["CatalogReport", "Counterexample", "InvariantReport"]
+
+
+def _in_currency(market: tuple[int, ...], minor_unit: float | None) -> str:
+    """``[100.00, 101.50]`` for minor units of 0.01; the integers themselves when the unit is unknown."""
+    if minor_unit is None:
+        return str(list(market))
+    decimals = max(0, -math.floor(math.log10(minor_unit) + 1e-9)) if minor_unit < 1 else 0
+    return "[" + ", ".join(f"{p * minor_unit:.{decimals}f}" for p in market) + "]"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -29,9 +38,12 @@ class Counterexample:
         market: The prices the actions traded (minor units; the market stays flat after
             them); every price of the market when the env trades several instruments (an
             adapter may price each from any part of it); ``None`` if the env made its own.
+            Replay it as ``Market(np.array(market), minor_unit)``.
         seed: The seed passed to ``reset``.
         settings: The env factory's keyword arguments the episode's env was built with
             (``make_env(**settings)``), when the gate drew settings; else ``None``.
+        minor_unit: The currency value of one unit of ``market`` (the text shows the prices
+            in currency, as the ledger lines do); ``None`` when unknown.
     """
 
     actions: tuple[Any, ...]
@@ -40,6 +52,7 @@ class Counterexample:
     market: tuple[int, ...] | None
     seed: int
     settings: dict[str, Any] | None = None
+    minor_unit: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -47,12 +60,13 @@ class Counterexample:
             "action_names": list(self.action_names),
             "masked": self.masked,
             "market": None if self.market is None else list(self.market),
+            **({"minor_unit": self.minor_unit} if self.minor_unit is not None else {}),
             "seed": self.seed,
             **({"settings": dict(self.settings)} if self.settings is not None else {}),
         }
 
     def __str__(self) -> str:
-        prices = "" if self.market is None else f" on prices {list(self.market)}"
+        prices = "" if self.market is None else f" on prices {_in_currency(self.market, self.minor_unit)}"
         built = "" if self.settings is None else f", env built as {settings_call(self.settings)}"
         return f"seed {self.seed}, actions {list(self.action_names)}{prices}{built}"
 

@@ -340,3 +340,18 @@ def test_docstring_examples_run(name: str) -> None:
     module = importlib.import_module(f"tradeguard._reports.{name}")
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_a_counterexample_shows_its_market_in_currency_as_the_ledger_lines_do() -> None:
+    # A new user read "on prices [10000, ...]" beside ledger lines at 100.00: the market is in
+    # minor units; the text shows currency, the data keeps the integers to replay with.
+    from tradeguard.invariants._gate_report import Counterexample
+
+    cx = Counterexample(actions=(1,), action_names=("BUY",), masked=False, market=(10_000, 10_150), seed=0,
+                        minor_unit=0.01)
+    assert str(cx) == "seed 0, actions ['BUY'] on prices [100.00, 101.50]"
+    assert cx.as_dict()["market"] == [10_000, 10_150] and cx.as_dict()["minor_unit"] == 0.01
+    whole = Counterexample(actions=(1,), action_names=("BUY",), masked=False, market=(7, 8), seed=0, minor_unit=1.0)
+    assert str(whole).endswith("on prices [7, 8]")
+    unknown = Counterexample(actions=(1,), action_names=("BUY",), masked=False, market=(7, 8), seed=0)
+    assert str(unknown).endswith("on prices [7, 8]") and "minor_unit" not in unknown.as_dict()
