@@ -152,7 +152,7 @@ def fast_step_check(c: Context) -> Callable[[StepRecord | None, StepRecord], boo
             ):
                 return False
             if comps:
-                if reward != total(comps) and reward != fsum(comps) and not _reward_sum_close(reward, comps):
+                if reward != fsum(comps) and reward != total(comps) and not _reward_sum_close(reward, comps):
                     return False
                 if pi is None:
                     pen = 0.0
