@@ -330,10 +330,13 @@ def _reported_equity(prev: StepRecord | None, r: StepRecord, c: Context) -> str 
     reported = r.reported_equity
     if reported is None:
         return None
-    # Both values sum the cash and every position's value: their float error scales with those
-    # terms, not with the (possibly much smaller) equity they net to.
-    terms = [r.cash_after, *(leg.position_after * leg.next_price for leg in r.instrument_legs())]
-    if not _same(reported, r.equity_after, c, *terms, rounded=1):
+    # Both values sum the cash and every position's value: their float error scales with the
+    # largest of those terms when it exceeds the equity they net to (a short of 1e6 units at
+    # 0.01 beside a long worth as much); otherwise the equity's own scale, as before.
+    gross = max((abs(t) for t in (r.cash_after, *(leg.position_after * leg.next_price
+                                                   for leg in r.instrument_legs()))), default=0.0)
+    scale = (gross,) if gross > abs(r.equity_after) else ()
+    if not _same(reported, r.equity_after, c, *scale, rounded=1):
         return (f"the env reports a portfolio value of {c.money(reported)} after step {r.t}; its ledger "
                 f"says {c.money(r.equity_after)} (cash {c.money(r.cash_after)} plus positions at the "
                 f"next price){_off_by(reported, r.equity_after, c)}")

@@ -346,6 +346,7 @@ def check_action_range_enforced(
 
     out = []
     probe: Any = None  # one env for the probes it refuses: reset() starts each probe afresh
+    shared = True  # until an env is seen not to recover from a refusal: a fresh env per probe
     for bad in adversarial_actions(space):
         if not outside_the_space(space, bad.action):
             continue  # a member of the space (a list within the bounds): the env must take it
@@ -353,7 +354,10 @@ def check_action_range_enforced(
         try:
             _step_quietly(env, bad.action)
         except Exception:
-            probe = env
+            # Kept for the next input only if a reset brings it back: an env that raises on
+            # everything once it has refused something would refuse the rest for that reason.
+            probe = env if shared and _recovers(env, space, seed=seed, options=options) else None
+            shared = probe is not None
             continue
         probe = None
         # The finding is made on a fresh env, so that no earlier probe can have caused it.
@@ -386,6 +390,16 @@ def check_action_range_enforced(
             f"raising{fix}: the action was silently taken as something else{taken}",
         ))
     return out
+
+
+def _recovers(env: Any, space: Any, *, seed: int, options: dict[str, Any] | None) -> bool:
+    """Whether ``env``, reset after refusing an input, still steps an action of its space."""
+    try:
+        env.reset(seed=seed, options=options)
+        _step_quietly(env, idle_action(space))
+    except Exception:
+        return False
+    return True
 
 
 def _reset_for_probe(probe: Any, make_env: EnvFactory, *, seed: int, options: dict[str, Any] | None) -> Any:

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 from tradeguard.errors import InvariantViolation
 from tradeguard.invariants._model import Invariant, Status, Violation
 from tradeguard.invariants._settings import settings_call
+from tradeguard.trace import unit_decimals
 
 __all__ = ["CatalogReport", "Counterexample", "InvariantReport"]
 
@@ -22,7 +22,7 @@ def _in_currency(market: tuple[int, ...], minor_unit: float | None) -> str:
     """``[100.00, 101.50]`` for minor units of 0.01; the integers themselves when the unit is unknown."""
     if minor_unit is None:
         return str(list(market))
-    decimals = max(0, -math.floor(math.log10(minor_unit) + 1e-9)) if minor_unit < 1 else 0
+    decimals = unit_decimals(minor_unit)
     return "[" + ", ".join(f"{p * minor_unit:.{decimals}f}" for p in market) + "]"
 
 
@@ -60,7 +60,7 @@ class Counterexample:
             "action_names": list(self.action_names),
             "masked": self.masked,
             "market": None if self.market is None else list(self.market),
-            **({"minor_unit": self.minor_unit} if self.minor_unit is not None else {}),
+            **({"minor_unit": self.minor_unit} if self.minor_unit is not None and self.market is not None else {}),
             "seed": self.seed,
             **({"settings": dict(self.settings)} if self.settings is not None else {}),
         }

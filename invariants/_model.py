@@ -172,18 +172,27 @@ def _shown_path(path: str) -> str:
             return path[cut + len(marker) + 2:]
     try:
         relative = os.path.relpath(path)
-    except ValueError:  # another drive (Windows)
+    except (ValueError, OSError):  # another drive (Windows); a working directory that is gone
         return path
     return path if relative.startswith("..") else relative
+
+
+def _installed(path: str) -> bool:
+    return any(f"{os.sep}{m}{os.sep}" in path for m in _INSTALLED)
+
+
+def _package(module: str) -> str:
+    return "tradeguard.env" if module.startswith("tradeguard.env") else module.partition(".")[0]
 
 
 def raised_at(exc: BaseException) -> str:
     """Where ``exc`` was raised, for a message: ``"in step() at basket_env.py:87"``, or ``""``.
 
-    The innermost frame of the env's own code: outside tradeguard's checker and, when there
-    is one, outside installed packages and the standard library (the line of the user's env
-    that raised, or that called the library that did); else the innermost frame outside the
-    checker (an installed env's own line: ``tradingenv/env.py:312``).
+    The innermost frame of the env's own code, outside tradeguard's checker: the line of the
+    user's env that raised, or that called the library that did. An env installed as a
+    package (no frame outside site-packages and the standard library) is the package of the
+    outermost frame the checker called, past gymnasium's wrappers: its innermost frame
+    (``tradingenv/broker/broker.py:290``), not numpy's or pandas' inside it.
     """
     frames = [(frame, line) for frame, line in traceback.walk_tb(exc.__traceback__)
               if not _checker_frame(str(frame.f_globals.get("__name__", "")))]
@@ -191,8 +200,12 @@ def raised_at(exc: BaseException) -> str:
         return ""
 
     def local(path: str) -> bool:
-        return not any(m in path for m in _INSTALLED) and not os.path.normcase(path).startswith(_STDLIB)
+        return not _installed(path) and not os.path.normcase(path).startswith(_STDLIB)
 
     own = [f for f in frames if local(f[0].f_code.co_filename)]
-    frame, line = (own or frames)[-1]
+    if not own:
+        modules = [str(f.f_globals.get("__name__", "")) for f, _ in frames]
+        outer = next((m for m in modules if _package(m) != "gymnasium"), modules[0])
+        own = [f for f, m in zip(frames, modules, strict=True) if _package(m) == _package(outer)] or frames
+    frame, line = own[-1]
     return f"in {frame.f_code.co_name}() at {_shown_path(frame.f_code.co_filename)}:{line}"

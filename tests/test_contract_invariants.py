@@ -286,6 +286,22 @@ class _TakesInfinityAsHold(Coin):
         return super().decode(action)
 
 
+class _BrokenForGoodAfterARefusal(_TakesInfinityAsHold):
+    """Takes +inf as HOLD (a real range bug); once it has refused an input, every step of the
+    instance raises, even after reset(): a shared probe env would refuse +inf for that reason."""
+
+    broken = False
+
+    def decode(self, action: Any) -> int:
+        if self.broken:
+            raise RuntimeError("the env is broken")
+        try:
+            return super().decode(action)
+        except ValueError:
+            self.broken = True
+            raise
+
+
 def test_action_range_probes_share_an_env_but_a_finding_is_made_on_a_fresh_one() -> None:
     # The bad inputs are tried one after another on one env while it refuses them (an env can
     # take ~20 ms to build); an input it takes is tried again on a fresh env before it is
@@ -296,6 +312,9 @@ def test_action_range_probes_share_an_env_but_a_finding_is_made_on_a_fresh_one()
     assert check_action_range_enforced(factory(_SlackAfterARefusal, box), [], seed=0, adapter=CoinAdapter()) == []
     found = check_action_range_enforced(factory(_TakesInfinityAsHold, box), [], seed=0, adapter=CoinAdapter())
     assert len(found) == 1, found
+    # An env that does not recover from a refusal gets a fresh env for every input after it.
+    sticky = check_action_range_enforced(factory(_BrokenForGoodAfterARefusal, box), [], seed=0, adapter=CoinAdapter())
+    assert [v.message.split(" (")[0] for v in sticky] == [v.message.split(" (")[0] for v in found]
     assert "inf" in found[0].message and "returned normally instead of raising" in found[0].message
     builds = []
 
@@ -304,4 +323,42 @@ def test_action_range_probes_share_an_env_but_a_finding_is_made_on_a_fresh_one()
         return Coin(box)
 
     assert check_action_range_enforced(counted, [], seed=0, adapter=CoinAdapter()) == []
-    assert len(builds) == 2  # one to read the space, one for every probe
+    assert len(builds) == 2  # one to read the space, one for every probe (it recovers after each refusal)
+
+
+def _caught_by_the_checker(call: Any) -> BaseException:
+    """``call()``'s exception as the gate catches it: from a frame of tradeguard's checker."""
+    namespace: dict[str, Any] = {"__name__": "tradeguard.invariants._a_checker"}
+    exec("def run(f):\n    try:\n        f()\n    except Exception as exc:\n        return exc\n", namespace)
+    exc = namespace["run"](call)
+    assert isinstance(exc, BaseException)
+    return exc
+
+
+def test_a_crash_is_located_in_the_envs_own_code(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+    import sys
+
+    from tradeguard.invariants._model import raised_at
+
+    # A user's env in a folder of theirs: its own line, not numpy's inside it.
+    (tmp_path / "mine_env.py").write_text("import numpy as np\n\ndef step():\n    return np.linalg.inv(np.zeros((2, 2)))\n")
+    # An env installed as a package: the package's own line, not numpy's.
+    site = tmp_path / "lib" / "site-packages"
+    site.mkdir(parents=True)
+    (site / "installed_env.py").write_text("import numpy as np\n\n\ndef step():\n    return np.linalg.inv(np.zeros((2, 2)))\n")
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    for name in ("mine_env", "installed_env"):
+        sys.modules.pop(name, None)
+    mine, installed = importlib.import_module("mine_env"), importlib.import_module("installed_env")
+    assert raised_at(_caught_by_the_checker(mine.step)) == "in step() at mine_env.py:4"
+    assert raised_at(_caught_by_the_checker(installed.step)) == "in step() at installed_env.py:5"
+    assert raised_at(ValueError("never raised")) == ""
+    # A working directory that is gone (relpath cannot be taken) still gives a location.
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    monkeypatch.chdir(gone)
+    gone.rmdir()
+    assert raised_at(_caught_by_the_checker(mine.step)).startswith("in step() at ")

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pytest
 from float_envs import (
     HEALTHY,
@@ -193,6 +194,21 @@ def test_a_reported_value_is_judged_at_the_scale_of_the_positions_it_nets() -> N
     assert check_trace(Trace((step(broker),), meta), only=["reported-equity-matches-ledger"]) == []
     off = check_trace(Trace((step(equity - 0.01),), meta), only=["reported-equity-matches-ledger"])
     assert [v.invariant for v in off] == ["reported-equity-matches-ledger"]
+    # An account that nets nothing (cash and one long, no short) keeps the equity's own scale:
+    # on float32, a cent on 10,000.00 is still caught (the gross terms would have let it pass).
+    long_leg = (Leg(price=100.0, next_price=100.0, position_before=0.0, position_after=50.0, quantity=50.0, fee=0.0),)
+    f32 = _meta(instruments=("A",), supplies=CORE_FIELDS | {"legs", "reported_equity"}, precision=Precision.float32())
+
+    def held(reported: float) -> StepRecord:
+        return StepRecord(t=0, price=0.0, next_price=0.0, predicted=0, executed=0, rejected=False, reason=None,
+                          position_before=0.0, position_after=0.0, cash_before=5000.0, cash_after=5000.0,
+                          equity_before=10_000.0, equity_after=10_000.0, quantity=0.0, fee=0.0, reward=0.0,
+                          components=(), mask=None, cost_basis_before=0.0, legs=long_leg, reported_equity=reported)
+
+    assert check_trace(Trace((held(10_000.0),), f32), only=["reported-equity-matches-ledger"]) == []
+    cent = float(np.float32(10_000.01))
+    found = check_trace(Trace((held(cent),), f32), only=["reported-equity-matches-ledger"])
+    assert [v.invariant for v in found] == ["reported-equity-matches-ledger"]
 
 
 def test_the_exact_ledger_stays_exact() -> None:

@@ -351,6 +351,9 @@ def test_a_counterexample_shows_its_market_in_currency_as_the_ledger_lines_do() 
                         minor_unit=0.01)
     assert str(cx) == "seed 0, actions ['BUY'] on prices [100.00, 101.50]"
     assert cx.as_dict()["market"] == [10_000, 10_150] and cx.as_dict()["minor_unit"] == 0.01
+    quarter = Counterexample(actions=(1,), action_names=("BUY",), masked=False, market=(401, 402), seed=0,
+                             minor_unit=0.25)
+    assert str(quarter).endswith("on prices [100.25, 100.50]")  # the decimals of the unit, not of its log10
     whole = Counterexample(actions=(1,), action_names=("BUY",), masked=False, market=(7, 8), seed=0, minor_unit=1.0)
     assert str(whole).endswith("on prices [7, 8]")
     unknown = Counterexample(actions=(1,), action_names=("BUY",), masked=False, market=(7, 8), seed=0)

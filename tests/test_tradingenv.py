@@ -95,6 +95,11 @@ def test_the_env_is_built_once_per_market_and_each_copy_has_its_own_action_strea
     env.action_space.seed(1)
     twin.action_space.seed(1)
     assert np.array_equal(env.action_space.sample(), twin.action_space.sample())
+    # Settings with no exact repr (a numpy array rounds in print) share no template: each env
+    # gets the spaces its own settings build.
+    close = make_tradingenv(steps=5, max_long=np.array([1.0, 0.5]))
+    closer = make_tradingenv(steps=5, max_long=np.array([1.0, 0.5000000001]))
+    assert closer.action_space.high[1] == 0.5000000001 and close.action_space.high[1] == 0.5
     fresh = make_tradingenv(steps=5)  # never reset: the default market, as before
     assert fresh.env.action_space is fresh.action_space
     assert [c.symbol for c in fresh.contracts] == ["A", "B"]

@@ -28,6 +28,7 @@ as ``None`` and fills the scalar fields, exactly as before.
 
 from __future__ import annotations
 
+import decimal
 import math
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -53,6 +54,7 @@ __all__ = [
     "action_entropy",
     "compute_metrics",
     "total_reward",
+    "unit_decimals",
 ]
 
 ActionKind = Literal["hold", "open", "reduce", "close", "add", "rebalance"]
@@ -366,6 +368,17 @@ def _bad_schedule(cls: str, given: str, expected: str) -> None:
     raise InvalidConfig(f"{cls}({given}); expected {expected}.")
 
 
+def unit_decimals(minor_unit: float) -> int:
+    """The decimals that show every multiple of ``minor_unit`` exactly: 0.01 -> 2, 0.25 -> 2, 0.025 -> 3, 1 -> 0.
+
+    Example:
+        >>> unit_decimals(0.01), unit_decimals(0.25), unit_decimals(0.025), unit_decimals(5.0)
+        (2, 2, 3, 0)
+    """
+    exponent = decimal.Decimal(repr(float(minor_unit))).normalize().as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else 0
+
+
 def total_reward(components: Iterable[float]) -> float:
     """The reward of a step: its components added left to right, starting from 0.0.
 
@@ -527,7 +540,7 @@ class TraceMeta:
         Integers show the currency's decimals; floats at least two, and more when a
         cent would hide the digits that matter (``0.004`` shows as ``0.004``).
         """
-        decimals = max(0, -math.floor(math.log10(self.minor_unit) + 1e-9))
+        decimals = unit_decimals(self.minor_unit)
         value = amount * self.minor_unit
         if isinstance(amount, int):
             return f"{value:,.{decimals}f}"

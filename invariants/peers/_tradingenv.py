@@ -91,16 +91,22 @@ class TradingEnvMarketEnv:
         # each env takes a copy, with its own unseeded random stream.
         self._env: Any = None
         key = self._template_key()
-        spaces = _TEMPLATE_SPACES.get(key)
+        spaces = _TEMPLATE_SPACES.get(key) if key is not None else None
         if spaces is None:
             template = self._build(self._default_market())
             spaces = (template.action_space, template.observation_space)
-            if len(_TEMPLATE_SPACES) >= _TEMPLATES_KEPT:
-                del _TEMPLATE_SPACES[next(iter(_TEMPLATE_SPACES))]
-            _TEMPLATE_SPACES[key] = spaces
+            if key is not None:
+                if len(_TEMPLATE_SPACES) >= _TEMPLATES_KEPT:
+                    del _TEMPLATE_SPACES[next(iter(_TEMPLATE_SPACES))]
+                _TEMPLATE_SPACES[key] = spaces
         self.action_space, self.observation_space = copy.deepcopy(spaces)
 
-    def _template_key(self) -> str:
+    def _template_key(self) -> str | None:
+        """The settings as an exact key, or ``None`` (no sharing) when a value is not a plain
+        number, string or ``None``: a numpy array's repr rounds (and follows print options)."""
+        values = [self.rate, *self.env_kwargs.values()]
+        if not all(v is None or isinstance(v, (bool, int, float, str)) for v in values):
+            return None
         return repr((self._xy, self.instruments, self.rate, self._default_length, sorted(self.env_kwargs.items())))
 
     def _default_market(self) -> Any:
