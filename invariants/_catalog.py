@@ -170,7 +170,28 @@ def _rejection_reason_holds(prev: StepRecord | None, r: StepRecord, c: Context) 
                     f"cost basis of {c.money(r.cost_basis_before)} (a profit)")
     if reason == "DISABLED" and c.meta.disabled_actions and r.predicted not in c.meta.disabled_actions:
         return f"{what} was rejected DISABLED but the configuration does not disable it"
+    if reason == "INSUFFICIENT_CASH":
+        return _insufficient_cash(r, c, what)
     return None
+
+
+def _insufficient_cash(r: StepRecord, c: Context, what: str) -> str | None:
+    """A buy refused for want of cash while its smallest order (``TraceMeta.min_order`` units at
+    the step's price, plus the declared fee on them) was affordable. Judged only when both are
+    declared, for a long-only env's open or add, and the cash and price are supplied."""
+    meta = c.meta
+    least, schedule = meta.min_order, meta.fee_schedule
+    if least is None or schedule is None or not meta.long_only or not {"price", "cash_before"} <= meta.supplies:
+        return None
+    if not 0 <= r.predicted < len(c.kinds) or c.kinds[r.predicted] not in ("open", "add"):
+        return None
+    notional = least * r.price
+    fee = schedule.expected(least, r.price)
+    cost = notional + fee
+    if _below(r.cash_before, cost, c, notional, fee):
+        return None
+    return (f"{what} was rejected INSUFFICIENT_CASH with cash {c.money(r.cash_before)}, but its smallest order, "
+            f"{c.units(least)} units at {c.money(r.price)} plus a fee of {c.money(fee)}, costs {c.money(cost)}")
 
 
 def _disabled_never_execute(prev: StepRecord | None, r: StepRecord, c: Context) -> str | None:
@@ -553,7 +574,8 @@ CATALOG: tuple[Invariant, ...] = (
         id="rejection-reason-holds",
         statement="A rejection's reason is true of the account before the step: NO_POSITION only when flat, "
         "ALREADY_IN_POSITION only when holding, NOT_PROFITABLE only when the position is worth no more than "
-        "its cost basis, DISABLED only for an action the configuration disables (other reasons: not judged).",
+        "its cost basis, DISABLED only for an action the configuration disables, INSUFFICIENT_CASH only when "
+        "the smallest order (TraceMeta.min_order, with its fee) costs more than the cash (other reasons: not judged).",
         family="rules",
         scope="step",
         needs=_F({"predicted", "rejected", "reason", "position_before"}),

@@ -362,3 +362,61 @@ def test_a_crash_is_located_in_the_envs_own_code(tmp_path: Any, monkeypatch: pyt
     monkeypatch.chdir(gone)
     gone.rmdir()
     assert raised_at(_caught_by_the_checker(mine.step)).startswith("in step() at ")
+
+
+class _BuysALot(Coin):
+    """BUY buys one lot of 2 units when the cash covers it with its fee, else INSUFFICIENT_CASH."""
+
+    lot = 2.0
+    buffer = 1.0  # the buggy twin asks for 20% more than the order costs, and blames the cash
+
+    def order(self, action: int, price: float) -> tuple[float, str | None]:
+        if action == 1 and self.position == 0:
+            cost = self.lot * price * (1.0 + self.config.fee_rate)
+            return (0.0, "INSUFFICIENT_CASH") if self.cash < self.buffer * cost else (self.lot, None)
+        return super().order(action, price)
+
+
+class _AsksForABuffer(_BuysALot):
+    buffer = 1.2
+
+
+class _LotAdapter(CoinAdapter):
+    def meta(self, env: Any, *, seed: int | None) -> TraceMeta:
+        from tradeguard.trace import FeeSchedule
+
+        return replace(super().meta(env, seed=seed), min_order=_BuysALot.lot,
+                       fee_schedule=FeeSchedule(rate=env.unwrapped.config.fee_rate))
+
+
+def test_insufficient_cash_is_judged_against_the_declared_smallest_order() -> None:
+    # The seed's agent never bought; one way an env makes that happen is refusing affordable
+    # buys "for want of cash". With the smallest order and the fee schedule declared, the
+    # reason is checked against the ledger.
+    near = CoinConfig(cash=220.0)  # one lot at ~100 costs ~200.2: affordable, but not with a 20% buffer
+    healthy = check_trading_env(factory(_BuysALot, near), adapter=_LotAdapter(), examples=40, max_steps=8, seed=1,
+                                database=None)
+    assert healthy.passed and not healthy.warnings, healthy.format()
+    assert {r.invariant.id: r.status for r in healthy.results}["rejection-reason-holds"] == "pass"
+    broken = check_trading_env(factory(_AsksForABuffer, near), adapter=_LotAdapter(), examples=40, max_steps=8,
+                               seed=1, database=None, only=["rejection-reason-holds"])
+    (result,) = broken.results
+    assert result.status == "fail", broken.format()
+    assert re.fullmatch(r"BUY was rejected INSUFFICIENT_CASH with cash 220\.00, but its smallest order, 2 units at "
+                        r"[\d.]+ plus a fee of 0\.\d+, costs [\d.]+", result.violations[0].message), \
+        result.violations[0].message
+    assert result.counterexample is not None and len(result.counterexample.actions) <= 2
+    # Without the declaration the reason is not judged: the same twin passes.
+    undeclared = check_trading_env(factory(_AsksForABuffer, near), adapter=CoinAdapter(), examples=40, max_steps=8,
+                                   seed=1, database=None, only=["rejection-reason-holds"])
+    assert undeclared.results[0].status == "pass"
+
+
+def test_min_order_must_be_a_positive_number() -> None:
+    from tradeguard.errors import InvalidConfig
+
+    base = {"env_id": "x", "action_names": ("HOLD", "BUY"), "action_kinds": ("hold", "open")}
+    assert TraceMeta(**base, min_order=0.0001).min_order == 0.0001
+    for bad in (0, -1.0, float("nan"), True, "1"):
+        with pytest.raises(InvalidConfig, match=r"min_order=.*expected the fewest units a buy can trade, > 0"):
+            TraceMeta(**base, min_order=bad)  # type: ignore[arg-type]

@@ -469,6 +469,11 @@ class TraceMeta:
         initial_equity: The portfolio value the env itself reports at reset; ``None``: it
             reports none. With ``initial_cash``, ``initial-state-consistent`` compares the
             ledger at reset to these.
+        min_order: The fewest units an order to buy can trade (one lot; the exchange's
+            minimum size), > 0; ``None``: not declared. With ``fee_schedule``,
+            ``rejection-reason-holds`` judges a buy refused ``INSUFFICIENT_CASH``: the cash
+            before the step must be short of ``min_order`` units at the step's price plus
+            their fee.
     """
 
     env_id: str
@@ -500,6 +505,7 @@ class TraceMeta:
     hides_position: bool = False
     initial_position: Number | tuple[Number, ...] | None = None
     initial_equity: Number | None = None
+    min_order: Number | None = None
 
     def __post_init__(self) -> None:
         # Cheap (a subset test and one pass over the kinds): TradingEnv builds one per reset.
@@ -511,7 +517,8 @@ class TraceMeta:
         if self.out_of_space != "refuse" and self.out_of_space != "clip":
             _bad_out_of_space(self.env_id, self.out_of_space)
         if (self.precision is not EXACT or self.instruments or self.position_limits is not None
-                or self.max_leverage is not None or self.fee_schedule is not None or self.financing_schedule is not None):
+                or self.max_leverage is not None or self.fee_schedule is not None or self.financing_schedule is not None
+                or self.min_order is not None):
             _check_ledger_declarations(self)
         if (self.episode_length is not None or self.refusal_errors is not None or self.initial_position is not None
                 or self.initial_equity is not None):
@@ -585,6 +592,11 @@ def _check_ledger_declarations(meta: TraceMeta) -> None:
     if lev is not None and (isinstance(lev, bool) or not isinstance(lev, (int, float)) or not math.isfinite(lev)
                             or lev <= 0):
         raise InvalidConfig(f"{where}: max_leverage={lev!r}; expected a multiple of equity > 0, e.g. 3.0.")
+    least = meta.min_order
+    if least is not None and (isinstance(least, bool) or not isinstance(least, (int, float))
+                              or not math.isfinite(least) or least <= 0):
+        raise InvalidConfig(f"{where}: min_order={least!r}; expected the fewest units a buy can trade, > 0 "
+                            "(e.g. 1 for whole shares, 0.0001 for a crypto exchange's minimum size).")
     for name, cls in (("fee_schedule", FeeSchedule), ("financing_schedule", FinancingSchedule)):
         value = getattr(meta, name)
         if value is not None and not isinstance(value, cls):
