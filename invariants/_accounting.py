@@ -185,16 +185,24 @@ def _non_negative(prev: StepRecord | None, r: StepRecord, c: Context) -> str | N
 
 def _flat_before(r: StepRecord, c: Context) -> bool:
     """Whether the step starts flat. On a float ledger a closed position may keep a residue
-    (gym-trading-env closing a short with fees leaves -8.9e-16 units): flat when its value is
-    zero within the precision of the step's own amounts, as ``_non_negative`` judges zero.
-    Exact ledgers, and records without prices to value the residue at, compare with 0."""
+    (gym-trading-env closing a short with fees leaves -8.9e-16 units): flat when it is
+    :func:`worth_nothing` at the step's price. Exact ledgers, and records without prices to
+    value the residue at, compare with 0."""
     if r.position_before == 0:
         return True
     supplied = c.meta.supplies
     if c.meta.exact or "price" not in supplied or "next_price" not in supplied:
         return False
-    scale = _supplied_terms(r, r.instrument_legs(), supplied, True)
-    return abs(r.position_before * r.price) <= c.meta.precision.tolerance(r.position_before * r.price, *scale)
+    return worth_nothing(r.position_before, r.price, r, c.meta)
+
+
+def worth_nothing(position: Number, price: Number, r: StepRecord, meta: TraceMeta) -> bool:
+    """Whether ``position`` at ``price`` is worth zero within the precision of the step's own
+    amounts (:func:`_supplied_terms`), as ``_non_negative`` judges zero: on a float ledger, a
+    residue no agent could act on. Needs the step's prices supplied (the legs read them)."""
+    value = position * price
+    scale = _supplied_terms(r, r.instrument_legs(), meta.supplies, True)
+    return abs(value) <= meta.precision.tolerance(value, *scale)
 
 
 def _supplied_terms(r: StepRecord, legs: tuple[Leg, ...], supplied: frozenset[str], priced: bool) -> list[Number]:

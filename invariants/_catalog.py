@@ -155,8 +155,7 @@ def _rejection_reason_holds(prev: StepRecord | None, r: StepRecord, c: Context) 
     # before the step; that fact must hold. Reasons of other names are not judged.
     if not r.rejected or r.reason is None:
         return None
-    reason, before = str(r.reason), r.position_before
-    what = c.name(r.predicted) if 0 <= r.predicted < len(c.meta.action_names) else f"action {r.predicted}"
+    reason, before, what = str(r.reason), r.position_before, c.name(r.predicted)
     # A float ledger's residue (a closed position's -8.9e-16 units) is no position either; an env
     # that calls such a residue a position is not contradicted.
     if reason == "NO_POSITION" and not _flat_before(r, c):
@@ -183,7 +182,7 @@ def _insufficient_cash(r: StepRecord, c: Context, what: str) -> str | None:
     least, schedule = meta.min_order, meta.fee_schedule
     if least is None or schedule is None or not meta.long_only or not {"price", "cash_before"} <= meta.supplies:
         return None
-    if not 0 <= r.predicted < len(c.kinds) or c.kinds[r.predicted] not in ("open", "add"):
+    if c.kind(r.predicted) not in ("open", "add"):
         return None
     notional = least * r.price
     fee = schedule.expected(least, r.price)

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from tradeguard.invariants._accounting import worth_nothing
 from tradeguard.invariants._adapter import TraceAdapter
 from tradeguard.invariants._contract import (
     EnvFactory,
@@ -207,24 +208,22 @@ def _positions(r: StepRecord, meta: TraceMeta) -> tuple[Any, ...]:
 def _sides(r: StepRecord, meta: TraceMeta) -> tuple[int, ...]:
     """Each instrument's side after the step: -1 short, 0 flat, 1 long.
 
-    On a float ledger a position is flat when its value is zero within the precision of the
-    account's own amounts (a weight of 1e-45 that buys 1e-40 units of a 10,000.00 account is
-    no position an agent could act on), as the accounting invariants judge zero; without
-    prices to value it, within the precision of the position itself. Exact ledgers compare
-    with 0.
+    On a float ledger a position is flat when it is worth nothing at the price it is marked to
+    (:func:`worth_nothing`: a weight of 1e-45 that buys 1e-40 units of a 10,000.00 account is no
+    position an agent could act on), as the accounting invariants judge zero; without prices to
+    value it, within the precision of the position itself. Exact ledgers compare with 0.
     """
     supplied = meta.supplies
-    if meta.exact:
-        return tuple(int(x > 0) - int(x < 0) for x in _positions(r, meta))
-    account = [getattr(r, name) for name in ("equity_after", "cash_after") if name in supplied]
-    legs = r.instrument_legs() if "legs" in supplied and r.legs is not None else None
-    priced = "next_price" in supplied or legs is not None
+    legs = r.legs if "legs" in supplied and r.legs is not None else None
+    priced = legs is not None or {"price", "next_price"} <= supplied
     out = []
     for i, position in enumerate(_positions(r, meta)):
-        price = (legs[i].next_price if legs is not None else r.next_price) if priced else None
-        value = abs(position * price) if price is not None else abs(position)
-        scale = [value, *account] if price is not None else [position]
-        flat = value <= meta.precision.tolerance(*scale)
+        if meta.exact:
+            flat = position == 0
+        elif priced:
+            flat = worth_nothing(position, legs[i].next_price if legs is not None else r.next_price, r, meta)
+        else:
+            flat = abs(position) <= meta.precision.tolerance(position)
         out.append(0 if flat else int(position > 0) - int(position < 0))
     return tuple(out)
 

@@ -85,10 +85,9 @@ def trading_settings(base: Any) -> SearchStrategy[dict[str, Any]]:
         }
         for name in ("buy_small", "buy_medium", "buy_large", "sell_partial", "add_size"):
             changes[name] = draw(st.sampled_from(_own_first(getattr(config, name), FRACTIONS)))
-        order = int(changes["lot_size"]) * ROUND_PRICE
-        changes["cash"] = draw(st.one_of(st.just(int(config.cash)),
-                                         boundary_cash(order, round(float(changes["fee_bps"]) * 100))))
-        out["config"] = dataclasses.replace(config, **changes)
+        drawn = dataclasses.replace(config, **changes)
+        cash = draw(st.one_of(st.just(int(config.cash)), boundary_cash(drawn.lot_size * ROUND_PRICE, drawn.fee_ppm)))
+        out["config"] = dataclasses.replace(drawn, cash=cash)
         return out
 
     return draw()
