@@ -16,6 +16,7 @@ import gymnasium
 
 from tradeguard.env._actions import ACTION_NAMES, N_ACTIONS, Action, RejectReason
 from tradeguard.env._batch import MAX_EQUITY, MAX_POSITION, BatchEngine, EnvView, exactness_problem
+from tradeguard.env._batch_lane import LANE_ID, BatchLaneEnv, make_batch_lane_env
 from tradeguard.env._component_specs import load_component
 from tradeguard.env._components import (
     CustomComponent,
@@ -70,6 +71,7 @@ from tradeguard.env._trading_env import TradingEnv, validate_action
 __all__ = [
     "ACTION_NAMES",
     "COMPONENT_NAMES",
+    "LANE_ID",
     "MARKET_KINDS",
     "MAX_EQUITY",
     "MAX_POSITION",
@@ -81,6 +83,7 @@ __all__ = [
     "RULES",
     "Action",
     "BatchEngine",
+    "BatchLaneEnv",
     "BuyAndNeverSellPolicy",
     "Condition",
     "ConstantPolicy",
@@ -120,6 +123,7 @@ __all__ = [
     "initial_state",
     "load_component",
     "load_scenario",
+    "make_batch_lane_env",
     "make_portfolio_env",
     "parse_policy",
     "portfolio_scenario",
@@ -139,6 +143,8 @@ if ENV_ID not in gymnasium.registry:
 PORTFOLIO_ID = "tradeguard/Portfolio-v0"
 if PORTFOLIO_ID not in gymnasium.registry:
     gymnasium.register(id=PORTFOLIO_ID, entry_point="tradeguard.env._portfolio:PortfolioEnv")
+if LANE_ID not in gymnasium.registry:
+    gymnasium.register(id=LANE_ID, entry_point="tradeguard.env._batch_lane:BatchLaneEnv")
 
 
 def __getattr__(name: str) -> object:

@@ -121,6 +121,27 @@ class NativeAdapter:
 
         return native_settings(env)
 
+    def reference(self, env: Any) -> Any:
+        """The env ``env`` must match step for step (``matches-reference``): for
+        ``tradeguard/TradingBatch-v0``, one lane of the batch engine, the scalar ``TradingEnv``
+        built with the same settings; ``None`` for the others."""
+        from tradeguard.env import BatchLaneEnv
+
+        base = getattr(env, "unwrapped", env)
+        base = getattr(base, "tradeguard_target", base)
+        return base.reference if isinstance(base, BatchLaneEnv) else None
+
+    def market_kinds(self, env: Any) -> tuple[str, ...] | None:
+        """The kinds of generated markets ``env`` takes: all but ``extreme`` for the batch engine's lane
+        (it computes with int64 and refuses, by design, markets whose x1000 jumps could overflow it:
+        see ``exactness_problem``; the scalar env, with Python integers, takes them all)."""
+        from tradeguard.env import BatchLaneEnv
+        from tradeguard.strategies import PATH_KINDS
+
+        base = getattr(env, "unwrapped", env)
+        base = getattr(base, "tradeguard_target", base)
+        return tuple(k for k in PATH_KINDS if k != "extreme") if isinstance(base, BatchLaneEnv) else None
+
     def market_length(self, env: Any) -> int | None:
         """Prices an injected market needs: one more than the episode's steps."""
         length: int = env.unwrapped.config.episode_length + 1

@@ -686,6 +686,14 @@ CATALOG: tuple[Invariant, ...] = (
         declared=_shows_position,
         severity="warning",
     ),
+    _inv(
+        id="matches-reference",
+        statement="Where a reference implementation is given, the env plays every episode as the reference "
+        "does: the same observations, rewards, episode ends and trace records for the same settings, seed, "
+        "market and actions.",
+        family="contract",
+        scope="env",
+    ),
 )
 
 _BY_ID = {inv.id: inv for inv in CATALOG}

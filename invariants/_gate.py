@@ -37,6 +37,13 @@ from tradeguard.invariants._gate_search import _Example, _examples_strategy, _fi
 from tradeguard.invariants._isolation import CallTimedOut, EnvCall, Isolation
 from tradeguard.invariants._legacy import OldAPIFactory, old_api_finding
 from tradeguard.invariants._model import Invariant, Violation, raised_at
+from tradeguard.invariants._reference import (
+    NO_REFERENCE,
+    ReferenceSpec,
+    check_matches_reference,
+    check_reference_spec,
+    declared_reference,
+)
 from tradeguard.invariants._settings import (
     SettingsFactories,
     SettingsRefused,
@@ -116,6 +123,7 @@ def check_trading_env(
     timeout: float = DEFAULT_TIMEOUT,
     progress: Callable[[int, int, str], None] | None = None,
     settings: SettingsSpec = None,
+    reference: ReferenceSpec = None,
 ) -> CatalogReport:
     """Run the invariant catalog on Hypothesis-generated episodes of ``make_env()``'s env.
 
@@ -166,6 +174,12 @@ def check_trading_env(
             (its optional ``settings(env)`` hook; none drawn if it has none); ``None``
             (default): none drawn, ``make_env()`` for every example. Keyword arguments a
             ``functools.partial`` factory binds are fixed: drawn settings never override them.
+        reference: A reference implementation the env must match (``matches-reference``): a
+            factory called like ``make_env`` (with the drawn settings as keyword arguments, if
+            any), whose env plays every example (and the same seed without the example's market)
+            with the same observations, rewards, episode ends and trace records; ``"adapter"``
+            for the one the adapter's optional ``reference(env)`` hook names; ``None`` (default):
+            none, and ``matches-reference`` is not applicable.
 
     Returns:
         A :class:`CatalogReport`: ``pass``/``fail``/``not-applicable`` per invariant.
@@ -189,6 +203,7 @@ def check_trading_env(
     invariants = select(only)
     db = _database(database)
     check_settings_spec(settings)
+    check_reference_spec(reference)
     _check_zero_arguments(make_env, name or _callable_name(make_env))
     if seed is None:
         seed = SystemRandom().randrange(2**32)
@@ -198,6 +213,7 @@ def check_trading_env(
         gate = _GateRun(
             iso, iso.guard(legacy), adapter, invariants, examples, max_steps, seed, db, name, progress,
             factory=name or _callable_name(make_env), settings=settings, unguarded=make_env,
+            reference=reference, asked=only is not None,
         )
         results, env_name, adapter_name = gate.run()
         if legacy.wrapped is not None:
@@ -274,6 +290,8 @@ class _GateRun:
         factory: str = "make_env",
         settings: SettingsSpec = None,
         unguarded: Callable[..., Any] | None = None,
+        reference: ReferenceSpec = None,
+        asked: bool = False,
     ) -> None:
         self.iso = iso
         self.make_env = make_env
@@ -303,6 +321,11 @@ class _GateRun:
         self.unguarded = unguarded
         self.factories: SettingsFactories | None = None
         self.settings_note: str | None = None
+        # Differential checking: the reference asked for, and its factory of each drawn settings.
+        self.reference_spec = reference
+        self.has_reference = False
+        self.reference_factories: SettingsFactories | None = None
+        self.asked = asked  # the invariants were named (only=...), not the whole catalog
 
     # ------------------------------------------------------------------ the run
     def run(self) -> tuple[list[InvariantReport], str, str]:
@@ -367,7 +390,8 @@ class _GateRun:
             env_name = self.name or (type(base).__name__ if base is not None else "the env")
             note = "not checked: the env could not reset and step once (see valid-steps-do-not-raise)"
             unprobed = [InvariantReport(invariant=inv, status="not-applicable", examples=0, note=note)
-                        for inv in self.invariants]
+                        for inv in self.invariants
+                        if inv.id != "matches-reference" or self.asked or callable(self.reference_spec)]
             cx = Counterexample(actions=(), action_names=(), masked=False, market=None, seed=0)
             return _with_env_failures(unprobed, crashes, [(failed, cx)]), env_name, adapter_name
         n_actions = driver.n_actions
@@ -394,9 +418,14 @@ class _GateRun:
         base = probe.unwrapped.tradeguard_target
         self.env_name = self.name or getattr(getattr(probe, "spec", None), "id", None) or type(base).__name__
         self.strategy = _examples_strategy(self.n_actions or 0, max_steps, has_mask and self.n_actions is not None,
-                                           market_length, self.driver)
+                                           market_length, self.driver, _market_kinds(adapter, probe))
         self.base_seed = Random(self.seed).getrandbits(64) if self.seed is not None else None
         self._prepare_settings()
+        self._prepare_reference()
+        if not self.has_reference and not self.asked:
+            # A check of a pair, not of the env: left out of a whole-catalog run without a reference,
+            # rather than reported not-applicable for every env there is (named in only=, it is).
+            self.invariants = [i for i in self.invariants if i.id != "matches-reference"]
         self.meta = meta = first.trace.meta
         self.settings = Settings(
             max_examples=self.examples,
@@ -415,7 +444,8 @@ class _GateRun:
         self.reports = first.reported is not None  # the adapter hands over the env's own metrics
         self.applicable = [i for i in self.invariants if i.scope != "env" and i.applicable(meta, reported=self.reports)]
         self.env_checks = [i for i in self.invariants
-                           if i.scope == "env" and i.why_not_applicable(meta, reported=self.reports) is None]
+                           if i.scope == "env" and i.why_not_applicable(meta, reported=self.reports) is None
+                           and (i.id != "matches-reference" or self.has_reference)]
 
     def _prepare_settings(self) -> None:
         """Settings fuzzing, when asked for: the examples carry settings, each env is built with them."""
@@ -431,6 +461,33 @@ class _GateRun:
         self.strategy = with_settings(self.strategy, drawn, unguarded)
         self.settings_note = (f"drawn from the {self.chosen.name} adapter's settings" if spec == "adapter"
                               else "drawn from the settings= strategy")
+
+    def _prepare_reference(self) -> None:
+        """Differential checking, when asked for: whether there is a reference, and its factories."""
+        spec = self.reference_spec
+        if spec == "adapter":
+            self.has_reference = declared_reference(self.chosen, self.probe) is not None
+            return
+        self.has_reference = spec is not None
+        if callable(spec) and self.factories is not None:
+            self.reference_factories = SettingsFactories(spec, functools.partial(_guarded, self.iso),
+                                                         _callable_name(spec))
+
+    def reference_of(self, ex: _Example, env: Any) -> Callable[[], Any]:
+        """The factory of the reference ``ex``'s env (``env``) must match."""
+        spec = self.reference_spec
+        if spec == "adapter":
+            made = declared_reference(self.chosen, env)
+            if made is None:
+                raise InvalidConfig(
+                    f"the {self.chosen.name} adapter's reference(env) named a reference for the env built without "
+                    f"settings, but none for the env built with {ex.settings!r}: it must name one for every env."
+                )
+            return _guarded(self.iso, made)
+        assert callable(spec)
+        if ex.settings is not None and self.reference_factories is not None:
+            return self.reference_factories(ex.settings)
+        return _guarded(self.iso, spec)
 
     def env_factory(self, ex: _Example) -> Callable[[], Any]:
         """The factory of ``ex``'s env: ``make_env(**ex.settings)`` when settings are drawn."""
@@ -532,6 +589,9 @@ class _GateRun:
                     seed=ex.seed,
                 )
             ]
+        if inv.id == "matches-reference":
+            return check_matches_reference(make_env, plan(ex), seed=ex.seed, options=options(ex), adapter=chosen,
+                                           reference_of=functools.partial(self.reference_of, ex))
         extra = {"max_steps": END_WITHIN} if inv.id in ("step-after-end-refused", "episode-length-as-configured") else {}
         return CONTRACT_CHECKS[inv.id](make_env, plan(ex), seed=ex.seed, options=options(ex), adapter=chosen, **extra)
 
@@ -570,6 +630,8 @@ class _GateRun:
             note = f"the {chosen.name} adapter does not supply {', '.join(missing)}" if missing else why
             return InvariantReport(invariant=inv, status="not-applicable", examples=0, note=note,
                                    missing=missing)
+        if inv.id == "matches-reference" and not self.has_reference:
+            return InvariantReport(invariant=inv, status="not-applicable", examples=0, note=NO_REFERENCE)
         undeclared = inv.why_not_applicable(meta, reported=self.reports) if inv.scope == "env" else None
         if undeclared is not None:
             return InvariantReport(invariant=inv, status="not-applicable", examples=0,
@@ -639,6 +701,25 @@ _ENV_API = ("reset", "step", "action_space", "observation_space")
 def _guarded(iso: Isolation, make_env: Callable[[], Any]) -> Callable[[], Any]:
     """``make_env`` as the gate calls it: isolated, an env on the old gym API wrapped."""
     return iso.guard(OldAPIFactory(make_env))
+
+
+def _market_kinds(adapter: Any, env: Any) -> tuple[str, ...] | None:
+    """The kinds of generated markets the env takes, from the adapter's optional ``market_kinds(env)``
+    hook (``None``: every kind :func:`tradeguard.strategies.markets` draws)."""
+    from tradeguard.strategies import PATH_KINDS
+
+    hook = getattr(adapter, "market_kinds", None)
+    kinds = hook(env) if callable(hook) else None
+    if kinds is None:
+        return None
+    kinds = tuple(kinds)
+    unknown = [k for k in kinds if k not in PATH_KINDS]
+    if not kinds or unknown:
+        raise InvalidConfig(
+            f"the {getattr(adapter, 'name', type(adapter).__name__)} adapter's market_kinds(env) returned "
+            f"{kinds!r}; expected a non-empty tuple of {', '.join(PATH_KINDS)} (or None for all)."
+        )
+    return kinds
 
 
 def _callable_name(fn: Any) -> str:

@@ -34,7 +34,8 @@ class _Example:
 
 
 def _examples_strategy(n_actions: int, max_steps: int, masked: bool, market_length: int | None,
-                       driver: ActionDriver | None = None) -> st.SearchStrategy[_Example]:
+                       driver: ActionDriver | None = None,
+                       kinds: tuple[str, ...] | None = None) -> st.SearchStrategy[_Example]:
     from tradeguard.strategies import action_plans, action_sequences, markets
 
     plain: st.SearchStrategy[tuple[str, tuple[Any, ...]]]
@@ -58,7 +59,8 @@ def _examples_strategy(n_actions: int, max_steps: int, masked: bool, market_leng
     market_s: st.SearchStrategy[Any] = (
         st.none()
         if market_length is None
-        else markets(min_length=2, max_length=market_length).map(lambda m: _hold_flat(m, market_length))
+        else markets(min_length=2, max_length=market_length, **({"kinds": kinds} if kinds else {}))  # type: ignore[arg-type]
+        .map(lambda m: _hold_flat(m, market_length))
     )
     return st.builds(
         lambda src, m, s: _Example(src[0], src[1], m, s),

@@ -41,11 +41,11 @@ FRACTIONS: tuple[float, ...] = (0.000001, 0.1, 0.25, 0.333333, 0.5, 1.0)
 
 def native_settings(env: Any) -> SearchStrategy[dict[str, Any]] | None:
     """The settings of tradeguard's own env ``env`` (``None`` for an env of another kind)."""
-    from tradeguard.env import PortfolioEnv, TradingEnv
+    from tradeguard.env import BatchLaneEnv, PortfolioEnv, TradingEnv
 
     base = getattr(env, "unwrapped", env)
     base = getattr(base, "tradeguard_target", base)
-    if isinstance(base, TradingEnv):
+    if isinstance(base, (TradingEnv, BatchLaneEnv)):
         return trading_settings(base)
     if isinstance(base, PortfolioEnv):
         return portfolio_settings(base)

@@ -647,7 +647,7 @@ def test_check_env_module_factory_with_an_adapter_class(capsys: pytest.CaptureFi
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--env", "anytrading-stock"], r"--env 'anytrading-stock'; expected one of tradeguard/Trading-v0, anytrading-stocks, anytrading-forex, gym-trading-env, tradeguard/Portfolio-v0, tradingenv or MODULE:FACTORY .*Did you mean 'anytrading-stocks'\?"),
+        (["--env", "anytrading-stock"], r"--env 'anytrading-stock'; expected one of tradeguard/Trading-v0, anytrading-stocks, anytrading-forex, gym-trading-env, tradeguard/Portfolio-v0, tradingenv, tradeguard/TradingBatch-v0 or MODULE:FACTORY .*Did you mean 'anytrading-stocks'\?"),
         (["--env", "no_such_module_xyz:make"], r"--env 'no_such_module_xyz:make': no module named 'no_such_module_xyz': looked in the current directory \(.+\) and on the Python path"),
         (["--env", "test_adapters:CoinEnvv"], r"--env 'test_adapters:CoinEnvv': module test_adapters has no 'CoinEnvv'\. Did you mean 'CoinEnv'\?"),
         (["--env", "test_adapters:CoinEnv", "--adapter", "test_adapters:statuses"], r"--adapter 'test_adapters:statuses' is a function, not a trace adapter"),

@@ -65,7 +65,7 @@ def on_a_terminal() -> Iterator[Terminal]:
 
 COMMANDS = {
     "check": (["check", "--scenario", "default", "--examples", "3", "--max-steps", "5", "--database", "none"],
-              f"[0/{len(CATALOG)}] "),
+              f"[0/{len(CATALOG) - 1}] "),  # matches-reference is left out: no reference env
     "audit-reward": (["audit-reward", "--scenario", "v10", "--budget", "5", "--max-examples", "12"],
                      "searching markets"),
     "audit-policy": (["audit-policy", "--policy", "hold", "--scenario", "default", "--episodes", "1",

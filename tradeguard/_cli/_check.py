@@ -70,6 +70,8 @@ PEERS: dict[str, tuple[str, str, str]] = {
     "gym-trading-env": ("tradeguard.invariants.peers:make_trading_env", "gym-trading-env", "gym-trading-env TradingEnv"),
     "tradeguard/Portfolio-v0": ("tradeguard.env:make_portfolio_env", "tradeguard", "tradeguard/Portfolio-v0 (long-only)"),
     "tradingenv": ("tradeguard.invariants.peers:make_tradingenv", "tradingenv", "tradingenv TradingEnvXY"),
+    "tradeguard/TradingBatch-v0": ("tradeguard.env:make_batch_lane_env", "tradeguard",
+                                   "tradeguard/TradingBatch-v0 (one lane of BatchEngine)"),
 }
 """``--env`` shortcuts: name -> (factory taking ``steps=``, adapter name, report name)."""
 OWN_ENV = "tradeguard/Trading-v0"
@@ -108,6 +110,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="settings fuzzing off: build every example's env with the factory's own settings (and "
         "--env-kwargs), instead of also drawing the constructor settings the env's adapter declares",
+    )
+    parser.add_argument(
+        "--reference",
+        metavar="NAME|MODULE:FACTORY",
+        help="a reference implementation the env must match exactly (matches-reference): built like --env (the "
+        "same --env-kwargs and drawn settings), it plays every example too, and the first observation, reward, "
+        "episode end or trace record that differs fails (default: the one the adapter names, e.g. the scalar "
+        "TradingEnv for tradeguard/TradingBatch-v0; none for most envs)",
     )
     parser.add_argument(
         "--adapter",
@@ -215,6 +225,10 @@ def run(args: argparse.Namespace) -> int:
         name = f"tradeguard/Trading-v0 ({scenario.name})"
         adapter = _adapter(args.adapter, timeout) if args.adapter else None
 
+    reference: Any = "adapter"
+    if args.reference is not None:
+        reference, _, _, found_ref = _other_env(args.reference, max_steps, timeout, _env_kwargs(args.env_kwargs))
+        found = (*found, *found_ref)
     with ProgressLine(args) as progress:
         report = check_trading_env(
             make_env,
@@ -228,6 +242,7 @@ def run(args: argparse.Namespace) -> int:
             timeout=timeout,
             progress=progress.callback,
             settings=None if args.no_settings else "adapter",
+            reference=reference,
         )
     if found:
         report = dataclasses.replace(report, findings=(*found, *report.findings))
@@ -495,6 +510,8 @@ def _check_command(args: argparse.Namespace, invariant: str, *, examples: int, m
         cmd += ["--no-settings"]
     if args.adapter:
         cmd += ["--adapter", args.adapter]
+    if getattr(args, "reference", None):
+        cmd += ["--reference", args.reference]
     cmd += ["--examples", str(examples), "--max-steps", str(max_steps)]
     if args.timeout is not None:
         cmd += ["--timeout", str(args.timeout)]

@@ -5,7 +5,9 @@ Each mutant changes one token of a --source file: a comparison (< to <=, >= to >
 a boolean operator (and to or, not x to x) or a constant (0 to 1, 1 to 0, n to n+1,
 True to False). The gate, `tradeguard check` with the same --env, --adapter and
 --profile and no example database, runs on every mutant in its own process with a
-timeout. A mutant is killed when an invariant fails (the report names which), when
+timeout. With several --env, the gate is the check of each: a mutant faces, in order,
+every env whose unmutated check imports its file, and is killed by the first that fails
+(e.g. a package of two envs and a vectorized engine checked against its scalar twin). A mutant is killed when an invariant fails (the report names which), when
 its run crashes before the gate can judge (e.g. at import), or when it runs past
 --timeout; the three are counted apart. Every survivor is printed as a diff with
 file:line:column: a change to the env's code that the gate did not notice.
@@ -33,6 +35,7 @@ examples:
   tradeguard mutate --env tradeguard/Trading-v0 --source env/_rules.py --sample 30 --seed 0
   tradeguard mutate --env mypackage.envs:make_env --adapter mypackage.envs:MyAdapter --source mypackage/envs.py
   tradeguard mutate --env myenv:make_env --source myenv.py --list       the mutants, without running them
+  tradeguard mutate --env tradeguard/Trading-v0 --env tradeguard/Portfolio-v0 --env tradeguard/TradingBatch-v0 --source env/
   tradeguard mutate --env myenv:make_env --source myenv.py --equivalent equivalents.txt --fail-under 90 --json
 
 exit status: 0 the mutants ran (whatever the kill rate, unless --fail-under), 1 the kill
@@ -66,9 +69,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--env",
         required=True,
+        action="append",
         metavar="MODULE:FACTORY|ID",
         help="the env the gate checks: tradeguard/Trading-v0 (tradeguard's own), "
-        f"{', '.join(PEERS)}, or MODULE:FACTORY, a zero-argument callable returning a gymnasium env",
+        f"{', '.join(PEERS)}, or MODULE:FACTORY, a zero-argument callable returning a gymnasium env; "
+        "repeat it for a gate of several envs (a mutant is killed when the check of any of them fails, "
+        "and faces only the envs whose unmutated check imports its file)",
     )
     parser.add_argument(
         "--adapter",
@@ -168,7 +174,9 @@ def run(args: argparse.Namespace) -> int:
         run_mutation,
     )
 
-    gate_env = _env(args.env)
+    gate_envs = [_env(e) for e in args.env]
+    if len(set(gate_envs)) != len(gate_envs):
+        raise InvalidConfig(f"--env {' --env '.join(args.env)} names an env twice; give each once.")
     if args.sample is not None:
         check_int("--sample", args.sample, min_value=1, max_value=MAX_SAMPLE, hint="Leave --sample out to run every mutant.")
     check_seed("--seed", args.seed)
@@ -207,20 +215,23 @@ def run(args: argparse.Namespace) -> int:
             print(f"{len(mutants)} mutants in {len(sources)} file(s); --list runs nothing, so files the env does not import are included")
         return 0
 
-    gate = GateSpec(
-        env=gate_env,
-        adapter=args.adapter,
-        profile=profile.name,
-        seed=profile.seed if profile.seed is not None else 0,
-        examples=args.examples,
-        max_steps=args.max_steps,
-        example_timeout=args.example_timeout,
-    )
+    gates = [
+        GateSpec(
+            env=gate_env,
+            adapter=args.adapter,
+            profile=profile.name,
+            seed=profile.seed if profile.seed is not None else 0,
+            examples=args.examples,
+            max_steps=args.max_steps,
+            example_timeout=args.example_timeout,
+        )
+        for gate_env in gate_envs
+    ]
     previous = _terminate_as_interrupt()
     try:
         with ProgressLine(args) as line:
             report = run_mutation(
-                gate,
+                gates,
                 args.source,
                 sample=args.sample,
                 seed=args.seed,

@@ -82,6 +82,7 @@ class MutantResult:
         seconds: Wall-clock time of the run.
         diff: The mutant as a unified diff of its file.
         equivalent: The reason, when the equivalents file lists this mutant.
+        env: The ``--env`` of the gate that killed it (with several gates), else ``None``.
     """
 
     mutant: Mutant
@@ -91,6 +92,7 @@ class MutantResult:
     seconds: float = 0.0
     diff: str = ""
     equivalent: str | None = None
+    env: str | None = None
 
     @property
     def killed(self) -> bool:
@@ -110,6 +112,7 @@ class MutantResult:
             "detail": self.detail,
             "seconds": round(self.seconds, 3),
             "equivalent": self.equivalent,
+            "killed_on_env": self.env,
             "diff": self.diff,
         }
 
@@ -119,7 +122,7 @@ class MutationReport:
     """What the gate caught: every mutant's verdict and the kill rate.
 
     Attributes:
-        gate: The gate each mutant faced.
+        gate: The first gate each mutant faced (the first ``--env``).
         sources: The files mutated (as shown).
         modules: ``path -> module names`` it was imported as, in the unmutated run.
         skipped: Files found in a directory given that the env does not import.
@@ -133,6 +136,7 @@ class MutationReport:
         results: One per mutant run, in source order.
         stale_equivalents: Entries of the equivalents file that match no mutant of these files.
         seconds: Wall-clock time of the whole run.
+        gates: Every gate (one per ``--env``): a mutant is killed when any of them fails on it.
     """
 
     gate: GateSpec
@@ -149,6 +153,12 @@ class MutationReport:
     results: tuple[MutantResult, ...]
     stale_equivalents: tuple[Equivalent, ...] = ()
     seconds: float = 0.0
+    gates: tuple[GateSpec, ...] = ()
+
+    @property
+    def all_gates(self) -> tuple[GateSpec, ...]:
+        """Every gate the mutants faced (``gates``, or the one ``gate``)."""
+        return self.gates or (self.gate,)
 
     @property
     def killed(self) -> tuple[MutantResult, ...]:
@@ -188,7 +198,9 @@ class MutationReport:
 
     def rerun_command(self, result: MutantResult) -> str:
         """``tradeguard mutate`` on this one mutant, with the same gate (e.g. after adding an invariant)."""
-        argv = ["tradeguard", "mutate", "--env", self.gate.env]
+        argv = ["tradeguard", "mutate"]
+        for g in self.all_gates:
+            argv += ["--env", g.env]
         if self.gate.adapter:
             argv += ["--adapter", self.gate.adapter]
         argv += ["--source", result.mutant.path, "--mutant", result.mutant.id, "--profile", self.gate.profile]
@@ -205,6 +217,8 @@ class MutationReport:
         return {
             "env": self.gate.env,
             "gate": self.gate.command(),
+            "envs": [g.env for g in self.all_gates],
+            "gates": [g.command() for g in self.all_gates],
             "sources": list(self.sources),
             "modules": {k: list(v) for k, v in self.modules.items()},
             "skipped_not_imported": list(self.skipped),
@@ -244,8 +258,13 @@ class MutationReport:
         else:
             sample = f"all {n} mutants"
         files = f"{len(self.sources)} file{'s' if len(self.sources) != 1 else ''}"
-        out.append(f"tradeguard mutate: {sample} of {files}, env {self.gate.env}")
-        out.append(f"gate: {self.gate.command()}")
+        envs = [g.env for g in self.all_gates]
+        out.append(f"tradeguard mutate: {sample} of {files}, env{'s' if len(envs) > 1 else ''} {', '.join(envs)}")
+        if len(envs) > 1:
+            out.append(f"gates ({len(envs)}; a mutant is killed when any fails, tried in this order):")
+            out.extend(f"  {g.command()}" for g in self.all_gates)
+        else:
+            out.append(f"gate: {self.gate.command()}")
         out.append(
             f"unmutated code: passes the gate in {self.baseline_seconds:.1f} s; mutants are imported as "
             + ", ".join(f"{', '.join(mods)} ({path})" for path, mods in self.modules.items())
@@ -315,12 +334,13 @@ def _line(r: MutantResult) -> str:
 
 
 def _verdict(r: MutantResult) -> str:
+    on = f" (on {r.env})" if r.env else ""
     if r.status == "invariant":
-        return "invariant: " + ", ".join(r.invariants)
+        return "invariant: " + ", ".join(r.invariants) + on
     if r.status == "timeout":
-        return f"timeout: {r.detail}"
+        return f"timeout{on}: {r.detail}"
     detail = r.detail if len(r.detail) <= 140 else r.detail[:139] + "..."
-    return f"crash: {detail}"
+    return f"crash{on}: {detail}"
 
 
 def default_jobs() -> int:
@@ -399,7 +419,7 @@ def list_mutants(sources: Sequence[SourceFile]) -> list[Mutant]:
 
 
 def run_mutation(
-    gate: GateSpec,
+    gate: GateSpec | Sequence[GateSpec],
     paths: Sequence[str],
     *,
     sample: int | None = None,
@@ -414,7 +434,9 @@ def run_mutation(
     """Run the gate on mutants of ``paths``; nothing on disk is modified.
 
     Args:
-        gate: The gate each mutant faces (env, adapter, profile, budget).
+        gate: The gate each mutant faces (env, adapter, profile, budget), or several: then a
+            mutant faces each gate whose unmutated run imports its file, in order, and is
+            killed by the first that fails on it (and survives only if every one passes).
         paths: Python files, or directories of them, that the env imports.
         sample: Run this many mutants, chosen by ``seed`` (``None``: all).
         seed: The sample's seed.
@@ -434,6 +456,9 @@ def run_mutation(
             by the env, or the gate does not pass on the unmutated code.
     """
     start = time.perf_counter()
+    gates = (gate,) if isinstance(gate, GateSpec) else tuple(gate)
+    if not gates:
+        raise InvalidConfig("no gate to run: give at least one --env.")
     cwd = cwd or os.getcwd()
     equivalents = dict(equivalents or {})
     sources = read_sources(paths, cwd=cwd)
@@ -441,29 +466,37 @@ def run_mutation(
     with WorkerPool(jobs=jobs, cwd=cwd) as pool, ThreadPoolExecutor(max_workers=1) as side:
         if progress is not None:
             progress(0, 1, "the gate on the unmutated code")
-        # The unmutated run goes first, in the background: reading the files takes libcst
-        # seconds on large sources, time the run would otherwise wait for.
-        running = side.submit(
-            pool.run, gate.check_argv(), {s.real: s.text for s in sources}, None, timeout or BASELINE_TIMEOUT
-        )
+        # The unmutated runs go first, in the background: reading the files takes libcst
+        # seconds on large sources, time the runs would otherwise wait for.
+        texts_all = {s.real: s.text for s in sources}
+        running = [
+            side.submit(pool.run, g.check_argv(), texts_all, None, timeout or BASELINE_TIMEOUT) for g in gates
+        ]
         by_file = {s.real: mutants_of_source(s.text, s.path) for s in sources}
-        baseline = running.result()
-        modules = _check_baseline(gate, baseline, timeout)
+        baselines = [r.result() for r in running]
+        per_gate = [_check_baseline(g, b, timeout) for g, b in zip(gates, baselines, strict=True)]
+        modules: dict[str, tuple[str, ...]] = {}
+        for found in per_gate:
+            for path, names in found.items():
+                modules[path] = tuple(sorted({*modules.get(path, ()), *names}))
         imported = [s for s in sources if s.real in modules]
         missing = [s for s in sources if s.real not in modules]
         named = [s for s in missing if s.explicit]
         if named:
-            raise InvalidConfig(_not_imported(gate, named, imported))
+            raise InvalidConfig(_not_imported(gates, named, imported))
         if not imported:
-            raise InvalidConfig(_not_imported(gate, missing, imported))
+            raise InvalidConfig(_not_imported(gates, missing, imported))
+        slowest = max(b.seconds for b in baselines)
         if timeout is None:
-            timeout = max(MIN_TIMEOUT, TIMEOUT_FACTOR * baseline.seconds)
-        elif timeout <= baseline.seconds:
+            timeouts = [max(MIN_TIMEOUT, TIMEOUT_FACTOR * b.seconds) for b in baselines]
+        elif timeout <= slowest:
             raise InvalidConfig(
                 f"--timeout {timeout:g} is shorter than the gate's run on the unmutated code "
-                f"({baseline.seconds:.1f} s): every mutant would time out. Give at least "
-                f"{2 * baseline.seconds:.0f}, or leave --timeout out (default: 5 x the unmutated run, at least 30 s)."
+                f"({slowest:.1f} s): every mutant would time out. Give at least "
+                f"{2 * slowest:.0f}, or leave --timeout out (default: 5 x the unmutated run, at least 30 s)."
             )
+        else:
+            timeouts = [timeout] * len(gates)
         all_mutants = [m for s in imported for m in by_file[s.real]]
         if ids is not None:
             chosen = _select(all_mutants, ids, {m.id: m for ms in by_file.values() for m in ms})
@@ -472,9 +505,13 @@ def run_mutation(
         else:
             chosen = all_mutants
         texts = {s.path: s for s in imported}
-        tasks = [
-            _task(pool, gate, texts[m.path], m, timeout, equivalents.get(m.id))
+        faced = [
+            [(g, t) for g, t, found in zip(gates, timeouts, per_gate, strict=True) if texts[m.path].real in found]
             for m in chosen
+        ]
+        tasks = [
+            _task(pool, gates_of, texts[m.path], m, equivalents.get(m.id))
+            for m, gates_of in zip(chosen, faced, strict=True)
         ]
         done = 0
 
@@ -488,7 +525,8 @@ def run_mutation(
         results = pool.map(tasks, on_done)
     every_id = {m.id for ms in by_file.values() for m in ms}
     return MutationReport(
-        gate=gate,
+        gate=gates[0],
+        gates=gates,
         sources=tuple(s.path for s in imported),
         modules={s.path: modules[s.real] for s in imported},
         skipped=tuple(s.path for s in missing),
@@ -497,8 +535,8 @@ def run_mutation(
         seed=seed,
         selected=None if ids is None else tuple(ids),
         jobs=jobs,
-        timeout=timeout,
-        baseline_seconds=baseline.seconds,
+        timeout=max(timeouts),
+        baseline_seconds=sum(b.seconds for b in baselines),
         results=tuple(results),
         stale_equivalents=tuple(e for i, e in sorted(equivalents.items()) if i not in every_id),
         seconds=time.perf_counter() - start,
@@ -525,23 +563,50 @@ def _select(mutants: Sequence[Mutant], ids: Sequence[str], every: Mapping[str, M
 
 
 def _task(
-    pool: WorkerPool, gate: GateSpec, source: SourceFile, mutant: Mutant, timeout: float, equivalent: Equivalent | None
+    pool: WorkerPool,
+    gates: Sequence[tuple[GateSpec, float]],
+    source: SourceFile,
+    mutant: Mutant,
+    equivalent: Equivalent | None,
 ) -> Callable[[], MutantResult]:
     def task() -> MutantResult:
         text = mutant.apply(source.text)
-        outcome = pool.run(gate.check_argv(), {source.real: text}, source.real, timeout)
-        status, invariants, detail = classify(outcome, timeout)
+        seconds = 0.0
+        verdicts: list[tuple[Status, tuple[str, ...], str, str]] = []
+        for gate, timeout in gates:
+            outcome = pool.run(gate.check_argv(), {source.real: text}, source.real, timeout)
+            seconds += outcome.seconds
+            status, invariants, detail = classify(outcome, timeout)
+            verdicts.append((status, invariants, detail, gate.env))
+            if status in KILLED:
+                break
+        status, invariants, detail, env = _combined(verdicts)
         return MutantResult(
             mutant=mutant,
             status=status,
             invariants=invariants,
             detail=detail,
-            seconds=outcome.seconds,
+            seconds=seconds,
             diff=_diff(source, mutant, text),
             equivalent=None if equivalent is None else equivalent.reason,
+            env=env if len(gates) > 1 else None,
         )
 
     return task
+
+
+def _combined(
+    verdicts: Sequence[tuple[Status, tuple[str, ...], str, str]],
+) -> tuple[Status, tuple[str, ...], str, str]:
+    """One verdict from the gates' (in order): the kill, else survived when any gate ran the mutant
+    and passed, else unverified (no gate's run imported the mutant)."""
+    for v in verdicts:
+        if v[0] in KILLED:
+            return v
+    for v in verdicts:
+        if v[0] == "survived":
+            return v
+    return verdicts[-1]
 
 
 def classify(outcome: RunOutcome, timeout: float) -> tuple[Status, tuple[str, ...], str]:
@@ -618,7 +683,7 @@ def _check_baseline(gate: GateSpec, outcome: RunOutcome, timeout: float | None) 
     return {path: tuple(sorted(names)) for path, names in modules.items()}
 
 
-def _not_imported(gate: GateSpec, missing: Sequence[SourceFile], imported: Sequence[SourceFile]) -> str:
+def _not_imported(gates: Sequence[GateSpec], missing: Sequence[SourceFile], imported: Sequence[SourceFile]) -> str:
     names = ", ".join(repr(s.path) for s in missing)
     which = "is" if len(missing) == 1 else "are"
     found = (
@@ -627,7 +692,7 @@ def _not_imported(gate: GateSpec, missing: Sequence[SourceFile], imported: Seque
         else " It imports none of the files given."
     )
     return (
-        f"--source {names} {which} not imported when the gate runs on --env {gate.env} "
-        f"(`{gate.command()}`), so no mutant of {'it' if len(missing) == 1 else 'them'} could be killed.{found} "
+        f"--source {names} {which} not imported when the gate runs on --env {', '.join(g.env for g in gates)} "
+        f"({'; '.join(f'`{g.command()}`' for g in gates)}), so no mutant of {'it' if len(missing) == 1 else 'them'} could be killed.{found} "
         "Give the files whose code the env runs."
     )

@@ -1,0 +1,155 @@
+"""One lane of the batch engine as a gymnasium env: ``tradeguard/TradingBatch-v0``.
+
+:class:`BatchLaneEnv` takes :class:`TradingEnv`'s constructor and speaks its API (reset,
+step, ``action_masks``, ``info["record"]``, ``trace``, ``trace_meta``), but every step runs
+through a one-env :class:`BatchEngine`: the vectorized code path that training uses. It
+exists so that the batch engine faces the same invariant gate as the scalar env, and can be
+checked against it as a reference (``tradeguard check --env tradeguard/TradingBatch-v0``
+compares every episode with ``TradingEnv`` built the same way; see ``matches-reference``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, SupportsFloat
+
+import gymnasium as gym
+import numpy as np
+import numpy.typing as npt
+
+from tradeguard.env._actions import ACTION_NAMES, N_ACTIONS
+from tradeguard.env._batch import BatchEngine
+from tradeguard.env._config import EnvConfig, RewardConfig
+from tradeguard.env._market import Market, MarketSpec
+from tradeguard.env._scenarios import Scenario
+from tradeguard.env._trading_env import TradingEnv
+from tradeguard.errors import EpisodeEnded, InvalidAction, InvalidConfig
+from tradeguard.trace import Trace, TraceMeta
+
+__all__ = ["LANE_ID", "BatchLaneEnv", "make_batch_lane_env"]
+
+LANE_ID = "tradeguard/TradingBatch-v0"
+
+F32 = npt.NDArray[np.float32]
+
+
+class BatchLaneEnv(gym.Env[F32, np.int64]):
+    """A :class:`TradingEnv` whose steps run through a one-env :class:`BatchEngine`.
+
+    Args:
+        config, reward, market, scenario: As for :class:`TradingEnv`.
+
+    Its records, observations and rewards are the batch engine's; the scalar env built with
+    the same arguments must give identical ones (:meth:`reference` builds it).
+
+    Example:
+        >>> env = BatchLaneEnv(scenario="v10")
+        >>> obs, info = env.reset(seed=0)
+        >>> obs, reward, terminated, truncated, info = env.step(4)
+        >>> info["record"].reason, reward
+        ('NO_POSITION', -0.05)
+    """
+
+    metadata = {"render_modes": []}  # noqa: RUF012
+
+    def __init__(
+        self,
+        config: EnvConfig | None = None,
+        reward: RewardConfig | None = None,
+        market: Market | MarketSpec | None = None,
+        *,
+        scenario: str | Scenario | None = None,
+    ) -> None:
+        self.engine = BatchEngine(1, config, reward, market, scenario=scenario)
+        view = self.engine.env(0)
+        self.config: EnvConfig = view.config
+        self.reward_config: RewardConfig = view.reward_config
+        self.market: Market | MarketSpec = view.market
+        self.scenario: Scenario = view.scenario
+        self.action_space = self.engine.single_action_space
+        self.observation_space = self.engine.single_observation_space
+        self._done = True
+        self._meta: TraceMeta | None = None
+
+    def reference(self) -> TradingEnv:
+        """The scalar env this lane must match step for step: ``TradingEnv`` with the same settings."""
+        return TradingEnv(config=self.config, reward=self.reward_config, market=self.market, scenario=self.scenario)
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[F32, dict[str, Any]]:
+        """Start an episode; ``options={"market": Market}`` as for :meth:`TradingEnv.reset`."""
+        if options and set(options) - {"market"}:
+            raise InvalidConfig(f"unknown reset options {sorted(set(options) - {'market'})}; expected 'market'.")
+        obs, _ = self.engine.reset(seed=[seed], options=options or None)
+        self._done = False
+        meta = self.engine.trace(0).meta
+        self._meta = dataclasses.replace(meta, env_id=LANE_ID, replay=None)
+        return obs[0], {}
+
+    def step(self, action: Any) -> tuple[F32, SupportsFloat, bool, bool, dict[str, Any]]:
+        """One step of the lane: the batch engine validates the action and applies the rules."""
+        a = np.asarray(action)
+        if a.shape != ():
+            raise InvalidAction(
+                f"action={action!r} has shape {a.shape}: expected one integer in 0..{N_ACTIONS - 1} "
+                f"({', '.join(f'{i}={n}' for i, n in enumerate(ACTION_NAMES))})."
+            )
+        if self._done:
+            raise EpisodeEnded(
+                "step() called after the episode ended (or before the first reset()); call reset() to start "
+                "a new episode."
+            )
+        obs, rewards, terminated, truncated, info = self.engine.step(a.reshape(1))
+        record = self.engine.step_records()[0]
+        ended = bool(terminated[0] or truncated[0])
+        if ended:
+            self._done = True
+            return info["final_obs"][0], float(rewards[0]), bool(terminated[0]), bool(truncated[0]), {"record": record}
+        return obs[0], float(rewards[0]), False, False, {"record": record}
+
+    def action_masks(self) -> npt.NDArray[np.bool_]:
+        """Valid actions now (the batch engine's mask of the lane)."""
+        if self._done and self._meta is not None:
+            last = self.engine.last_trace(0)
+            if last is not None and last.records:
+                return np.array(last.records[-1].mask, dtype=bool)
+        masks: npt.NDArray[np.bool_] = self.engine.action_masks()[0]
+        return masks
+
+    @property
+    def trace_meta(self) -> TraceMeta:
+        """The header of this episode's trace."""
+        if self._meta is None:
+            raise EpisodeEnded("no episode yet: call reset(seed=...) first.")
+        return self._meta
+
+    @property
+    def trace(self) -> Trace:
+        """The episode so far (the completed one once it ended)."""
+        done = self.engine.last_trace(0) if self._done else None
+        records = done.records if done is not None else self.engine.trace(0).records
+        return Trace(records, self.trace_meta)
+
+
+def make_batch_lane_env(
+    *,
+    steps: int | None = None,
+    scenario: str | Scenario | None = None,
+    config: EnvConfig | None = None,
+    reward: RewardConfig | None = None,
+    market: Market | MarketSpec | None = None,
+) -> BatchLaneEnv:
+    """``tradeguard/TradingBatch-v0`` as ``tradeguard check --env`` builds it: ``config`` as given, else
+    the scenario's with episodes of ``steps`` steps (its own length when ``steps`` is ``None``).
+
+    Example:
+        >>> make_batch_lane_env(steps=10, scenario="v10").config.episode_length
+        10
+    """
+    if config is None:
+        from tradeguard.env._scenarios import load_scenario
+
+        base = scenario if isinstance(scenario, Scenario) else load_scenario(scenario or "default")
+        config = base.env if steps is None else dataclasses.replace(base.env, episode_length=steps)
+    return BatchLaneEnv(config=config, reward=reward, market=market, scenario=scenario)

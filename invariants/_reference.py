@@ -1,0 +1,123 @@
+"""Differential checking: an env against a reference implementation it must match exactly.
+
+A fast port of an env (vectorized, jitted, rewritten in another framework) is only as
+good as its agreement with the env it replaces. ``matches-reference`` plays every example
+on both, built with the same settings, with the same seed, market and actions, and reports
+the first observation, reward, end of episode or trace record that differs.
+
+The reference comes from the caller (``check_trading_env(..., reference=make_reference)``,
+called like ``make_env``: with the drawn settings as keyword arguments) or from the
+adapter's optional ``reference(env)`` hook (``reference="adapter"``), which returns a
+zero-argument factory of the env that ``env`` must match, or ``None``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
+
+from tradeguard.errors import InvalidConfig
+from tradeguard.invariants._adapter import TraceAdapter
+from tradeguard.invariants._contract import (
+    EnvFactory,
+    MaskedPlan,
+    RecordedEpisode,
+    _first_difference,
+    record_episode,
+)
+from tradeguard.invariants._model import Violation
+
+__all__ = ["ReferenceSpec", "check_matches_reference", "check_reference_spec", "declared_reference"]
+
+ReferenceSpec = Callable[..., Any] | Literal["adapter"] | None
+"""What ``check_trading_env(reference=...)`` takes: a factory of the reference env (called with the
+same keyword arguments as the env's, i.e. the drawn settings), ``"adapter"`` (the adapter's
+``reference(env)`` hook, if it has one), or ``None`` (no reference: ``matches-reference`` is not
+applicable)."""
+
+NO_REFERENCE = (
+    "no reference env to compare with: give check_trading_env(reference=...), tradeguard check "
+    "--reference, or an adapter reference(env) hook"
+)
+
+
+def check_reference_spec(reference: Any) -> None:
+    """Refuse a ``reference=`` that is none of a callable, ``"adapter"`` and ``None``."""
+    if reference is None or reference == "adapter" or callable(reference):
+        return
+    raise InvalidConfig(
+        f"reference={reference!r} (a {type(reference).__name__}); expected a factory of the reference env "
+        "(called like make_env, with the drawn settings as keyword arguments), 'adapter' (the adapter's "
+        "reference(env) hook), or None (no reference)."
+    )
+
+
+def declared_reference(adapter: Any, env: Any) -> Callable[[], Any] | None:
+    """The factory of the env ``env`` must match, from ``adapter``'s optional ``reference(env)`` hook.
+
+    Raises:
+        InvalidConfig: the hook returned something other than a zero-argument factory or ``None``.
+    """
+    hook = getattr(adapter, "reference", None)
+    if not callable(hook):
+        return None
+    made: Callable[[], Any] | None = hook(env)
+    if made is None or callable(made):
+        return made
+    name = getattr(adapter, "name", None) or type(adapter).__name__
+    raise InvalidConfig(
+        f"the {name} adapter's reference(env) returned a {type(made).__name__}; expected a zero-argument "
+        "factory of the env that env must match step for step (e.g. lambda: ScalarEnv(**env.settings)), "
+        "or None for none (docs/adapters.md, 'A reference env')."
+    )
+
+
+def check_matches_reference(
+    make_env: EnvFactory,
+    actions: Sequence[Any] | MaskedPlan,
+    *,
+    seed: int,
+    options: dict[str, Any] | None = None,
+    adapter: TraceAdapter | None = None,
+    reference_of: Callable[[Any], Callable[[], Any]],
+) -> list[Violation]:
+    """The env and its reference (``reference_of(env)()``) play the same episode identically.
+
+    The episode is played with ``options`` (the example's market) and, when there are options,
+    once more without them: then each env draws its own market from the seed, so that the code
+    that generates markets is compared too. Observations, rewards, the end of the episode, every
+    trace record field and an exception raised (its type) must agree.
+    """
+    env = make_env()
+    reference = reference_of(env)()
+    out: list[Violation] = []
+    for opts in (options, None) if options is not None else (None,):
+        a = record_episode(env, actions, seed=seed, options=opts, adapter=adapter)
+        b = record_episode(reference, actions, seed=seed, options=opts, adapter=adapter)
+        found = _differs(a, b)
+        if found is not None:
+            market = "the example's market" if opts is not None else "the market the seed draws"
+            out.append(Violation(
+                invariant="matches-reference", step=found[0], seed=seed, replay=a.trace.meta.replay,
+                message=f"on {market} (seed {seed}), the env and its reference differ: {found[1]} "
+                "(the env's value first, then the reference's)",
+            ))
+            break
+    return out
+
+
+def _differs(a: RecordedEpisode, b: RecordedEpisode) -> tuple[int | None, str] | None:
+    found = _first_difference(a, b)
+    if found is not None:
+        return found
+    if a.ended != b.ended:
+        return len(a.trace) - 1 if a.trace.records else None, (
+            f"the episode {'ended' if a.ended else 'went on'} after step {len(a.trace) - 1} and the "
+            f"reference's {'ended' if b.ended else 'went on'}"
+        )
+    ea, eb = type(a.error).__name__ if a.error else None, type(b.error).__name__ if b.error else None
+    if ea != eb:
+        step = len(a.trace)
+        return step, f"at step {step} the env {f'raised {ea}' if ea else 'did not raise'} and the reference " + (
+            f"raised {eb}" if eb else "did not") + (f" ({b.error})" if b.error else f" ({a.error})")
+    return None
