@@ -24,7 +24,7 @@ from tradeguard.env._market import Market, MarketSpec
 from tradeguard.env._scenarios import Scenario
 from tradeguard.env._trading_env import TradingEnv
 from tradeguard.errors import EpisodeEnded, InvalidAction, InvalidConfig
-from tradeguard.trace import Trace, TraceMeta
+from tradeguard.trace import StepRecord, Trace, TraceMeta
 
 __all__ = ["LANE_ID", "BatchLaneEnv", "make_batch_lane_env"]
 
@@ -40,7 +40,9 @@ class BatchLaneEnv(gym.Env[F32, np.int64]):
         config, reward, market, scenario: As for :class:`TradingEnv`.
 
     Its records, observations and rewards are the batch engine's; the scalar env built with
-    the same arguments must give identical ones (:meth:`reference` builds it).
+    the same arguments must give identical ones (:meth:`reference` builds it). Each step's
+    record is read both ways the engine offers (``step_records()`` and the lane's trace),
+    and a step at which they disagree raises ``RuntimeError``.
 
     Example:
         >>> env = BatchLaneEnv(scenario="v10")
@@ -69,7 +71,9 @@ class BatchLaneEnv(gym.Env[F32, np.int64]):
         self.action_space = self.engine.single_action_space
         self.observation_space = self.engine.single_observation_space
         self._done = True
-        self._meta: TraceMeta | None = None
+        # Before the first reset, the header the scalar env has then (no seed, no replay).
+        self._meta = dataclasses.replace(view._proto.trace_meta, env_id=LANE_ID, replay=None)
+        self._started = False
 
     def reference(self) -> TradingEnv:
         """The scalar env this lane must match step for step: ``TradingEnv`` with the same settings."""
@@ -83,6 +87,7 @@ class BatchLaneEnv(gym.Env[F32, np.int64]):
             raise InvalidConfig(f"unknown reset options {sorted(set(options) - {'market'})}; expected 'market'.")
         obs, _ = self.engine.reset(seed=[seed], options=options or None)
         self._done = False
+        self._started = True
         meta = self.engine.trace(0).meta
         self._meta = dataclasses.replace(meta, env_id=LANE_ID, replay=None)
         return obs[0], {}
@@ -101,16 +106,31 @@ class BatchLaneEnv(gym.Env[F32, np.int64]):
                 "a new episode."
             )
         obs, rewards, terminated, truncated, info = self.engine.step(a.reshape(1))
-        record = self.engine.step_records()[0]
         ended = bool(terminated[0] or truncated[0])
+        record = self._record(ended)
         if ended:
             self._done = True
             return info["final_obs"][0], float(rewards[0]), bool(terminated[0]), bool(truncated[0]), {"record": record}
         return obs[0], float(rewards[0]), False, False, {"record": record}
 
+    def _record(self, ended: bool) -> StepRecord:
+        """The step's record, read both ways the engine offers: ``step_records()`` (what
+        ``TradingVecEnv(info_records=True)`` hands out) and the lane's trace (``trace(0)``, or
+        ``last_trace(0)`` once the episode ended and the lane was auto-reset: what
+        ``get_attr("trace")`` returns). The gate checks the one; the other must be equal to it."""
+        record = self.engine.step_records()[0]
+        episode = self.engine.last_trace(0) if ended else self.engine.trace(0)
+        if episode is None or not episode.records or episode.records[-1] != record:
+            traced = episode.records[-1] if episode is not None and episode.records else None
+            raise RuntimeError(
+                f"BatchEngine disagrees with itself at step {record.t}: step_records() gives {record} and "
+                f"{'last_trace' if ended else 'trace'}(0) ends with {traced}."
+            )
+        return record
+
     def action_masks(self) -> npt.NDArray[np.bool_]:
         """Valid actions now (the batch engine's mask of the lane)."""
-        if self._done and self._meta is not None:
+        if self._done and self._started:
             last = self.engine.last_trace(0)
             if last is not None and last.records:
                 return np.array(last.records[-1].mask, dtype=bool)
@@ -120,13 +140,13 @@ class BatchLaneEnv(gym.Env[F32, np.int64]):
     @property
     def trace_meta(self) -> TraceMeta:
         """The header of this episode's trace."""
-        if self._meta is None:
-            raise EpisodeEnded("no episode yet: call reset(seed=...) first.")
         return self._meta
 
     @property
     def trace(self) -> Trace:
         """The episode so far (the completed one once it ended)."""
+        if not self._started:
+            return Trace((), self._meta)
         done = self.engine.last_trace(0) if self._done else None
         records = done.records if done is not None else self.engine.trace(0).records
         return Trace(records, self.trace_meta)

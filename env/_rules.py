@@ -64,6 +64,9 @@ class Rule:
 
 _C = Condition
 _NOTHING, _OPEN, _REDUCE, _CLOSE, _ADD = Effect  # plain names: no enum look-up on the hot path
+_FLAT_BIT = 4
+_CONDITION_BITS = {Condition.FLAT: _FLAT_BIT, Condition.PROFITABLE: 2, Condition.AFFORDABLE: 1}
+"""Each state condition's bit in :meth:`Machine.signature`."""
 RULES: tuple[Rule, ...] = (
     Rule(Action.HOLD, (), Effect.NOTHING),
     Rule(Action.BUY_SMALL, (_C.ENABLED, _C.FLAT, _C.AFFORDABLE), Effect.OPEN),
@@ -165,19 +168,17 @@ class Machine:
         return lots * self._lot
 
     def holds(self, condition: Condition, state: PortfolioState, action: Action, price: int) -> bool:
-        """Whether ``condition`` holds for ``action`` in ``state`` at ``price``."""
+        """Whether ``condition`` holds for ``action`` in ``state`` at ``price``.
+
+        The state conditions are read from :meth:`signature`, the one place they are defined:
+        the compiled table the env steps with (:meth:`verdicts`) and :meth:`check` agree by
+        construction."""
         if condition is Condition.ENABLED:
             return action not in self._disabled
-        if condition is Condition.FLAT:
-            return state.position == 0
+        sig = self.signature(state, price)
         if condition is Condition.IN_POSITION:
-            return state.position > 0
-        if condition is Condition.PROFITABLE:
-            return state.position * price > state.cost_basis
-        # AFFORDABLE: one lot plus its fee. Any larger sized order costs at most its
-        # budget, which is at most the cash, so one lot is the binding case.
-        lot_cost = self._lot * price
-        return state.cash >= lot_cost + self.fee(lot_cost)
+            return not sig & _FLAT_BIT
+        return bool(sig & _CONDITION_BITS[condition])
 
     def check(self, state: PortfolioState, action: Action, price: int) -> RejectReason | None:
         """The reason ``action`` would be rejected, or ``None`` if it would execute."""
@@ -187,7 +188,11 @@ class Machine:
         return None
 
     def signature(self, state: PortfolioState, price: int) -> int:
-        """The truth of the state conditions as bits: FLAT=4, PROFITABLE=2, AFFORDABLE=1."""
+        """The truth of the state conditions as bits: FLAT=4, PROFITABLE=2, AFFORDABLE=1.
+
+        FLAT: no position. PROFITABLE: the position is worth more than it cost. AFFORDABLE:
+        the cash buys one lot and its fee; any larger sized order costs at most its budget,
+        which is at most the cash, so one lot is the binding case."""
         lot_cost = self._lot * price
         affordable = state.cash >= lot_cost + -(-lot_cost * self._fee_ppm // PPM)
         if state.position == 0:

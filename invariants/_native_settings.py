@@ -1,8 +1,9 @@
 """The settings tradeguard's own envs declare (settings fuzzing, see ``invariants/_settings.py``).
 
 ``tradeguard/Trading-v0`` is built as ``TradingEnv(scenario=..., config=EnvConfig(...))``: the
-gate draws a shipped scenario (its reward weights: default, v9, v10, v10.1, v10.2) and a
-machine configuration changed from the env's own in what a user varies: the fee (one that
+gate draws a shipped scenario (its reward weights: default, v9, v10, v10.1, v10.2; or one of
+them with its weights drawn: each component's weight, the failed-action penalty, the
+curriculum and its actions, the diversity bonus) and a machine configuration changed from the env's own in what a user varies: the fee (one that
 rounds to the minor unit, none, the largest), the starting cash (boundary-seeking: a whole
 number of one-lot orders at the market's round price, exactly, one minor unit short or
 over, or a cash too small for any lot), the lot size, the sizing fractions, the disabled
@@ -25,7 +26,7 @@ from typing import Any
 from hypothesis import strategies as st
 from hypothesis.strategies import SearchStrategy
 
-__all__ = ["ROUND_PRICE", "native_settings", "portfolio_settings", "trading_settings"]
+__all__ = ["ROUND_PRICE", "native_settings", "portfolio_settings", "reward_settings", "trading_settings"]
 
 ROUND_PRICE = 10_000
 """The price (in minor units) the gate's markets shrink to and hold flat at (``strategies.markets``):
@@ -53,12 +54,14 @@ def native_settings(env: Any) -> SearchStrategy[dict[str, Any]] | None:
 
 
 def trading_settings(base: Any) -> SearchStrategy[dict[str, Any]]:
-    """``{"scenario": NAME, "config": EnvConfig}`` (``scenario`` optional) for the ``TradingEnv`` ``base``.
+    """``{"scenario": NAME | Scenario, "config": EnvConfig}`` (``scenario`` optional) for the ``TradingEnv``
+    ``base``. The scenario is a shipped one by name, or a shipped one whose reward weights were drawn
+    (:func:`reward_settings`): a ``Scenario`` named ``"v10, reward drawn"``.
 
     The config always comes with the scenario: a shipped scenario's own config has episodes of
     500 steps, longer than the markets the gate injects into an env built for shorter ones.
     """
-    from tradeguard.env import Action, scenario_names
+    from tradeguard.env import Action, load_scenario, scenario_names
 
     config = base.config
     length = int(config.episode_length)
@@ -76,7 +79,12 @@ def trading_settings(base: Any) -> SearchStrategy[dict[str, Any]]:
         # config differs from the env's only where the failure needs it.
         out: dict[str, Any] = {}
         if draw(st.booleans()):
-            out["scenario"] = draw(st.sampled_from(scenario_names()))
+            name = draw(st.sampled_from(scenario_names()))
+            out["scenario"] = name
+            if draw(st.booleans()):  # and its reward weights changed
+                shipped = load_scenario(name)
+                reward = draw(reward_settings(shipped.reward))
+                out["scenario"] = dataclasses.replace(shipped, name=f"{name}, reward drawn", reward=reward)
         changes: dict[str, Any] = {
             "episode_length": draw(lengths),
             "fee_bps": draw(st.sampled_from(_own_first(config.fee_bps, FEES_BPS))),
@@ -91,6 +99,33 @@ def trading_settings(base: Any) -> SearchStrategy[dict[str, Any]]:
         return out
 
     return draw()
+
+
+def reward_settings(reward: Any) -> SearchStrategy[Any]:
+    """A ``RewardConfig`` changed from ``reward`` in its weights: each component's weight (off, the
+    default, others), the failed-action penalty (none, mild, harsh), the curriculum (off, a share
+    that binds, all steps) and its actions, the diversity bonus, and an unrealized-PnL level.
+    Each field shrinks to ``reward``'s own; a reward that is no longer the PnL declares so itself
+    (``reward_is_pnl``)."""
+    from tradeguard.env import Action
+
+    def own_first(name: str, values: tuple[Any, ...]) -> SearchStrategy[Any]:
+        return st.sampled_from(_own_first(getattr(reward, name), values))
+
+    curriculum = (tuple(reward.curriculum_actions), (Action.SELL_PARTIAL, Action.SELL_ALL), (Action.BUY_SMALL,),
+                  (Action.HOLD, Action.ADD_POSITION))
+    return st.builds(
+        lambda **changes: dataclasses.replace(reward, **changes),
+        realized_pnl=own_first("realized_pnl", (1.0, 0.0, 0.5, 2.0)),
+        unrealized_pnl_change=own_first("unrealized_pnl_change", (1.0, 0.0, 0.5)),
+        unrealized_pnl_level=own_first("unrealized_pnl_level", (0.0, 0.1, 1.0)),
+        transaction_cost=own_first("transaction_cost", (1.0, 0.0, 3.0)),
+        failed_action_penalty=own_first("failed_action_penalty", (-1.0, 0.0, -0.05, -10.0)),
+        curriculum_min_share=own_first("curriculum_min_share", (0.0, 0.05, 0.3, 1.0)),
+        curriculum_actions=st.sampled_from(_own_first(curriculum[0], curriculum[1:])),
+        curriculum_weight=own_first("curriculum_weight", (-0.5, -1.0, 0.25)),
+        diversity_bonus=own_first("diversity_bonus", (0.0, 0.01, 0.5)),
+    )
 
 
 def _own_first(own: Any, values: tuple[Any, ...]) -> tuple[Any, ...]:

@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
+import numpy as np
+
 from tradeguard.errors import InvalidConfig
 from tradeguard.invariants._adapter import TraceAdapter
 from tradeguard.invariants._contract import (
@@ -23,9 +25,11 @@ from tradeguard.invariants._contract import (
     MaskedPlan,
     RecordedEpisode,
     _first_difference,
+    _same,
     record_episode,
 )
 from tradeguard.invariants._model import Violation
+from tradeguard.trace import StepRecord
 
 __all__ = ["ReferenceSpec", "check_matches_reference", "check_reference_spec", "declared_reference"]
 
@@ -107,6 +111,19 @@ def check_matches_reference(
 
 
 def _differs(a: RecordedEpisode, b: RecordedEpisode) -> tuple[int | None, str] | None:
+    """The first difference, in the order the episode happened: the reset's observation, then each
+    step's trace record (the ledger: cash, position, fee, reward...) before the observation it returned."""
+    steps = min(len(a.trace.records), len(b.trace.records))
+    for i in range(steps + 1):
+        if i > 0:
+            ra, rb = a.trace.records[i - 1], b.trace.records[i - 1]
+            for name in StepRecord._fields:
+                va, vb = getattr(ra, name), getattr(rb, name)
+                if not _same(va, vb):
+                    return ra.t, f"step {ra.t}'s {name} is {_shown(a, name, va)} against {_shown(a, name, vb)}"
+        if i < len(a.observations) and i < len(b.observations) and not _same(a.observations[i], b.observations[i]):
+            where = "reset" if i == 0 else f"step {i - 1}"
+            return (None if i == 0 else i - 1), f"the observation from {where} differs: {_observation_difference(a.observations[i], b.observations[i])}"
     found = _first_difference(a, b)
     if found is not None:
         return found
@@ -121,3 +138,34 @@ def _differs(a: RecordedEpisode, b: RecordedEpisode) -> tuple[int | None, str] |
         return step, f"at step {step} the env {f'raised {ea}' if ea else 'did not raise'} and the reference " + (
             f"raised {eb}" if eb else "did not") + (f" ({b.error})" if b.error else f" ({a.error})")
     return None
+
+
+_MONEY = frozenset({"price", "next_price", "cash_before", "cash_after", "equity_before", "equity_after", "fee"})
+_UNITS = frozenset({"position_before", "position_after", "quantity"})
+
+
+def _shown(episode: RecordedEpisode, name: str, value: Any) -> str:
+    """A record field as the ledger shows it: money in currency, positions in units."""
+    meta = episode.trace.meta
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if name in _MONEY:
+            return meta.money(value)
+        if name in _UNITS:
+            return f"{meta.units(value)} units"
+    return repr(value)
+
+
+def _observation_difference(x: Any, y: Any) -> str:
+    """Where two observations differ: the first element that does, in full precision."""
+    ax, ay = np.asarray(x), np.asarray(y)
+    if ax.shape != ay.shape or ax.dtype != ay.dtype:
+        return f"shape {ax.shape} dtype {ax.dtype} against shape {ay.shape} dtype {ay.dtype}"
+    if ax.dtype.kind not in "biuf":
+        return f"{x!r} against {y!r}"
+    unequal = np.argwhere(~((ax == ay) | (np.isnan(ax) & np.isnan(ay)) if ax.dtype.kind == "f" else ax == ay))
+    if not len(unequal):
+        return f"{x!r} against {y!r}"
+    at = tuple(int(i) for i in unequal[0])
+    where = f"[{', '.join(map(str, at))}]" if at else ""
+    return (f"element{where} is {ax[at].item()!r} against {ay[at].item()!r} "
+            f"({len(unequal)} of {ax.size} element{'s' if ax.size != 1 else ''} differ)")

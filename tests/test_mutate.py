@@ -379,6 +379,7 @@ OWN = ["mutate", "--env", "tradeguard/Trading-v0"]
         (["mutate", "--env", "mymodule", "--source", RULES], "expected tradeguard/Trading-v0 (tradeguard's own env)"),
         ([*OWN, "--source", RULES, "--sample", "3", "--mutant", "0123456789ab"], "give one or the other"),
         ([*OWN, "--source", RULES, "--equivalent", "/nonexistent/eq.txt"], "--equivalent '/nonexistent/eq.txt' does not exist"),
+        ([*OWN, "--env", "tradeguard/Trading-v0", "--source", RULES], "names an env twice; give each once"),
     ],
 )
 def test_bad_input_is_refused_before_anything_runs(
@@ -612,6 +613,75 @@ def test_a_file_the_env_does_not_import_is_refused_or_skipped(
     assert status == 0, err
     assert "not imported by the env, so not mutated: unused.py" in out
     assert "mutants are imported as toy_env (toy_env.py), toy_rules (toy_rules.py)" in out
+
+
+TOY_ZERO = '''\
+import gymnasium as gym
+import numpy as np
+
+from toy_rules import clip
+
+
+class ZeroEnv(gym.Env):
+    """Always flat: its observation is the position a sell of everything leaves, clip(-1) = 0."""
+
+    def __init__(self) -> None:
+        self.action_space = gym.spaces.Discrete(2)
+        self.observation_space = gym.spaces.Box(0.0, 0.0, shape=(1,), dtype=np.float64)
+        self.t = 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.array([float(clip(-1))]), {}
+
+    def step(self, action):
+        if isinstance(action, bool) or not self.action_space.contains(action):
+            raise ValueError(f"action {action!r} is not 0 or 1")
+        if self.t >= 3:
+            raise RuntimeError("episode over: call reset()")
+        self.t += 1
+        return np.array([float(clip(-1))]), 0.0, self.t >= 3, False, {}
+
+
+def make_env() -> ZeroEnv:
+    return ZeroEnv()
+'''
+
+
+@pytest.mark.slow
+def test_several_envs_make_one_gate_and_each_mutant_faces_the_envs_that_import_it(toy: Path) -> None:
+    (toy / "toy_zero.py").write_text(TOY_ZERO)
+    zero_gate = GateSpec(env="toy_zero:make_env", examples=10, max_steps=8, example_timeout=300)
+    # Survives the toy env's gate (its positions never go below 0), fails the zero env's observation space.
+    floor = find(toy / "toy_rules.py", "return min(max(x, 0), HIGH)", "0 -> 1")
+    # Caught by the toy env's gate, the first: the zero env's is never run on it.
+    ends = find(toy / "toy_env.py", "if self.t >= STEPS", ">= -> >")
+    # In the zero env's file: the toy env does not import it, so only the zero env's gate judges it.
+    zero_only = find(toy / "toy_zero.py", "if self.t >= 3", ">= -> >")
+    report = run_mutation(
+        [TOY_GATE, zero_gate], ["toy_rules.py", "toy_env.py", "toy_zero.py"],
+        ids=[floor.id, ends.id, zero_only.id], timeout=TOY_TIMEOUT, jobs=2, cwd=str(toy),
+    )
+    verdicts = {r.mutant.id: (r.status, r.invariants, r.env) for r in report.results}
+    assert verdicts == {
+        floor.id: ("invariant", ("observation-in-space",), "toy_zero:make_env"),
+        ends.id: ("invariant", ("step-after-end-refused",), "toy_env:make_env"),
+        zero_only.id: ("invariant", ("step-after-end-refused",), "toy_zero:make_env"),
+    }
+    assert report.modules == {"toy_rules.py": ("toy_rules",), "toy_env.py": ("toy_env",), "toy_zero.py": ("toy_zero",)}
+    assert report.kill_rate == 1.0
+    text = report.format()
+    assert "envs toy_env:make_env, toy_zero:make_env" in text
+    assert "gates (2; a mutant is killed when any fails, tried in this order):" in text
+    assert "observation-in-space (on toy_zero:make_env)" in text
+    assert report.rerun_command(report.results[0]).startswith(
+        "tradeguard mutate --env toy_env:make_env --env toy_zero:make_env --source ")
+    assert report.as_dict()["envs"] == ["toy_env:make_env", "toy_zero:make_env"]
+
+    # With the toy env's gate alone, the first mutant survives: the second env is what killed it.
+    alone = run_mutation(TOY_GATE, ["toy_rules.py"], ids=[floor.id], timeout=TOY_TIMEOUT, jobs=1, cwd=str(toy))
+    assert [(r.status, r.env) for r in alone.results] == [("survived", None)]
 
 
 def _start_mutate(toy: Path, *extra: str) -> tuple[subprocess.Popen[str], Path]:

@@ -267,3 +267,29 @@ def test_portfolio_v0_declares_the_scenarios_that_keep_its_action_space() -> Non
                                settings="adapter", examples=20, max_steps=5, seed=0)
     assert report.passed, report.format()
     assert "drawn from the tradeguard adapter's settings" in report.format()
+
+
+class ClaimsPnlWhateverTheWeights(TradingEnv):
+    """Declares its reward the PnL whatever its weights (a bug that lives in the reward settings)."""
+
+    @property
+    def trace_meta(self) -> Any:
+        import dataclasses
+
+        return dataclasses.replace(super().trace_meta, reward_is_pnl=True)
+
+
+def overclaiming_own(scenario: Any = None, config: EnvConfig | None = None) -> TradingEnv:
+    return ClaimsPnlWhateverTheWeights(scenario=scenario, config=config or EnvConfig(episode_length=10))
+
+
+def test_trading_v0_settings_draw_reward_weights_and_find_a_bug_living_in_them() -> None:
+    # The default scenario's reward is the PnL: the false claim is true there, and nothing fails.
+    assert check_trading_env(overclaiming_own, only=["reward-consistent-with-pnl"], **FAST).passed
+    report = check_trading_env(overclaiming_own, only=["reward-consistent-with-pnl"], settings="adapter", **FAST)
+    assert failing(report) == {"reward-consistent-with-pnl"}
+    cx = report.failures[0].counterexample
+    assert cx is not None and cx.settings is not None
+    scenario = cx.settings["scenario"]
+    assert not isinstance(scenario, str) and scenario.name.endswith(", reward drawn")
+    assert not scenario.reward.is_pnl

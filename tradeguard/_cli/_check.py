@@ -534,7 +534,8 @@ def _own_config_json(args: argparse.Namespace, pinned: dict[str, Any]) -> tuple[
     if not isinstance(config, EnvConfig) or set(pinned) - {"scenario", "config"}:
         return None
     drawn = pinned.get("scenario")
-    base = load_scenario(drawn) if isinstance(drawn, str) else load_scenario_from_args(args)
+    base = (drawn if isinstance(drawn, Scenario) else load_scenario(drawn) if isinstance(drawn, str)
+            else load_scenario_from_args(args))
     scenario = Scenario(name="custom", env=config, reward=base.reward, market=base.market)
     try:
         return json.dumps(scenario.changes(), sort_keys=True, allow_nan=False), config.episode_length

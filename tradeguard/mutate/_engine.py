@@ -82,7 +82,8 @@ class MutantResult:
         seconds: Wall-clock time of the run.
         diff: The mutant as a unified diff of its file.
         equivalent: The reason, when the equivalents file lists this mutant.
-        env: The ``--env`` of the gate that killed it (with several gates), else ``None``.
+        env: With several gates, the ``--env`` of the one that killed it (or, for a survivor, the
+            last that passed); ``None`` with one gate.
     """
 
     mutant: Mutant
@@ -510,7 +511,7 @@ def run_mutation(
             for m in chosen
         ]
         tasks = [
-            _task(pool, gates_of, texts[m.path], m, equivalents.get(m.id))
+            _task(pool, gates_of, texts[m.path], m, equivalents.get(m.id), several=len(gates) > 1)
             for m, gates_of in zip(chosen, faced, strict=True)
         ]
         done = 0
@@ -568,6 +569,8 @@ def _task(
     source: SourceFile,
     mutant: Mutant,
     equivalent: Equivalent | None,
+    *,
+    several: bool = False,
 ) -> Callable[[], MutantResult]:
     def task() -> MutantResult:
         text = mutant.apply(source.text)
@@ -589,7 +592,7 @@ def _task(
             seconds=seconds,
             diff=_diff(source, mutant, text),
             equivalent=None if equivalent is None else equivalent.reason,
-            env=env if len(gates) > 1 else None,
+            env=env if several else None,
         )
 
     return task
