@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 
 from tradeguard._episode import _copy, play_episode
@@ -56,7 +57,7 @@ class RecordedEpisode:
 
 def record_episode(
     env: Any,
-    actions: Sequence[Any] | MaskedPlan,
+    actions: Sequence[Any] | MaskedPlan | NumpyForms,
     *,
     seed: int | None,
     options: dict[str, Any] | None = None,
@@ -76,7 +77,7 @@ def record_episode(
     plan = actions
 
     def choose(t: int, observation: Any, mask: tuple[bool, ...] | None) -> Any:
-        return plan.choose(t, mask) if isinstance(plan, MaskedPlan) else plan[t]
+        return plan.choose(t, mask) if isinstance(plan, (MaskedPlan, NumpyForms)) else plan[t]
 
     played = play_episode(
         env, choose, recorder=adapter, seed=seed, options=options, max_steps=len(actions),
@@ -150,14 +151,30 @@ def check_replay_determinism(
     make_env: EnvFactory, actions: Sequence[Any] | MaskedPlan, *, seed: int, options: dict[str, Any] | None = None,
     adapter: TraceAdapter | None = None,
 ) -> list[Violation]:
-    """Two fresh envs, and one env reset twice, with the same seed and actions must agree exactly."""
+    """Two fresh envs, and one env reset twice, with the same seed and actions must agree exactly.
+
+    For a ``Discrete`` action space, a third fresh env is given the same actions in the other
+    forms the space contains: numpy integers (what ``action_space.sample()`` and
+    stable-baselines3 pass) at even steps, 0-d integer arrays at odd steps. An env that reads
+    ``isinstance(action, int)`` takes a numpy integer as something else, or refuses it.
+    """
     first_env = make_env()
     a = record_episode(first_env, actions, seed=seed, options=options, adapter=adapter)
     b = record_episode(make_env(), actions, seed=seed, options=options, adapter=adapter)
     c = record_episode(first_env, actions, seed=seed, options=options, adapter=adapter)
+    runs = [("a second env", b), ("the same env reset again", c)]
+    forms_env = make_env()
+    if isinstance(getattr(forms_env, "action_space", None), gym.spaces.Discrete):
+        forms = record_episode(forms_env, NumpyForms(actions), seed=seed, options=options, adapter=adapter)
+        runs.append(("a second env given the actions as numpy integers and 0-d arrays (the forms "
+                     "action_space.sample() and stable-baselines3 pass, which Discrete.contains accepts)", forms))
     out: list[Violation] = []
-    for label, other in (("a second env", b), ("the same env reset again", c)):
-        found = _first_difference(a, other)
+    for label, other in runs:
+        if other.error is not None and a.error is None:  # what it raised says more than the shorter episode
+            found: tuple[int | None, str] | None = len(other.trace), (
+                f"it raised {type(other.error).__name__}: {other.error} at step {len(other.trace)}")
+        else:
+            found = _first_difference(a, other)
         if found is not None:
             out.append(
                 Violation(
@@ -169,6 +186,27 @@ def check_replay_determinism(
                 )
             )
     return out
+
+
+class NumpyForms:
+    """A plan's actions in the other forms a ``Discrete`` space contains: ``numpy.int64`` at even
+    steps, a 0-d ``int64`` array at odd steps (``len`` and ``choose`` as the plan's)."""
+
+    def __init__(self, plan: Sequence[Any] | MaskedPlan) -> None:
+        self.plan = plan
+
+    def __len__(self) -> int:
+        return len(self.plan)
+
+    def choose(self, t: int, mask: tuple[bool, ...] | None) -> Any:
+        chosen = self.plan.choose(t, mask) if isinstance(self.plan, MaskedPlan) else self.plan[t]
+        return self.form(t, chosen)
+
+    @staticmethod
+    def form(t: int, action: Any) -> Any:
+        if not isinstance(action, (int, np.integer)) or isinstance(action, (bool, np.bool_)):
+            return action
+        return np.int64(action) if t % 2 == 0 else np.array(int(action), dtype=np.int64)
 
 
 def _first_difference(a: RecordedEpisode, b: RecordedEpisode) -> tuple[int | None, str] | None:

@@ -272,3 +272,21 @@ class ReportsCashAsValueAtReset(Coin):
 
     def reported_value(self) -> float:
         return self.cash if self.t == 0 else self.value()
+
+
+class NumpyActionIsHold(Coin):
+    """Reads ``isinstance(action, int)``: a numpy integer (what SB3 and action_space.sample() pass) is HOLD."""
+
+    def decode(self, action: Any) -> int:
+        a = super().decode(action)
+        return a if isinstance(action, int) else 0
+
+
+class RefusesNumpyActions(Coin):
+    """Refuses every action that is not a Python int (numpy integers and 0-d arrays included)."""
+
+    def decode(self, action: Any) -> int:
+        if type(action) is not int:
+            raise TypeError(f"action must be an int, got {type(action).__name__}")
+        return super().decode(action)
+

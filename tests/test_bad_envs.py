@@ -233,7 +233,8 @@ def test_every_invariant_has_a_bad_env() -> None:
     from tradeguard.invariants import CATALOG
 
     caught = ({b.invariant for b in BAD_ENVS} | {b.invariant for b in BAD_BOOKS} | {b.invariant for b in BAD_COINS}
-              | {"position-observable"})  # test_a_hidden_position_is_a_warning_and_can_be_declared
+              | {"position-observable"}  # test_a_hidden_position_is_a_warning_and_can_be_declared
+              | {"matches-reference"})  # tests/test_reference.py: lanes and a port broken on purpose
     assert caught == {inv.id for inv in CATALOG}
 
 

@@ -26,6 +26,8 @@ from contract_envs import (
     HidesPosition,
     IgnoresInitialPosition,
     NoGuardIndexError,
+    NumpyActionIsHold,
+    RefusesNumpyActions,
     ReportsCashAsValueAtReset,
     ReseedsActionSpaceUnseeded,
     ReseedsGlobalRandom,
@@ -83,6 +85,12 @@ BAD = [
     Bad(IgnoresInitialPosition, HOLDING, "initial-state-consistent",
         r"the ledger at reset holds holdings 0 units where the settings give 2; .*equity [\d,.]+ where the env "
         r"reports [\d,.]+: .*|the ledger at reset holds holdings 0 units where the settings give 2: .*"),
+    Bad(NumpyActionIsHold, CoinConfig(), "replay-determinism",
+        r"seed \d+ and the same actions replayed on a second env given the actions as numpy integers and 0-d arrays "
+        r"\(the forms action_space.sample\(\) and stable-baselines3 pass, which Discrete.contains accepts\) differ: .*"),
+    Bad(RefusesNumpyActions, CoinConfig(), "replay-determinism",
+        r"seed \d+ and the same actions replayed on a second env given the actions as numpy integers .* differ: "
+        r"it raised TypeError: action must be an int, got int64 at step 0"),
     Bad(ReportsCashAsValueAtReset, HOLDING, "initial-state-consistent",
         r"the ledger at reset holds equity [\d,.]+ where the env reports 1,000.00: the episode does not start .*"),
 ]
