@@ -208,7 +208,6 @@ class PortfolioMachine:
     def __init__(self, config: PortfolioConfig) -> None:
         self.config = config
         self.ppm = config.fee_ppm
-        self.low = -1.0 if config.shorts else 0.0
         # No limit declared and the position-limit rule as written: nothing to cut.
         self._no_limit = config.position_limit is None and type(self).limit is PortfolioMachine.limit
 
