@@ -154,8 +154,9 @@ def check_replay_determinism(
     """Two fresh envs, and one env reset twice, with the same seed and actions must agree exactly.
 
     For a ``Discrete`` action space, a third fresh env is given the same actions in the other
-    forms the space contains: numpy integers (what ``action_space.sample()`` and
-    stable-baselines3 pass) at even steps, 0-d integer arrays at odd steps. An env that reads
+    forms the space contains: numpy integers (what ``action_space.sample()`` returns and
+    stable-baselines3's vector envs pass) at even steps, 0-d integer arrays (what ``predict()``
+    returns for one observation) at odd steps. An env that reads
     ``isinstance(action, int)`` takes a numpy integer as something else, or refuses it.
     """
     first_env = make_env()
@@ -167,7 +168,7 @@ def check_replay_determinism(
     if isinstance(getattr(forms_env, "action_space", None), gym.spaces.Discrete):
         forms = record_episode(forms_env, NumpyForms(actions), seed=seed, options=options, adapter=adapter)
         runs.append(("a second env given the actions as numpy integers and 0-d arrays (the forms "
-                     "action_space.sample() and stable-baselines3 pass, which Discrete.contains accepts)", forms))
+                     "action_space.sample() and stable-baselines3's predict() return, which Discrete.contains accepts)", forms))
     out: list[Violation] = []
     for label, other in runs:
         if other.error is not None and a.error is None:  # what it raised says more than the shorter episode
@@ -190,7 +191,8 @@ def check_replay_determinism(
 
 class NumpyForms:
     """A plan's actions in the other forms a ``Discrete`` space contains: ``numpy.int64`` at even
-    steps, a 0-d ``int64`` array at odd steps (``len`` and ``choose`` as the plan's)."""
+    steps, a 0-d ``int64`` array at odd steps (``len`` and ``choose`` as the plan's): what a
+    policy's ``predict()`` hands an env in an evaluation loop."""
 
     def __init__(self, plan: Sequence[Any] | MaskedPlan) -> None:
         self.plan = plan

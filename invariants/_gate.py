@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import inspect
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
@@ -32,6 +31,13 @@ from tradeguard.invariants._contract import (
     record_episode,
 )
 from tradeguard.invariants._contract_probes import CONTRACT_CHECKS
+from tradeguard.invariants._gate_inputs import (
+    callable_name,
+    check_is_env,
+    check_meta_fits,
+    check_zero_arguments,
+    market_kinds,
+)
 from tradeguard.invariants._gate_report import CatalogReport, Counterexample, InvariantReport
 from tradeguard.invariants._gate_search import _Example, _examples_strategy, _find
 from tradeguard.invariants._isolation import CallTimedOut, EnvCall, Isolation
@@ -204,7 +210,7 @@ def check_trading_env(
     db = _database(database)
     check_settings_spec(settings)
     check_reference_spec(reference)
-    _check_zero_arguments(make_env, name or _callable_name(make_env))
+    check_zero_arguments(make_env, name or callable_name(make_env))
     if seed is None:
         seed = SystemRandom().randrange(2**32)
     started = time.perf_counter()
@@ -212,7 +218,7 @@ def check_trading_env(
     with Isolation(seed=seed, timeout=timeout) as iso:
         gate = _GateRun(
             iso, iso.guard(legacy), adapter, invariants, examples, max_steps, seed, db, name, progress,
-            factory=name or _callable_name(make_env), settings=settings, unguarded=make_env,
+            factory=name or callable_name(make_env), settings=settings, unguarded=make_env,
             reference=reference, asked=only is not None,
         )
         results, env_name, adapter_name = gate.run()
@@ -366,7 +372,7 @@ class _GateRun:
         with iso.example(budget=max(self.timeout, FIRST_EPISODE_TIMEOUT)):
             try:
                 probe = make_env()
-                _check_is_env(probe.tradeguard_target, self.factory)
+                check_is_env(probe.tradeguard_target, self.factory)
                 driver = action_driver(probe.action_space)
                 adapter = adapter or adapter_for(probe)
                 first = record_episode(make_env(), [driver.idle], seed=0, adapter=adapter)
@@ -396,7 +402,7 @@ class _GateRun:
             return _with_env_failures(unprobed, crashes, [(failed, cx)]), env_name, adapter_name
         n_actions = driver.n_actions
         if n_actions is not None:
-            _check_meta_fits(first.trace.meta, n_actions, adapter_name)
+            check_meta_fits(first.trace.meta, n_actions, adapter_name)
         if isinstance(first.error, InvalidConfig) and _env_error(iso, first.error) is None:
             raise first.error  # the adapter's own, already saying what to fix (e.g. record() returned None)
         if first.error is not None and _env_error(iso, first.error) is None:
@@ -418,7 +424,7 @@ class _GateRun:
         base = probe.unwrapped.tradeguard_target
         self.env_name = self.name or getattr(getattr(probe, "spec", None), "id", None) or type(base).__name__
         self.strategy = _examples_strategy(self.n_actions or 0, max_steps, has_mask and self.n_actions is not None,
-                                           market_length, self.driver, _market_kinds(adapter, probe))
+                                           market_length, self.driver, market_kinds(adapter, probe))
         self.base_seed = Random(self.seed).getrandbits(64) if self.seed is not None else None
         self._prepare_settings()
         self._prepare_reference()
@@ -471,7 +477,7 @@ class _GateRun:
         self.has_reference = spec is not None
         if callable(spec) and self.factories is not None:
             self.reference_factories = SettingsFactories(spec, functools.partial(_guarded, self.iso),
-                                                         _callable_name(spec))
+                                                         callable_name(spec))
 
     def reference_of(self, ex: _Example, env: Any) -> Callable[[], Any]:
         """The factory of the reference ``ex``'s env (``env``) must match."""
@@ -694,106 +700,9 @@ class _InvariantSearch:
         return bool(self.violations(ex))
 
 
-_ENV_API = ("reset", "step", "action_space", "observation_space")
-"""What the gate needs of an env: the gymnasium API it drives."""
-
-
 def _guarded(iso: Isolation, make_env: Callable[[], Any]) -> Callable[[], Any]:
     """``make_env`` as the gate calls it: isolated, an env on the old gym API wrapped."""
     return iso.guard(OldAPIFactory(make_env))
-
-
-def _market_kinds(adapter: Any, env: Any) -> tuple[str, ...] | None:
-    """The kinds of generated markets the env takes, from the adapter's optional ``market_kinds(env)``
-    hook (``None``: every kind :func:`tradeguard.strategies.markets` draws)."""
-    from tradeguard.strategies import PATH_KINDS
-
-    hook = getattr(adapter, "market_kinds", None)
-    kinds = hook(env) if callable(hook) else None
-    if kinds is None:
-        return None
-    kinds = tuple(kinds)
-    unknown = [k for k in kinds if k not in PATH_KINDS]
-    if not kinds or unknown:
-        raise InvalidConfig(
-            f"the {getattr(adapter, 'name', type(adapter).__name__)} adapter's market_kinds(env) returned "
-            f"{kinds!r}; expected a non-empty tuple of {', '.join(PATH_KINDS)} (or None for all)."
-        )
-    return kinds
-
-
-def _callable_name(fn: Any) -> str:
-    """``module:qualname`` of a factory, for messages (its ``repr`` when it has no name)."""
-    qualname = getattr(fn, "__qualname__", None)
-    if qualname is None:
-        return repr(fn)
-    module = getattr(fn, "__module__", None)
-    return f"{module}:{qualname}" if module else str(qualname)
-
-
-def _check_zero_arguments(make_env: Any, factory: str) -> None:
-    """Refuse a factory that cannot be called with no arguments (before it is called and blamed as the env)."""
-    if not callable(make_env):
-        raise InvalidConfig(
-            f"make_env={make_env!r} is a {type(make_env).__name__}, not callable; expected a zero-argument "
-            "callable that returns a fresh env each call (e.g. a class, a function or a lambda)."
-        )
-    try:
-        signature = inspect.signature(make_env)
-    except (TypeError, ValueError):  # no signature to read (some builtins): let the call tell
-        return
-    try:
-        signature.bind()
-    except TypeError:
-        needed = [
-            p.name for p in signature.parameters.values()
-            if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-        ]
-        short = getattr(make_env, "__name__", None) or "make_env"
-        example = ", ".join(f"{n}=..." for n in needed)
-        raise InvalidConfig(
-            f"the env factory {factory} needs arguments ({', '.join(needed)}); the check calls it with "
-            f"none, for a fresh env each time. Give a zero-argument callable, e.g. "
-            f"functools.partial({short}, {example}) or lambda: {short}({example})."
-        ) from None
-
-
-def _check_is_env(env: Any, factory: str) -> None:
-    """Refuse what a factory returned when it is not a gymnasium env (before any adapter reads it)."""
-    missing = []
-    for attr in _ENV_API:
-        try:
-            value = getattr(env, attr)
-        except AttributeError:
-            missing.append(attr)
-            continue
-        except Exception:  # a property of the env that raises: the env's own failure, reported later
-            continue
-        if attr in ("reset", "step") and not callable(value):
-            missing.append(attr)
-    if not missing:
-        return
-    text = repr(env)
-    shown = "None" if env is None else f"a {type(env).__name__} ({text if len(text) <= 60 else text[:57] + '...'})"
-    lacks = "none of them" if len(missing) == len(_ENV_API) else f"no {' and no '.join(missing)}"
-    raise InvalidConfig(
-        f"the env factory {factory} returned {shown}, not a gymnasium env: the check needs "
-        f"{', '.join(_ENV_API[:-1])} and {_ENV_API[-1]}, and it has {lacks}. Give a zero-argument "
-        "callable that returns a fresh env each call (e.g. mypackage.envs:make_env)."
-    )
-
-
-def _check_meta_fits(meta: Any, n_actions: int, adapter: str) -> None:
-    """Refuse an adapter whose ``TraceMeta`` names fewer actions than the env has (more is
-    fine: an adapter may add virtual actions after the env's, e.g. ``(no trade)``)."""
-    names = meta.action_names
-    if len(names) < n_actions:
-        raise InvalidConfig(
-            f"the {adapter} adapter's meta() names {len(names)} actions {tuple(names)!r}, but the env's "
-            f"action_space has {n_actions} (Discrete({n_actions})); expected a name and a kind for each "
-            f"action id 0..{n_actions - 1} (virtual actions of the adapter's own may follow). Fix the "
-            "adapter's TraceMeta(action_names=..., action_kinds=...)."
-        )
 
 
 def _timeout_violation(exc: CallTimedOut, timeout: float) -> Violation:

@@ -87,7 +87,8 @@ BAD = [
         r"reports [\d,.]+: .*|the ledger at reset holds holdings 0 units where the settings give 2: .*"),
     Bad(NumpyActionIsHold, CoinConfig(), "replay-determinism",
         r"seed \d+ and the same actions replayed on a second env given the actions as numpy integers and 0-d arrays "
-        r"\(the forms action_space.sample\(\) and stable-baselines3 pass, which Discrete.contains accepts\) differ: .*"),
+        r"\(the forms action_space.sample\(\) and stable-baselines3's predict\(\) return, which Discrete.contains accepts\) "
+        r"differ: .*"),
     Bad(RefusesNumpyActions, CoinConfig(), "replay-determinism",
         r"seed \d+ and the same actions replayed on a second env given the actions as numpy integers .* differ: "
         r"it raised TypeError: action must be an int, got int64 at step 0"),

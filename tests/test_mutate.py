@@ -876,5 +876,5 @@ def test_the_docs_example_runs_and_prints_what_it_shows(
     code = next(body for lang, name, body in blocks if lang == "python" and name is None and "run_mutation" in body)
     exec(compile(code, str(DOC), "exec"), {})
     shown = code.split("# ", 2)[-1].splitlines()[0]  # the comment that says what the first print prints
-    assert shown == "0.0 ['toy_rules.py:5:9', 'toy_rules.py:6:14', 'toy_rules.py:17:23']"
+    assert shown == "0.0 ['toy_rules.py:5:9', 'toy_rules.py:6:14', 'toy_rules.py:20:23']"
     assert capsys.readouterr().out.splitlines()[0] == shown

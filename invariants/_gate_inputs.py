@@ -1,0 +1,109 @@
+"""What the gate is given, checked before it searches: the factory, the env it returns, and the
+adapter's declarations and hooks. Each refusal says what was given, what was expected and how
+to fix it.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from tradeguard.errors import InvalidConfig
+
+__all__ = ["callable_name", "check_is_env", "check_meta_fits", "check_zero_arguments", "market_kinds"]
+
+_ENV_API = ("reset", "step", "action_space", "observation_space")
+"""What the gate needs of an env: the gymnasium API it drives."""
+
+
+def market_kinds(adapter: Any, env: Any) -> tuple[str, ...] | None:
+    """The kinds of generated markets the env takes, from the adapter's optional ``market_kinds(env)``
+    hook (``None``: every kind :func:`tradeguard.strategies.markets` draws)."""
+    from tradeguard.strategies import PATH_KINDS
+
+    hook = getattr(adapter, "market_kinds", None)
+    kinds = hook(env) if callable(hook) else None
+    if kinds is None:
+        return None
+    kinds = tuple(kinds)
+    unknown = [k for k in kinds if k not in PATH_KINDS]
+    if not kinds or unknown:
+        raise InvalidConfig(
+            f"the {getattr(adapter, 'name', type(adapter).__name__)} adapter's market_kinds(env) returned "
+            f"{kinds!r}; expected a non-empty tuple of {', '.join(PATH_KINDS)} (or None for all)."
+        )
+    return kinds
+
+
+def callable_name(fn: Any) -> str:
+    """``module:qualname`` of a factory, for messages (its ``repr`` when it has no name)."""
+    qualname = getattr(fn, "__qualname__", None)
+    if qualname is None:
+        return repr(fn)
+    module = getattr(fn, "__module__", None)
+    return f"{module}:{qualname}" if module else str(qualname)
+
+
+def check_zero_arguments(make_env: Any, factory: str) -> None:
+    """Refuse a factory that cannot be called with no arguments (before it is called and blamed as the env)."""
+    if not callable(make_env):
+        raise InvalidConfig(
+            f"make_env={make_env!r} is a {type(make_env).__name__}, not callable; expected a zero-argument "
+            "callable that returns a fresh env each call (e.g. a class, a function or a lambda)."
+        )
+    try:
+        signature = inspect.signature(make_env)
+    except (TypeError, ValueError):  # no signature to read (some builtins): let the call tell
+        return
+    try:
+        signature.bind()
+    except TypeError:
+        needed = [
+            p.name for p in signature.parameters.values()
+            if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        ]
+        short = getattr(make_env, "__name__", None) or "make_env"
+        example = ", ".join(f"{n}=..." for n in needed)
+        raise InvalidConfig(
+            f"the env factory {factory} needs arguments ({', '.join(needed)}); the check calls it with "
+            f"none, for a fresh env each time. Give a zero-argument callable, e.g. "
+            f"functools.partial({short}, {example}) or lambda: {short}({example})."
+        ) from None
+
+
+def check_is_env(env: Any, factory: str) -> None:
+    """Refuse what a factory returned when it is not a gymnasium env (before any adapter reads it)."""
+    missing = []
+    for attr in _ENV_API:
+        try:
+            value = getattr(env, attr)
+        except AttributeError:
+            missing.append(attr)
+            continue
+        except Exception:  # a property of the env that raises: the env's own failure, reported later
+            continue
+        if attr in ("reset", "step") and not callable(value):
+            missing.append(attr)
+    if not missing:
+        return
+    text = repr(env)
+    shown = "None" if env is None else f"a {type(env).__name__} ({text if len(text) <= 60 else text[:57] + '...'})"
+    lacks = "none of them" if len(missing) == len(_ENV_API) else f"no {' and no '.join(missing)}"
+    raise InvalidConfig(
+        f"the env factory {factory} returned {shown}, not a gymnasium env: the check needs "
+        f"{', '.join(_ENV_API[:-1])} and {_ENV_API[-1]}, and it has {lacks}. Give a zero-argument "
+        "callable that returns a fresh env each call (e.g. mypackage.envs:make_env)."
+    )
+
+
+def check_meta_fits(meta: Any, n_actions: int, adapter: str) -> None:
+    """Refuse an adapter whose ``TraceMeta`` names fewer actions than the env has (more is
+    fine: an adapter may add virtual actions after the env's, e.g. ``(no trade)``)."""
+    names = meta.action_names
+    if len(names) < n_actions:
+        raise InvalidConfig(
+            f"the {adapter} adapter's meta() names {len(names)} actions {tuple(names)!r}, but the env's "
+            f"action_space has {n_actions} (Discrete({n_actions})); expected a name and a kind for each "
+            f"action id 0..{n_actions - 1} (virtual actions of the adapter's own may follow). Fix the "
+            "adapter's TraceMeta(action_names=..., action_kinds=...)."
+        )
