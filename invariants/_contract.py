@@ -153,22 +153,29 @@ def check_replay_determinism(
 ) -> list[Violation]:
     """Two fresh envs, and one env reset twice, with the same seed and actions must agree exactly.
 
-    For a ``Discrete`` action space, a third fresh env is given the same actions in the other
-    forms the space contains: numpy integers (what ``action_space.sample()`` returns and
+    For a ``Discrete`` action space, the second fresh env is given the same actions in the other
+    forms the space contains (and, only if it differs, a third the plain ints, to tell which): numpy integers (what ``action_space.sample()`` returns and
     stable-baselines3's vector envs pass) at even steps, 0-d integer arrays (what ``predict()``
     returns for one observation) at odd steps. An env that reads
     ``isinstance(action, int)`` takes a numpy integer as something else, or refuses it.
     """
     first_env = make_env()
     a = record_episode(first_env, actions, seed=seed, options=options, adapter=adapter)
-    b = record_episode(make_env(), actions, seed=seed, options=options, adapter=adapter)
+    second = make_env()
+    forms = isinstance(getattr(second, "action_space", None), gym.spaces.Discrete)
+    # The second env gets the actions in their other forms; only when it differs is it played
+    # again with plain ints, to tell a form the env mishandles from an env that is not deterministic.
+    b = record_episode(second, NumpyForms(actions) if forms else actions, seed=seed, options=options, adapter=adapter)
     c = record_episode(first_env, actions, seed=seed, options=options, adapter=adapter)
     runs = [("a second env", b), ("the same env reset again", c)]
-    forms_env = make_env()
-    if isinstance(getattr(forms_env, "action_space", None), gym.spaces.Discrete):
-        forms = record_episode(forms_env, NumpyForms(actions), seed=seed, options=options, adapter=adapter)
-        runs.append(("a second env given the actions as numpy integers and 0-d arrays (the forms "
-                     "action_space.sample() and stable-baselines3's predict() return, which Discrete.contains accepts)", forms))
+    if forms and _differs_at_all(a, b):
+        plain = record_episode(make_env(), actions, seed=seed, options=options, adapter=adapter)
+        if not _differs_at_all(a, plain):
+            runs[0] = ("a second env given the actions as numpy integers and 0-d arrays (the forms "
+                       "action_space.sample() and stable-baselines3's predict() return, which Discrete.contains "
+                       "accepts)", b)
+        else:
+            runs[0] = ("a second env", plain)
     out: list[Violation] = []
     for label, other in runs:
         if other.error is not None and a.error is None:  # what it raised says more than the shorter episode
@@ -209,6 +216,10 @@ class NumpyForms:
         if not isinstance(action, (int, np.integer)) or isinstance(action, (bool, np.bool_)):
             return action
         return np.int64(action) if t % 2 == 0 else np.array(int(action), dtype=np.int64)
+
+
+def _differs_at_all(a: RecordedEpisode, b: RecordedEpisode) -> bool:
+    return _first_difference(a, b) is not None or (b.error is not None and a.error is None)
 
 
 def _first_difference(a: RecordedEpisode, b: RecordedEpisode) -> tuple[int | None, str] | None:
