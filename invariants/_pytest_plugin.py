@@ -60,18 +60,24 @@ def invariant_suite(
     only: Iterable[str] | None = None,
     name: str | None = None,
     settings: Any = None,
+    reference: Any = None,
 ) -> Callable[..., None]:
     """A pytest test function, parametrized over the catalog, that checks ``make_env()``'s env.
 
     Assign it to a ``test_*`` name in a test module; each invariant becomes one test,
     which fails with the shrunk counterexample and the ledger lines around it.
     ``settings`` (a Hypothesis strategy of ``make_env``'s keyword arguments, or
-    ``"adapter"``) turns settings fuzzing on, as in ``check_trading_env``.
+    ``"adapter"``) turns settings fuzzing on, as in ``check_trading_env``; ``reference`` (a
+    factory called like ``make_env``, or ``"adapter"``) is the env ``matches-reference`` compares
+    with. Without a reference, ``matches-reference`` is left out (unless named in ``only``).
     """
+    from tradeguard.invariants._reference import check_reference_spec
     from tradeguard.invariants._settings import check_settings_spec
 
     check_settings_spec(settings)
-    ids = tuple(only) if only is not None else invariant_ids()
+    check_reference_spec(reference)
+    every = invariant_ids() if reference is not None else tuple(i for i in invariant_ids() if i != "matches-reference")
+    ids = tuple(only) if only is not None else every
 
     @pytest.mark.parametrize("invariant_id", ids)
     def test_invariant(invariant_id: str, request: pytest.FixtureRequest) -> None:
@@ -102,6 +108,7 @@ def invariant_suite(
             database=database,
             name=name,
             **({"settings": settings} if settings is not None else {}),
+            **({"reference": reference} if reference is not None else {}),
         )
         result = report.results[0]
         if result.status == "not-applicable":

@@ -22,6 +22,8 @@ from tradeguard.env import BatchLaneEnv, EnvConfig, TradingEnv, make_batch_lane_
 from tradeguard.errors import InvalidConfig
 from tradeguard.invariants import NativeAdapter, check_trading_env
 
+pytest_plugins = ["pytester"]
+
 
 def _status(report: Any, invariant: str) -> str:
     return {r.invariant.id: r.status for r in report.results}[invariant]
@@ -194,3 +196,39 @@ def test_the_lane_raises_where_the_engine_disagrees_with_itself() -> None:
     lane.engine.trace = trace_with_a_cent_more_fee  # type: ignore[method-assign]
     with pytest.raises(RuntimeError, match="BatchEngine disagrees with itself at step 1: step_records"):
         lane.step(0)
+
+
+PLUGIN_TEST = '''
+import functools
+
+from tradeguard.env import EnvConfig, TradingEnv, make_batch_lane_env
+from tradeguard.invariants import invariant_suite
+
+
+def port(fee_bps=10.0):  # a port that rounds the fee to whole basis points
+    return TradingEnv(config=EnvConfig(episode_length=8, fee_bps=float(round(fee_bps))))
+
+
+def scalar(fee_bps=10.0):
+    return TradingEnv(config=EnvConfig(episode_length=8, fee_bps=fee_bps))
+
+
+test_port = invariant_suite(functools.partial(port, fee_bps=2.5), reference=functools.partial(scalar, fee_bps=2.5),
+                            only=["matches-reference", "self-financing"])
+test_lane = invariant_suite(functools.partial(make_batch_lane_env, steps=8), reference="adapter",
+                            only=["matches-reference"])
+test_without = invariant_suite(scalar)
+'''
+
+
+def test_the_pytest_plugin_takes_a_reference_and_leaves_the_check_out_without_one(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_user=PLUGIN_TEST)
+    result = pytester.runpytest("--tradeguard-profile", "fast", "--tradeguard-seed", "1", "--tradeguard-database", "none",
+                                "-p", "no:cacheprovider", "-k", "matches or self-financing", "--co", "-q")
+    ids = [line for line in result.stdout.lines if "::" in line]
+    assert "test_user.py::test_port[matches-reference]" in ids and "test_user.py::test_lane[matches-reference]" in ids
+    assert not any(i.startswith("test_user.py::test_without[matches-reference") for i in ids)
+    result = pytester.runpytest("--tradeguard-profile", "fast", "--tradeguard-seed", "1", "--tradeguard-database", "none",
+                                "-p", "no:cacheprovider", "-k", "test_port or test_lane")
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(["*FAIL matches-reference*", "*cash_after is * against *"])
