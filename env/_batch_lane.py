@@ -21,7 +21,7 @@ from tradeguard.env._actions import ACTION_NAMES, N_ACTIONS
 from tradeguard.env._batch import BatchEngine
 from tradeguard.env._config import EnvConfig, RewardConfig
 from tradeguard.env._market import Market, MarketSpec
-from tradeguard.env._scenarios import Scenario
+from tradeguard.env._scenarios import Scenario, load_scenario
 from tradeguard.env._trading_env import TradingEnv
 from tradeguard.errors import EpisodeEnded, InvalidAction, InvalidConfig
 from tradeguard.trace import StepRecord, Trace, TraceMeta
@@ -129,7 +129,9 @@ class BatchLaneEnv(gym.Env[F32, np.int64]):
         return record
 
     def action_masks(self) -> npt.NDArray[np.bool_]:
-        """Valid actions now (the batch engine's mask of the lane)."""
+        """Valid actions now (the batch engine's mask of the lane). Once the episode ended, the mask its
+        last step was taken under: the engine has already auto-reset the lane, so the state the last
+        step left is no longer there to mask (``TradingEnv`` masks that state)."""
         if self._done and self._started:
             last = self.engine.last_trace(0)
             if last is not None and last.records:
@@ -168,8 +170,6 @@ def make_batch_lane_env(
         10
     """
     if config is None:
-        from tradeguard.env._scenarios import load_scenario
-
         base = scenario if isinstance(scenario, Scenario) else load_scenario(scenario or "default")
         config = base.env if steps is None else dataclasses.replace(base.env, episode_length=steps)
     return BatchLaneEnv(config=config, reward=reward, market=market, scenario=scenario)

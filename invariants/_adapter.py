@@ -127,8 +127,7 @@ class NativeAdapter:
         built with the same settings; ``None`` for the others."""
         from tradeguard.env import BatchLaneEnv
 
-        base = getattr(env, "unwrapped", env)
-        base = getattr(base, "tradeguard_target", base)
+        base = env_target(env)
         return base.reference if isinstance(base, BatchLaneEnv) else None
 
     def market_kinds(self, env: Any) -> tuple[str, ...] | None:
@@ -138,8 +137,7 @@ class NativeAdapter:
         from tradeguard.env import BatchLaneEnv
         from tradeguard.strategies import PATH_KINDS
 
-        base = getattr(env, "unwrapped", env)
-        base = getattr(base, "tradeguard_target", base)
+        base = env_target(env)
         return tuple(k for k in PATH_KINDS if k != "extreme") if isinstance(base, BatchLaneEnv) else None
 
     def market_length(self, env: Any) -> int | None:
@@ -164,12 +162,16 @@ class NativeAdapter:
         )
 
 
+def env_target(env: Any) -> Any:
+    """The env itself under its wrappers: ``env.unwrapped``, and under the checker's guard its target."""
+    base = getattr(env, "unwrapped", env)
+    return getattr(base, "tradeguard_target", base)  # an env guarded by the checker
+
+
 def is_native(env: Any) -> bool:
     """Whether ``env`` is (a wrapper of) tradeguard's own ``TradingEnv``, whose records
     :class:`NativeAdapter` reads."""
-    base = getattr(env, "unwrapped", env)
-    base = getattr(base, "tradeguard_target", base)  # an env guarded by the checker
-    return hasattr(base, "trace_meta")
+    return hasattr(env_target(env), "trace_meta")
 
 
 def require_native(env: Any) -> None:
@@ -182,8 +184,7 @@ def require_native(env: Any) -> None:
         return
     from tradeguard.errors import InvalidConfig
 
-    base = getattr(env, "unwrapped", env)
-    base = getattr(base, "tradeguard_target", base)
+    base = env_target(env)
     raise InvalidConfig(
         f"adapter 'tradeguard' (NativeAdapter) was given for a {type(base).__name__}, which is not "
         "tradeguard's TradingEnv: that adapter reads the records TradingEnv keeps itself (trace_meta "
@@ -326,8 +327,7 @@ def adapter_for(env: Any) -> TraceAdapter:
     """The adapter for ``env``: tradeguard's own, a built-in peer's, or :class:`GymAdapter`."""
     if is_native(env):
         return NativeAdapter()
-    base = getattr(env, "unwrapped", env)
-    base = getattr(base, "tradeguard_target", base)  # an env guarded by the checker
+    base = env_target(env)
     names = {f"{c.__module__}.{c.__qualname__}" for c in type(base).__mro__}
     if any(n.startswith("gym_anytrading.") for n in names):
         from tradeguard.invariants.peers import AnyTradingAdapter

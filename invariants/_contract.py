@@ -154,9 +154,10 @@ def check_replay_determinism(
     """Two fresh envs, and one env reset twice, with the same seed and actions must agree exactly.
 
     For a ``Discrete`` action space, the second fresh env is given the same actions in the other
-    forms the space contains (and, only if it differs, a third the plain ints, to tell which): numpy integers (what ``action_space.sample()`` returns and
+    forms the space contains: numpy integers (what ``action_space.sample()`` returns and
     stable-baselines3's vector envs pass) at even steps, 0-d integer arrays (what ``predict()``
-    returns for one observation) at odd steps. An env that reads
+    returns for one observation) at odd steps; only if it differs is a third played with the
+    plain ints, to tell a mishandled form from nondeterminism. An env that reads
     ``isinstance(action, int)`` takes a numpy integer as something else, or refuses it.
     """
     first_env = make_env()

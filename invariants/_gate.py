@@ -45,6 +45,7 @@ from tradeguard.invariants._legacy import OldAPIFactory, old_api_finding
 from tradeguard.invariants._model import Invariant, Violation, raised_at
 from tradeguard.invariants._reference import (
     NO_REFERENCE,
+    REFERENCE_INVARIANT,
     ReferenceSpec,
     check_matches_reference,
     check_reference_spec,
@@ -397,7 +398,7 @@ class _GateRun:
             note = "not checked: the env could not reset and step once (see valid-steps-do-not-raise)"
             unprobed = [InvariantReport(invariant=inv, status="not-applicable", examples=0, note=note)
                         for inv in self.invariants
-                        if inv.id != "matches-reference" or self.asked or callable(self.reference_spec)]
+                        if inv.id != REFERENCE_INVARIANT or self.asked or callable(self.reference_spec)]
             cx = Counterexample(actions=(), action_names=(), masked=False, market=None, seed=0)
             return _with_env_failures(unprobed, crashes, [(failed, cx)]), env_name, adapter_name
         n_actions = driver.n_actions
@@ -431,7 +432,7 @@ class _GateRun:
         if not self.has_reference and not self.asked:
             # A check of a pair, not of the env: left out of a whole-catalog run without a reference,
             # rather than reported not-applicable for every env there is (named in only=, it is).
-            self.invariants = [i for i in self.invariants if i.id != "matches-reference"]
+            self.invariants = [i for i in self.invariants if i.id != REFERENCE_INVARIANT]
         self.meta = meta = first.trace.meta
         self.settings = Settings(
             max_examples=self.examples,
@@ -451,7 +452,7 @@ class _GateRun:
         self.applicable = [i for i in self.invariants if i.scope != "env" and i.applicable(meta, reported=self.reports)]
         self.env_checks = [i for i in self.invariants
                            if i.scope == "env" and i.why_not_applicable(meta, reported=self.reports) is None
-                           and (i.id != "matches-reference" or self.has_reference)]
+                           and (i.id != REFERENCE_INVARIANT or self.has_reference)]
 
     def _prepare_settings(self) -> None:
         """Settings fuzzing, when asked for: the examples carry settings, each env is built with them."""
@@ -595,7 +596,7 @@ class _GateRun:
                     seed=ex.seed,
                 )
             ]
-        if inv.id == "matches-reference":
+        if inv.id == REFERENCE_INVARIANT:
             return check_matches_reference(make_env, plan(ex), seed=ex.seed, options=options(ex), adapter=chosen,
                                            reference_of=functools.partial(self.reference_of, ex))
         extra = {"max_steps": END_WITHIN} if inv.id in ("step-after-end-refused", "episode-length-as-configured") else {}
@@ -636,7 +637,7 @@ class _GateRun:
             note = f"the {chosen.name} adapter does not supply {', '.join(missing)}" if missing else why
             return InvariantReport(invariant=inv, status="not-applicable", examples=0, note=note,
                                    missing=missing)
-        if inv.id == "matches-reference" and not self.has_reference:
+        if inv.id == REFERENCE_INVARIANT and not self.has_reference:
             return InvariantReport(invariant=inv, status="not-applicable", examples=0, note=NO_REFERENCE)
         undeclared = inv.why_not_applicable(meta, reported=self.reports) if inv.scope == "env" else None
         if undeclared is not None:

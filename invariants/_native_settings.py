@@ -3,14 +3,15 @@
 ``tradeguard/Trading-v0`` is built as ``TradingEnv(scenario=..., config=EnvConfig(...))``: the
 gate draws a shipped scenario (its reward weights: default, v9, v10, v10.1, v10.2; or one of
 them with its weights drawn: each component's weight, the failed-action penalty, the
-curriculum and its actions, the diversity bonus) and a machine configuration changed from the env's own in what a user varies: the fee (one that
-rounds to the minor unit, none, the largest), the starting cash (boundary-seeking: a whole
-number of one-lot orders at the market's round price, exactly, one minor unit short or
-over, or a cash too small for any lot), the lot size, the sizing fractions, the disabled
-actions and the episode length (up to the env's own: the injected markets are as long as
-its episodes). ``tradeguard/Portfolio-v0`` is built as ``PortfolioEnv(config=...)``: its
-config drawn from the shipped scenarios that keep the env's action space, with a fee and a
-starting cash.
+curriculum and its actions, the diversity bonus) and a machine configuration changed from the
+env's own in what a user varies: the fee (one that rounds to the minor unit, none, the
+largest), the starting cash (boundary-seeking: a whole number of one-lot orders at the
+market's round price, exactly, one minor unit short or over, or a cash too small for any
+lot), the lot size, the sizing fractions, the disabled actions and the episode length (up to
+the env's own: the injected markets are as long as its episodes). ``tradeguard/TradingBatch-v0``
+(the batch engine's lane) draws the same. ``tradeguard/Portfolio-v0`` is built as
+``PortfolioEnv(config=...)``: its config drawn from the shipped scenarios that keep the env's
+action space, with a fee and a starting cash.
 
 The env's declarations (``trace_meta``) are its own: each env built with drawn settings
 declares its cash, fee schedule, penalty, disabled actions and episode length itself.
@@ -43,9 +44,9 @@ FRACTIONS: tuple[float, ...] = (0.000001, 0.1, 0.25, 0.333333, 0.5, 1.0)
 def native_settings(env: Any) -> SearchStrategy[dict[str, Any]] | None:
     """The settings of tradeguard's own env ``env`` (``None`` for an env of another kind)."""
     from tradeguard.env import BatchLaneEnv, PortfolioEnv, TradingEnv
+    from tradeguard.invariants._adapter import env_target
 
-    base = getattr(env, "unwrapped", env)
-    base = getattr(base, "tradeguard_target", base)
+    base = env_target(env)
     if isinstance(base, (TradingEnv, BatchLaneEnv)):
         return trading_settings(base)
     if isinstance(base, PortfolioEnv):

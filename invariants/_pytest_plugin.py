@@ -71,12 +71,12 @@ def invariant_suite(
     factory called like ``make_env``, or ``"adapter"``) is the env ``matches-reference`` compares
     with. Without a reference, ``matches-reference`` is left out (unless named in ``only``).
     """
-    from tradeguard.invariants._reference import check_reference_spec
+    from tradeguard.invariants._reference import REFERENCE_INVARIANT, check_reference_spec
     from tradeguard.invariants._settings import check_settings_spec
 
     check_settings_spec(settings)
     check_reference_spec(reference)
-    every = invariant_ids() if reference is not None else tuple(i for i in invariant_ids() if i != "matches-reference")
+    every = invariant_ids() if reference is not None else tuple(i for i in invariant_ids() if i != REFERENCE_INVARIANT)
     ids = tuple(only) if only is not None else every
 
     @pytest.mark.parametrize("invariant_id", ids)

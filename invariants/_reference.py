@@ -24,14 +24,18 @@ from tradeguard.invariants._contract import (
     EnvFactory,
     MaskedPlan,
     RecordedEpisode,
-    _first_difference,
     _same,
     record_episode,
 )
 from tradeguard.invariants._model import Violation
 from tradeguard.trace import StepRecord
 
-__all__ = ["ReferenceSpec", "check_matches_reference", "check_reference_spec", "declared_reference"]
+__all__ = ["REFERENCE_INVARIANT", "ReferenceSpec", "check_matches_reference", "check_reference_spec",
+           "declared_reference"]
+
+REFERENCE_INVARIANT = "matches-reference"
+"""The id of the invariant this module checks: a check of a pair (an env and its reference), left
+out of a whole-catalog run that has no reference."""
 
 ReferenceSpec = Callable[..., Any] | Literal["adapter"] | None
 """What ``check_trading_env(reference=...)`` takes: a factory of the reference env (called with the
@@ -102,7 +106,7 @@ def check_matches_reference(
         if found is not None:
             market = "the example's market" if opts is not None else "the market the seed draws"
             out.append(Violation(
-                invariant="matches-reference", step=found[0], seed=seed, replay=a.trace.meta.replay,
+                invariant=REFERENCE_INVARIANT, step=found[0], seed=seed, replay=a.trace.meta.replay,
                 message=f"on {market} (seed {seed}), the env and its reference differ: {found[1]} "
                 "(the env's value first, then the reference's)",
             ))
@@ -124,9 +128,8 @@ def _differs(a: RecordedEpisode, b: RecordedEpisode) -> tuple[int | None, str] |
         if i < len(a.observations) and i < len(b.observations) and not _same(a.observations[i], b.observations[i]):
             where = "reset" if i == 0 else f"step {i - 1}"
             return (None if i == 0 else i - 1), f"the observation from {where} differs: {_observation_difference(a.observations[i], b.observations[i])}"
-    found = _first_difference(a, b)
-    if found is not None:
-        return found
+    if len(a.observations) != len(b.observations):  # every common step agreed: one episode is longer
+        return None, f"episode lengths differ ({len(a.observations) - 1} vs {len(b.observations) - 1} steps)"
     if a.ended != b.ended:
         return len(a.trace) - 1 if a.trace.records else None, (
             f"the episode {'ended' if a.ended else 'went on'} after step {len(a.trace) - 1} and the "

@@ -7,9 +7,10 @@ True to False). The gate, `tradeguard check` with the same --env, --adapter and
 --profile and no example database, runs on every mutant in its own process with a
 timeout. With several --env, the gate is the check of each: a mutant faces, in order,
 every env whose unmutated check imports its file, and is killed by the first that fails
-(e.g. a package of two envs and a vectorized engine checked against its scalar twin). A mutant is killed when an invariant fails (the report names which), when
-its run crashes before the gate can judge (e.g. at import), or when it runs past
---timeout; the three are counted apart. Every survivor is printed as a diff with
+(e.g. a package of two envs and a vectorized engine checked against its scalar twin).
+A mutant is killed when an invariant fails (the report names which), when its run
+crashes before the gate can judge (e.g. at import), or when it runs past --timeout;
+the three are counted apart. Every survivor is printed as a diff with
 file:line:column: a change to the env's code that the gate did not notice.
 
 Your files are never modified, so there is nothing to restore after Ctrl-C, a crash

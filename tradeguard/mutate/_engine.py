@@ -82,8 +82,8 @@ class MutantResult:
         seconds: Wall-clock time of the run.
         diff: The mutant as a unified diff of its file.
         equivalent: The reason, when the equivalents file lists this mutant.
-        env: With several gates, the ``--env`` of the one that killed it (or, for a survivor, the
-            last that passed); ``None`` with one gate.
+        env: With several gates, the ``--env`` of the one that killed it (for a survivor, of the
+            first whose check ran it and passed); ``None`` with one gate.
     """
 
     mutant: Mutant
@@ -123,7 +123,8 @@ class MutationReport:
     """What the gate caught: every mutant's verdict and the kill rate.
 
     Attributes:
-        gate: The first gate each mutant faced (the first ``--env``).
+        gates: Every gate, one per ``--env`` (``gate``: the first): a mutant is killed when any of
+            them fails on it.
         sources: The files mutated (as shown).
         modules: ``path -> module names`` it was imported as, in the unmutated run.
         skipped: Files found in a directory given that the env does not import.
@@ -137,10 +138,9 @@ class MutationReport:
         results: One per mutant run, in source order.
         stale_equivalents: Entries of the equivalents file that match no mutant of these files.
         seconds: Wall-clock time of the whole run.
-        gates: Every gate (one per ``--env``): a mutant is killed when any of them fails on it.
     """
 
-    gate: GateSpec
+    gates: tuple[GateSpec, ...]
     sources: tuple[str, ...]
     modules: dict[str, tuple[str, ...]]
     skipped: tuple[str, ...]
@@ -154,12 +154,11 @@ class MutationReport:
     results: tuple[MutantResult, ...]
     stale_equivalents: tuple[Equivalent, ...] = ()
     seconds: float = 0.0
-    gates: tuple[GateSpec, ...] = ()
 
     @property
-    def all_gates(self) -> tuple[GateSpec, ...]:
-        """Every gate the mutants faced (``gates``, or the one ``gate``)."""
-        return self.gates or (self.gate,)
+    def gate(self) -> GateSpec:
+        """The first gate (the first ``--env``); its budget and adapter are every gate's."""
+        return self.gates[0]
 
     @property
     def killed(self) -> tuple[MutantResult, ...]:
@@ -200,7 +199,7 @@ class MutationReport:
     def rerun_command(self, result: MutantResult) -> str:
         """``tradeguard mutate`` on this one mutant, with the same gate (e.g. after adding an invariant)."""
         argv = ["tradeguard", "mutate"]
-        for g in self.all_gates:
+        for g in self.gates:
             argv += ["--env", g.env]
         if self.gate.adapter:
             argv += ["--adapter", self.gate.adapter]
@@ -218,8 +217,8 @@ class MutationReport:
         return {
             "env": self.gate.env,
             "gate": self.gate.command(),
-            "envs": [g.env for g in self.all_gates],
-            "gates": [g.command() for g in self.all_gates],
+            "envs": [g.env for g in self.gates],
+            "gates": [g.command() for g in self.gates],
             "sources": list(self.sources),
             "modules": {k: list(v) for k, v in self.modules.items()},
             "skipped_not_imported": list(self.skipped),
@@ -259,11 +258,11 @@ class MutationReport:
         else:
             sample = f"all {n} mutants"
         files = f"{len(self.sources)} file{'s' if len(self.sources) != 1 else ''}"
-        envs = [g.env for g in self.all_gates]
+        envs = [g.env for g in self.gates]
         out.append(f"tradeguard mutate: {sample} of {files}, env{'s' if len(envs) > 1 else ''} {', '.join(envs)}")
         if len(envs) > 1:
             out.append(f"gates ({len(envs)}; a mutant is killed when any fails, tried in this order):")
-            out.extend(f"  {g.command()}" for g in self.all_gates)
+            out.extend(f"  {g.command()}" for g in self.gates)
         else:
             out.append(f"gate: {self.gate.command()}")
         out.append(
@@ -526,7 +525,6 @@ def run_mutation(
         results = pool.map(tasks, on_done)
     every_id = {m.id for ms in by_file.values() for m in ms}
     return MutationReport(
-        gate=gates[0],
         gates=gates,
         sources=tuple(s.path for s in imported),
         modules={s.path: modules[s.real] for s in imported},
