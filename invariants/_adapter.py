@@ -145,6 +145,15 @@ class NativeAdapter:
         length: int = env.unwrapped.config.episode_length + 1
         return length
 
+    def market_spare(self, env: Any) -> int:
+        """Prices an injected market may have beyond :meth:`market_length`: ``TradingEnv`` (and the
+        batch engine's lane) start an episode at a random point of a longer market, so the gate
+        tests markets up to 4 prices longer (its markets move in their first prices: a longer spare
+        would start episodes where they are flat); ``PortfolioEnv`` takes exactly its episode's prices."""
+        from tradeguard.env import BatchLaneEnv, TradingEnv
+
+        return 4 if isinstance(env_target(env), (TradingEnv, BatchLaneEnv)) else 0
+
     def state_key(self, env: Any) -> Any:
         """Everything the rest of the episode depends on (for the black-box reward audit's
         memoized search): the step, the account, and the reward shaper's history that the

@@ -37,7 +37,9 @@ from tradeguard.invariants._gate_inputs import (
     check_meta_fits,
     check_zero_arguments,
     market_kinds,
+    market_spare,
 )
+from tradeguard.invariants._gate_markets import ExampleMarkets
 from tradeguard.invariants._gate_report import CatalogReport, Counterexample, InvariantReport
 from tradeguard.invariants._gate_search import _Example, _examples_strategy, _find
 from tradeguard.invariants._isolation import CallTimedOut, EnvCall, Isolation
@@ -58,7 +60,6 @@ from tradeguard.invariants._settings import (
     check_factory_takes_kwargs,
     check_settings_spec,
     declared_settings,
-    flat_trimmed,
     with_settings,
 )
 from tradeguard.invariants._spaces import ActionDriver, action_driver, idle_action
@@ -105,11 +106,6 @@ def _database(database: ExampleDatabase | str | None) -> ExampleDatabase | None:
         return DirectoryBasedExampleDatabase(database)
     raise InvalidConfig(f"database={database!r}; expected None, a directory path or an ExampleDatabase.")
 
-
-
-def _shown_prices(prices: Any, upto: int) -> tuple[int, ...]:
-    """The prices a counterexample of ``upto`` steps trades (one more marks the last step)."""
-    return tuple(int(p) for p in prices[: upto + 1])
 
 
 class _Abandon(BaseException):
@@ -420,12 +416,12 @@ class _GateRun:
         probe, first, adapter, max_steps = self.probe, self.first, self.chosen, self.max_steps
         length_of = getattr(adapter, "market_length", None)
         market_length = length_of(probe) if callable(length_of) else None
-        self.offset = max(0, market_length - (max_steps + 1)) if market_length is not None else 0
         has_mask = callable(getattr(probe.unwrapped, "action_masks", None)) or "action_mask" in (first.infos[0] or {})
         base = probe.unwrapped.tradeguard_target
         self.env_name = self.name or getattr(getattr(probe, "spec", None), "id", None) or type(base).__name__
         self.strategy = _examples_strategy(self.n_actions or 0, max_steps, has_mask and self.n_actions is not None,
-                                           market_length, self.driver, market_kinds(adapter, probe))
+                                           market_length, self.driver, market_kinds(adapter, probe),
+                                           market_spare(adapter, probe) if market_length is not None else 0)
         self.base_seed = Random(self.seed).getrandbits(64) if self.seed is not None else None
         self._prepare_settings()
         self._prepare_reference()
@@ -434,6 +430,9 @@ class _GateRun:
             # rather than reported not-applicable for every env there is (named in only=, it is).
             self.invariants = [i for i in self.invariants if i.id != REFERENCE_INVARIANT]
         self.meta = meta = first.trace.meta
+        self.markets = ExampleMarkets(length_of if callable(length_of) else None, market_length,
+                                      offset=max(0, market_length - (max_steps + 1)) if market_length is not None else 0,
+                                      instruments=len(meta.instruments), build=self.factories)
         self.settings = Settings(
             max_examples=self.examples,
             database=self.db,
@@ -502,25 +501,15 @@ class _GateRun:
             return self.make_env
         return self.factories(ex.settings)
 
-    def shown_market(self, prices: Any, steps: int, settings: Any) -> tuple[int, ...] | None:
-        """The prices a counterexample shows: those its steps trade, or with drawn settings (which may
-        move where the episode starts in the market) every price up to where the market stays flat."""
-        if prices is None:
-            return None
-        if len(self.meta.instruments) > 1:
-            # Several instruments: the adapter may price each from any part of the market (tradingenv's
-            # reads it rotated), so every price is shown; a cut market would not replay.
-            return tuple(int(p) for p in prices)
-        return _shown_prices(prices, self.offset + steps) if settings is None else flat_trimmed(prices)
-
     # ------------------------------------------------------------------ one example
     def options(self, ex: _Example) -> dict[str, Any] | None:
-        return None if ex.market is None else self.chosen.reset_options(ex.market)
+        market = self.markets.of(ex.market, ex.settings, ex.spare)
+        return None if market is None else self.chosen.reset_options(market)
 
     def plan(self, ex: _Example) -> list[Any] | MaskedPlan:
         return MaskedPlan(ex.actions, self.n_actions or 0) if ex.kind == "masked" else list(ex.actions)
 
-    def failure(self, v: Violation, call: EnvCall, settings: Any = None) -> None:
+    def failure(self, v: Violation, call: EnvCall, settings: Any = None, spare: int = 0) -> None:
         """Keep the env's failure outside a recorded episode, with the episode that led to it."""
         meta = self.meta
         actions = tuple(self.driver.kept(a) for a in call.actions)
@@ -530,7 +519,7 @@ class _GateRun:
             actions=actions,
             action_names=tuple(self.driver.name(a, meta) for a in actions),
             masked=False,
-            market=self.shown_market(prices, len(actions), settings),
+            market=self.markets.shown(prices, len(actions), settings, spare),
             seed=call.seed if call.seed is not None else 0,
             settings=settings,
             minor_unit=getattr(market, "minor_unit", None),
@@ -555,9 +544,9 @@ class _GateRun:
                 self.failure(Violation(invariant=crashes.id, step=len(call.actions) - 1 if call.actions else None,
                                        message=f"{call.what} raised {type(exc).__name__}: {exc}{_where(exc)}",
                                        seed=call.seed),
-                             call, ex.settings)
+                             call, ex.settings, ex.spare)
         if iso.timed_out is not None:
-            self.failure(_timeout_violation(iso.timed_out, self.timeout), iso.timed_out.call, ex.settings)
+            self.failure(_timeout_violation(iso.timed_out, self.timeout), iso.timed_out.call, ex.settings, ex.spare)
             found = []
             if len(iso.timeouts) >= MAX_TIMEOUTS:
                 self.abandoned = True
@@ -667,11 +656,12 @@ class _GateRun:
                                                                 chosen, self.options(minimal), iso))
         except _Abandon:
             return self.not_checked(inv)
+        shown = self.markets.of(minimal.market, minimal.settings, minimal.spare)
         cx = Counterexample(
             actions=actions,
             action_names=tuple(self.driver.name(a, meta) for a in actions),
             masked=minimal.kind == "masked",
-            market=self.shown_market(getattr(minimal.market, "prices", None), len(actions), minimal.settings),
+            market=self.markets.shown(getattr(shown, "prices", None), len(actions), minimal.settings, minimal.spare),
             seed=minimal.seed,
             settings=minimal.settings,
             minor_unit=getattr(minimal.market, "minor_unit", None),

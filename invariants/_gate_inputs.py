@@ -8,9 +8,16 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+import numpy as np
+
 from tradeguard.errors import InvalidConfig
 
-__all__ = ["callable_name", "check_is_env", "check_meta_fits", "check_zero_arguments", "market_kinds"]
+__all__ = ["MAX_MARKET_SPARE", "callable_name", "check_is_env", "check_meta_fits", "check_zero_arguments",
+           "market_kinds", "market_spare"]
+
+MAX_MARKET_SPARE = 64
+"""The most extra prices an adapter's ``market_spare(env)`` may ask for: the gate's markets move
+in their first prices, so a longer spare only starts episodes where prices are flat."""
 
 _ENV_API = ("reset", "step", "action_space", "observation_space")
 """What the gate needs of an env: the gymnasium API it drives."""
@@ -33,6 +40,25 @@ def market_kinds(adapter: Any, env: Any) -> tuple[str, ...] | None:
             f"{kinds!r}; expected a non-empty tuple of {', '.join(PATH_KINDS)} (or None for all)."
         )
     return kinds
+
+
+def market_spare(adapter: Any, env: Any) -> int:
+    """How many prices beyond ``market_length(env)`` an injected market may have, from the adapter's
+    optional ``market_spare(env)`` hook: an env that starts each episode at a point of a longer market
+    it chooses itself (a random start) declares how much longer to test (0: exactly
+    ``market_length``, also when the adapter has no such hook)."""
+    hook = getattr(adapter, "market_spare", None)
+    spare = hook(env) if callable(hook) else 0
+    if spare is None:
+        return 0
+    if isinstance(spare, bool) or not isinstance(spare, (int, np.integer)) or not 0 <= spare <= MAX_MARKET_SPARE:
+        raise InvalidConfig(
+            f"the {getattr(adapter, 'name', type(adapter).__name__)} adapter's market_spare(env) returned "
+            f"{spare!r}; expected a whole number of extra prices from 0 to {MAX_MARKET_SPARE} (0 or None: "
+            "the env takes exactly market_length(env) prices). Return how many more prices than an episode "
+            "needs the env accepts, starting its episode at a point of them it chooses."
+        )
+    return int(spare)
 
 
 def callable_name(fn: Any) -> str:

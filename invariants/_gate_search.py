@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import hypothesis
-import numpy as np
 from hypothesis import given
 from hypothesis import settings as Settings
 from hypothesis import strategies as st
 from hypothesis.database import ExampleDatabase
 from hypothesis.errors import Flaky
 
+from tradeguard.invariants._gate_markets import hold_flat
 from tradeguard.invariants._spaces import ActionDriver
 
 __all__ = ["KeyedDatabase"]
@@ -31,11 +31,12 @@ class _Example:
     market: Any
     seed: int
     settings: Any = None  # the env factory's keyword arguments drawn for it (None: no settings drawn)
+    spare: int = 0  # prices the injected market has beyond what the episode needs (a random start's room)
 
 
 def _examples_strategy(n_actions: int, max_steps: int, masked: bool, market_length: int | None,
                        driver: ActionDriver | None = None,
-                       kinds: tuple[str, ...] | None = None) -> st.SearchStrategy[_Example]:
+                       kinds: tuple[str, ...] | None = None, spare: int = 0) -> st.SearchStrategy[_Example]:
     from tradeguard.strategies import action_plans, action_sequences, markets
 
     plain: st.SearchStrategy[tuple[str, tuple[Any, ...]]]
@@ -60,13 +61,19 @@ def _examples_strategy(n_actions: int, max_steps: int, masked: bool, market_leng
         st.none()
         if market_length is None
         else markets(min_length=2, max_length=market_length, **({"kinds": kinds} if kinds else {}))  # type: ignore[arg-type]
-        .map(lambda m: _hold_flat(m, market_length))
+        .map(lambda m: hold_flat(m, market_length))
     )
+    # An env that starts its episodes at a point of a longer market it chooses (the adapter's
+    # market_spare) gets markets up to that many prices longer: none (what it shrinks to), one (two
+    # possible starts), the most, or any in between.
+    spare_s = st.just(0) if spare == 0 or market_length is None else st.one_of(
+        st.just(0), st.sampled_from(sorted({1, spare})), st.integers(0, spare))
     return st.builds(
-        lambda src, m, s: _Example(src[0], src[1], m, s),
+        lambda src, m, s, extra: _Example(src[0], src[1], m, s, spare=extra),
         st.one_of(sources),
         market_s,
         st.integers(0, 2**16),
+        spare_s,
     )
 
 
@@ -180,13 +187,3 @@ class KeyedDatabase(ExampleDatabase):
 
     def move(self, src: bytes, dest: bytes, value: bytes) -> None:
         self.db.move(self._mapped(src), self._mapped(dest), value)
-
-
-def _hold_flat(market: Any, length: int) -> Any:
-    from tradeguard.env import Market
-
-    prices = market.prices
-    if len(prices) >= length:
-        return market
-    padded = np.concatenate((prices, np.full(length - len(prices), prices[-1], dtype=prices.dtype)))
-    return Market(padded, market.minor_unit, market.name)

@@ -8,8 +8,8 @@ env's own in what a user varies: the fee (one that rounds to the minor unit, non
 largest), the starting cash (boundary-seeking: a whole number of one-lot orders at the
 market's round price, exactly, one minor unit short or over, or a cash too small for any
 lot), the lot size, the sizing fractions, the disabled actions and the episode length (up to
-the env's own: the injected markets are as long as its episodes). ``tradeguard/TradingBatch-v0``
-(the batch engine's lane) draws the same. ``tradeguard/Portfolio-v0`` is built as
+the env's own). ``tradeguard/TradingBatch-v0`` (the batch engine's lane) draws the same, and
+where the lane sits: alone, or one of 2 or 3 envs whose neighbours trade beside it. ``tradeguard/Portfolio-v0`` is built as
 ``PortfolioEnv(config=...)``: its config drawn from the shipped scenarios that keep the env's
 action space, with a fee and a starting cash.
 
@@ -27,7 +27,8 @@ from typing import Any
 from hypothesis import strategies as st
 from hypothesis.strategies import SearchStrategy
 
-__all__ = ["ROUND_PRICE", "native_settings", "portfolio_settings", "reward_settings", "trading_settings"]
+__all__ = ["ROUND_PRICE", "lane_settings", "native_settings", "portfolio_settings", "reward_settings",
+           "trading_settings"]
 
 ROUND_PRICE = 10_000
 """The price (in minor units) the gate's markets shrink to and hold flat at (``strategies.markets``):
@@ -47,7 +48,9 @@ def native_settings(env: Any) -> SearchStrategy[dict[str, Any]] | None:
     from tradeguard.invariants._adapter import env_target
 
     base = env_target(env)
-    if isinstance(base, (TradingEnv, BatchLaneEnv)):
+    if isinstance(base, BatchLaneEnv):
+        return st.builds(lambda trading, lanes: {**trading, **lanes}, trading_settings(base), lane_settings())
+    if isinstance(base, TradingEnv):
         return trading_settings(base)
     if isinstance(base, PortfolioEnv):
         return portfolio_settings(base)
@@ -100,6 +103,18 @@ def trading_settings(base: Any) -> SearchStrategy[dict[str, Any]]:
         return out
 
     return draw()
+
+
+def lane_settings() -> SearchStrategy[dict[str, int]]:
+    """Where the batch engine's lane sits: ``{}`` (a one-env engine, what it shrinks to) or
+    ``{"lanes": n, "lane": i}``, the lane ``i`` of an engine of 2 or 3 envs whose neighbours trade
+    beside it (``BatchLaneEnv``): the lane must match the scalar env whichever it is and whatever
+    they do."""
+
+    def place(lanes: int, lane: int) -> dict[str, int]:
+        return {} if lanes == 1 else {"lanes": lanes, "lane": lane % lanes}
+
+    return st.builds(place, st.sampled_from((1, 2, 3)), st.integers(0, 2))
 
 
 def reward_settings(reward: Any) -> SearchStrategy[Any]:

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import strategies as st
 
 from tradeguard._cli import main
-from tradeguard.env import BatchLaneEnv, EnvConfig, TradingEnv, make_batch_lane_env
+from tradeguard.env import BatchLaneEnv, EnvConfig, Market, TradingEnv, make_batch_lane_env
 from tradeguard.errors import InvalidConfig
 from tradeguard.invariants import NativeAdapter, check_trading_env
 
@@ -29,23 +29,62 @@ def _status(report: Any, invariant: str) -> str:
     return {r.invariant.id: r.status for r in report.results}[invariant]
 
 
+def _plays_as_its_reference(env: BatchLaneEnv, rng: np.random.Generator, seed: int, options: Any = None) -> None:
+    """One episode of random actions on the lane and on its scalar reference: identical step for step."""
+    scalar = env.reference()
+    assert isinstance(scalar, TradingEnv)
+    a, b = env.reset(seed=seed, options=options), scalar.reset(seed=seed, options=options)
+    assert np.array_equal(a[0], b[0])
+    ended = False
+    while not ended:
+        action = int(rng.integers(7))
+        x, y = env.step(action), scalar.step(action)
+        assert np.array_equal(x[0], y[0]) and x[1:4] == y[1:4] and x[4]["record"] == y[4]["record"]
+        ended = x[2] or x[3]
+    assert env.trace.records == scalar.trace.records
+
+
 def test_the_lane_plays_every_episode_as_the_scalar_env() -> None:
     rng = np.random.default_rng(0)
     for scenario in ("default", "v10", "v10.1"):
         for seed in range(8):
             lane = make_batch_lane_env(steps=20, scenario=scenario)
-            scalar = lane.reference()
-            assert isinstance(scalar, TradingEnv)
-            a, b = lane.reset(seed=seed), scalar.reset(seed=seed)
-            assert np.array_equal(a[0], b[0])
-            ended = False
-            while not ended:
-                action = int(rng.integers(7))
-                x, y = lane.step(action), scalar.step(action)
-                assert np.array_equal(x[0], y[0]) and x[1:4] == y[1:4] and x[4]["record"] == y[4]["record"]
-                ended = x[2]
-            assert lane.trace.records == scalar.trace.records
+            _plays_as_its_reference(lane, rng, seed)
             assert lane.trace_meta.env_id == "tradeguard/TradingBatch-v0"
+
+
+@pytest.mark.parametrize(("lanes", "lane"), [(2, 0), (2, 1), (3, 1), (3, 2)])
+def test_a_lane_among_neighbours_plays_every_episode_as_the_scalar_env(lanes: int, lane: int) -> None:
+    rng = np.random.default_rng(lanes * 10 + lane)
+    prices = np.cumsum(rng.integers(-60, 70, size=16)).astype(np.int64) + 10_000
+    for options in ({"market": Market(prices)}, None):  # a market 4 prices longer than needed; the seed's own
+        for seed in range(6):
+            _plays_as_its_reference(make_batch_lane_env(steps=11, scenario="v10", lanes=lanes, lane=lane), rng, seed,
+                                    options)
+
+
+def test_a_lanes_neighbours_trade_something_else() -> None:
+    env = make_batch_lane_env(steps=5, lanes=3, lane=1)
+    env.reset(seed=4)
+    env.step(1)
+    records = env.engine.step_records()
+    assert [r.predicted for r in records] == [3, 1, 2]  # env 2 is neighbour 1 (action 1 + 1), env 0 neighbour 2
+    assert [t.meta.seed for t in (env.engine.trace(i) for i in range(3))] == [6, 4, 5]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"lanes": 0}, r"lanes=0; expected a whole number of envs in the engine from 1 to 8"),
+        ({"lanes": 9}, r"lanes=9; expected"),
+        ({"lanes": True}, r"lanes=True; expected"),
+        ({"lanes": 2, "lane": 2}, r"lane=2; expected which of the engine's 2 envs this is: 0 to 1"),
+        ({"lane": -1}, r"lane=-1; expected"),
+    ],
+)
+def test_a_lane_outside_its_engine_is_refused(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(InvalidConfig, match=message):
+        make_batch_lane_env(steps=3, **kwargs)
 
 
 def test_the_lane_refuses_what_the_scalar_env_refuses() -> None:
@@ -79,6 +118,28 @@ class StaleObservationLane(BatchLaneEnv):
         obs, reward, terminated, truncated, info = super().step(action)
         shown, self._shown = self._shown, obs
         return shown, reward, terminated, truncated, info
+
+
+class ActionsFromTheFirstEnv(BatchLaneEnv):
+    """Hands the engine its actions as if it were env 0: a lane other than 0 takes a neighbour's
+    (rotated) action (an index bug that only an engine of several envs can show)."""
+
+    def _actions(self, a: Any) -> Any:
+        lane, self.lane = self.lane, 0
+        try:
+            return super()._actions(a)
+        finally:
+            self.lane = lane
+
+
+def test_the_gate_places_the_lane_among_neighbours_and_catches_an_index_bug() -> None:
+    report = check_trading_env(ActionsFromTheFirstEnv, examples=40, max_steps=8, seed=0, settings="adapter",
+                               reference="adapter", only=["matches-reference"])
+    (result,) = report.results
+    assert result.status == "fail", report.format()
+    cx = result.counterexample
+    assert cx is not None and cx.settings["lanes"] > 1 and cx.settings["lane"] > 0
+    assert len(cx.actions) <= 10
 
 
 class OwnMarketLane(BatchLaneEnv):

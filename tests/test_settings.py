@@ -26,6 +26,12 @@ from tradeguard.invariants.peers import make_forex_env, make_stocks_env, make_tr
 FEES = st.fixed_dictionaries({}, optional={"fee_bps": st.integers(0, 100).map(float)})
 """Fees from 0 to 1% (on the 0.01 bps grid EnvConfig takes), absent: the factory's own 0.1%."""
 FAST: dict[str, Any] = {"examples": 40, "max_steps": 10, "seed": 0}
+# Trading-v0's drawn settings are many (scenario, reward weights, fee, cash, lot, fractions, ...):
+# a bug that lives in two of its eight fees, or in drawn reward weights, is in about one example
+# in ten. At 40 examples the search missed each for 2-3 of seeds 0-19; at 150, for none
+# (measured). The seed fixes the search, but Hypothesis also draws constants from the modules
+# loaded, so which tests ran before changes it: these tests search as a user's check does.
+OWN: dict[str, Any] = {"examples": 150, "max_steps": 10, "seed": 0}
 
 
 class FeeTwiceAboveHalfPercent(Machine):
@@ -220,7 +226,7 @@ def broken_own(scenario: Any = None, config: EnvConfig | None = None) -> Trading
 
 def test_trading_v0_declares_settings_that_find_a_bug_living_in_one_fee() -> None:
     assert check_trading_env(broken_own, only=["self-financing"], **FAST).passed  # the default fee hides it
-    report = check_trading_env(broken_own, only=["self-financing"], settings="adapter", **FAST)
+    report = check_trading_env(broken_own, only=["self-financing"], settings="adapter", **OWN)
     assert failing(report) == {"self-financing"}
     cx = report.failures[0].counterexample
     assert cx is not None and cx.settings is not None and cx.settings["config"].fee_bps > 50
@@ -269,24 +275,36 @@ def test_portfolio_v0_declares_the_scenarios_that_keep_its_action_space() -> Non
     assert "drawn from the tradeguard adapter's settings" in report.format()
 
 
-class ClaimsPnlWhateverTheWeights(TradingEnv):
-    """Declares its reward the PnL whatever its weights (a bug that lives in the reward settings)."""
+class ClaimsTheShippedScenariosReward(TradingEnv):
+    """Declares whether its reward is the PnL from the shipped scenario its settings started from,
+    not from its own weights (a bug that lives in the reward settings: every shipped scenario
+    declares itself right)."""
+
+    shipped: Any = None  # the shipped scenario its settings started from (None: none)
 
     @property
     def trace_meta(self) -> Any:
         import dataclasses
 
-        return dataclasses.replace(super().trace_meta, reward_is_pnl=True)
+        from tradeguard.env import load_scenario
+
+        meta = super().trace_meta
+        if self.shipped is None:
+            return meta
+        return dataclasses.replace(meta, reward_is_pnl=load_scenario(self.shipped).reward.is_pnl)
 
 
 def overclaiming_own(scenario: Any = None, config: EnvConfig | None = None) -> TradingEnv:
-    return ClaimsPnlWhateverTheWeights(scenario=scenario, config=config or EnvConfig(episode_length=10))
+    env = ClaimsTheShippedScenariosReward(scenario=scenario, config=config or EnvConfig(episode_length=10))
+    if scenario is not None:
+        env.shipped = scenario if isinstance(scenario, str) else scenario.name.split(",")[0]
+    return env
 
 
 def test_trading_v0_settings_draw_reward_weights_and_find_a_bug_living_in_them() -> None:
-    # The default scenario's reward is the PnL: the false claim is true there, and nothing fails.
+    # The default scenario's reward is the PnL, and it says so: nothing fails.
     assert check_trading_env(overclaiming_own, only=["reward-consistent-with-pnl"], **FAST).passed
-    report = check_trading_env(overclaiming_own, only=["reward-consistent-with-pnl"], settings="adapter", **FAST)
+    report = check_trading_env(overclaiming_own, only=["reward-consistent-with-pnl"], settings="adapter", **OWN)
     assert failing(report) == {"reward-consistent-with-pnl"}
     cx = report.failures[0].counterexample
     assert cx is not None and cx.settings is not None

@@ -1,0 +1,113 @@
+"""Random starts (docs/adapters.md, "Random starts"): an adapter's ``market_spare(env)`` makes the
+gate inject markets longer than an episode, which reaches the code that picks where an episode
+starts. The documented env passes; a bug that only a start past 0 shows is caught with the hook
+and missed without it; a hook that returns something else is refused with what to return.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tradeguard.env import EnvConfig, Market, TradingEnv
+from tradeguard.errors import InvalidConfig
+from tradeguard.invariants import NativeAdapter, check_trading_env
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "adapters.md"
+_BLOCKS = re.findall(r"```python\n(.*?)```", DOC.read_text(), re.S)
+_NS: dict[str, Any] = {"__name__": "adapters_md"}
+exec(compile(_BLOCKS[0], str(DOC), "exec"), _NS)  # CoinEnv, CoinAdapter
+(_RANDOM_START,) = [b for b in _BLOCKS if "class RandomStartCoinEnv" in b]
+_DOC_RUN = dict(_NS)
+exec(compile(_RANDOM_START, str(DOC), "exec"), _DOC_RUN)
+RandomStartCoinEnv: Any = _DOC_RUN["RandomStartCoinEnv"]
+RandomStartCoinAdapter: Any = _DOC_RUN["RandomStartCoinAdapter"]
+CoinAdapter: Any = _NS["CoinAdapter"]
+
+
+def test_the_documented_random_start_env_passes_on_markets_longer_than_its_episodes() -> None:
+    report = _DOC_RUN["report"]
+    assert report.passed, report.format()
+    assert {r.invariant.id: r.status for r in report.results}["self-financing"] == "pass"
+
+
+class ResetPriceFromTheHistory(RandomStartCoinEnv):  # type: ignore[misc, valid-type]
+    """Reports, at reset, the price at the start of the history instead of the episode's first
+    price: the first trade's record is priced wrong whenever the episode starts past 0."""
+
+    def reset(self, *, seed: Any = None, options: Any = None) -> Any:
+        obs, info = super().reset(seed=seed, options=options)
+        self.last_reset_price = self.history[0]
+        info = dict(info, price=self.history[0])
+        return obs, info
+
+
+class _ExactMarkets(RandomStartCoinAdapter):  # type: ignore[misc, valid-type]
+    def market_spare(self, env: Any) -> int:
+        return 0
+
+
+def test_a_start_bug_is_caught_only_on_markets_longer_than_an_episode() -> None:
+    caught = check_trading_env(ResetPriceFromTheHistory, adapter=RandomStartCoinAdapter(), examples=50,
+                               max_steps=3, seed=0)
+    failed = {r.invariant.id for r in caught.results if r.status == "fail"}
+    assert "self-financing" in failed, caught.format()
+    cx = next(r for r in caught.results if r.invariant.id == "self-financing").counterexample
+    assert cx is not None and cx.market is not None and len(cx.market) > 4  # longer than the 4 an episode needs
+    missed = check_trading_env(ResetPriceFromTheHistory, adapter=_ExactMarkets(), examples=50, max_steps=3, seed=0)
+    assert missed.passed, missed.format()  # every start is 0: the history's first price is the episode's
+
+
+class _Spare:
+    def __init__(self, spare: Any) -> None:
+        self.spare = spare
+
+    def __call__(self, env: Any) -> Any:
+        return self.spare
+
+
+@pytest.mark.parametrize("spare", [-1, 65, 1.5, True, "4"])
+def test_a_spare_that_is_not_a_number_of_prices_is_refused(spare: Any) -> None:
+    adapter = RandomStartCoinAdapter()
+    adapter.market_spare = _Spare(spare)
+    with pytest.raises(InvalidConfig, match=r"market_spare\(env\) returned .*; expected a whole number of extra "
+                       r"prices from 0 to 64"):
+        check_trading_env(RandomStartCoinEnv, adapter=adapter, examples=3, max_steps=3, seed=0)
+
+
+def test_tradeguards_env_is_checked_from_random_starts_and_its_portfolio_env_is_not() -> None:
+    from tradeguard.env import PortfolioEnv
+
+    adapter = NativeAdapter()
+    assert adapter.market_spare(TradingEnv()) == 4
+    assert adapter.market_spare(PortfolioEnv()) == 0
+
+
+class ValuesAtTheMarketsStart(TradingEnv):
+    """Marks the account at the prices from the market's start rather than the episode's: right
+    while every episode starts at 0, wrong from any later start."""
+
+    def reset(self, *, seed: Any = None, options: Any = None) -> Any:
+        out = super().reset(seed=seed, options=options)
+        market = (options or {}).get("market")
+        if market is not None and self._offset:
+            self._prices = market.prices[: len(self._prices)].tolist()
+        return out
+
+
+def test_the_built_in_gate_reaches_tradeguards_own_random_start() -> None:
+    env = TradingEnv(config=EnvConfig(episode_length=5))
+    long = Market(np.arange(10_000, 10_009, dtype=np.int64))
+    starts = set()
+    for seed in range(20):
+        env.reset(seed=seed, options={"market": long})
+        starts.add(env._offset)
+    assert starts == {0, 1, 2, 3}  # 9 prices, 6 needed: it starts anywhere in the 3 spare
+    report = check_trading_env(lambda: ValuesAtTheMarketsStart(config=EnvConfig(episode_length=5)), examples=60,
+                               max_steps=5, seed=0, only=["matches-reference"],
+                               reference=lambda: TradingEnv(config=EnvConfig(episode_length=5)))
+    assert report.results[0].status == "fail", report.format()
