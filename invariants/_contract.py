@@ -154,11 +154,12 @@ def check_replay_determinism(
     """Two fresh envs, and one env reset twice, with the same seed and actions must agree exactly.
 
     For a ``Discrete`` action space, the second fresh env is given the same actions in the other
-    forms the space contains: numpy integers (what ``action_space.sample()`` returns and
-    stable-baselines3's vector envs pass) at even steps, 0-d integer arrays (what ``predict()``
-    returns for one observation) at odd steps; only if it differs is a third played with the
-    plain ints, to tell a mishandled form from nondeterminism. An env that reads
-    ``isinstance(action, int)`` takes a numpy integer as something else, or refuses it.
+    forms the space contains (:class:`NumpyForms`): numpy integers (what ``action_space.sample()``
+    returns and stable-baselines3's vector envs pass) and 0-d integer arrays (what ``predict()``
+    returns for one observation), of several integer dtypes; only if it differs is a third played
+    with the plain ints, to tell a mishandled form from nondeterminism. An env that reads
+    ``isinstance(action, int)``, or checks for ``np.int64`` alone, takes a numpy integer as
+    something else, or refuses it.
     """
     first_env = make_env()
     a = record_episode(first_env, actions, seed=seed, options=options, adapter=adapter)
@@ -172,9 +173,9 @@ def check_replay_determinism(
     if forms and _differs_at_all(a, b):
         plain = record_episode(make_env(), actions, seed=seed, options=options, adapter=adapter)
         if not _differs_at_all(a, plain):
-            runs[0] = ("a second env given the actions as numpy integers and 0-d arrays (the forms "
-                       "action_space.sample() and stable-baselines3's predict() return, which Discrete.contains "
-                       "accepts)", b)
+            runs[0] = ("a second env given the actions as numpy integers and 0-d arrays, int64 and also int32 "
+                       "and uint8 (the forms action_space.sample() and stable-baselines3's predict() return, "
+                       "all of which Discrete.contains accepts)", b)
         else:
             runs[0] = ("a second env", plain)
     out: list[Violation] = []
@@ -198,9 +199,12 @@ def check_replay_determinism(
 
 
 class NumpyForms:
-    """A plan's actions in the other forms a ``Discrete`` space contains: ``numpy.int64`` at even
-    steps, a 0-d ``int64`` array at odd steps (``len`` and ``choose`` as the plan's): what a
-    policy's ``predict()`` hands an env in an evaluation loop."""
+    """A plan's actions in the other forms a ``Discrete`` space contains, in turn: ``numpy.int64``
+    (what ``action_space.sample()`` returns), a 0-d ``int64`` array (what a policy's ``predict()``
+    hands an env in an evaluation loop), ``numpy.int32`` (a default integer on some platforms, and
+    what a ``Discrete(n, dtype=np.int32)`` samples) and a 0-d ``uint8`` array (``int32`` for an
+    action outside 0..255) (``len`` and ``choose`` as the plan's). ``Discrete.contains`` accepts
+    every numpy integer, scalar or 0-d."""
 
     def __init__(self, plan: Sequence[Any] | MaskedPlan) -> None:
         self.plan = plan
@@ -216,7 +220,14 @@ class NumpyForms:
     def form(t: int, action: Any) -> Any:
         if not isinstance(action, (int, np.integer)) or isinstance(action, (bool, np.bool_)):
             return action
-        return np.int64(action) if t % 2 == 0 else np.array(int(action), dtype=np.int64)
+        turn = t % 4
+        if turn == 0:
+            return np.int64(action)
+        if turn == 1:
+            return np.array(int(action), dtype=np.int64)
+        if turn == 2:
+            return np.int32(action)
+        return np.array(int(action), dtype=np.uint8 if 0 <= action < 256 else np.int32)
 
 
 def _differs_at_all(a: RecordedEpisode, b: RecordedEpisode) -> bool:

@@ -282,6 +282,15 @@ class NumpyActionIsHold(Coin):
         return a if isinstance(action, int) else 0
 
 
+class OnlyInt64IsAnAction(Coin):
+    """Takes an action only as an int or an int64 (scalar or 0-d array), as code written against
+    ``action_space.sample()`` does: any other integer dtype is HOLD."""
+
+    def decode(self, action: Any) -> int:
+        a = super().decode(action)
+        return a if type(action) in (int, np.int64) or getattr(action, "dtype", None) == np.int64 else 0
+
+
 class RefusesNumpyActions(Coin):
     """Refuses every action that is not a Python int (numpy integers and 0-d arrays included)."""
 

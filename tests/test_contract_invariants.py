@@ -27,6 +27,7 @@ from contract_envs import (
     IgnoresInitialPosition,
     NoGuardIndexError,
     NumpyActionIsHold,
+    OnlyInt64IsAnAction,
     RefusesNumpyActions,
     ReportsCashAsValueAtReset,
     ReseedsActionSpaceUnseeded,
@@ -86,9 +87,12 @@ BAD = [
         r"the ledger at reset holds holdings 0 units where the settings give 2; .*equity [\d,.]+ where the env "
         r"reports [\d,.]+: .*|the ledger at reset holds holdings 0 units where the settings give 2: .*"),
     Bad(NumpyActionIsHold, CoinConfig(), "replay-determinism",
-        r"seed \d+ and the same actions replayed on a second env given the actions as numpy integers and 0-d arrays "
-        r"\(the forms action_space.sample\(\) and stable-baselines3's predict\(\) return, which Discrete.contains accepts\) "
-        r"differ: .*"),
+        r"seed \d+ and the same actions replayed on a second env given the actions as numpy integers and 0-d arrays, "
+        r"int64 and also int32 and uint8 \(the forms action_space.sample\(\) and stable-baselines3's predict\(\) "
+        r"return, all of which Discrete.contains accepts\) differ: .*"),
+    Bad(OnlyInt64IsAnAction, CoinConfig(), "replay-determinism",
+        r"seed \d+ and the same actions replayed on a second env given the actions as numpy integers and 0-d arrays, "
+        r"int64 and also int32 and uint8 .* differ: .*"),
     Bad(RefusesNumpyActions, CoinConfig(), "replay-determinism",
         r"seed \d+ and the same actions replayed on a second env given the actions as numpy integers .* differ: "
         r"it raised TypeError: action must be an int, got int64 at step 0"),
