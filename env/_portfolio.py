@@ -687,15 +687,25 @@ def _short(action: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def make_portfolio_env(*, steps: int | None = None, scenario: str = "long-only", **changes: Any) -> PortfolioEnv:
+def make_portfolio_env(*, steps: int | None = None, scenario: str = "long-only", config: PortfolioConfig | None = None,
+                       **changes: Any) -> PortfolioEnv:
     """``tradeguard/Portfolio-v0`` for a scenario, episodes of ``steps`` steps (the scenario's
-    when ``None``), with any other :class:`PortfolioConfig` field changed.
+    when ``None``), with any other :class:`PortfolioConfig` field changed; or built with
+    ``config`` as given (``steps``, ``scenario`` and field changes then do not apply, as
+    ``make_batch_lane_env`` takes its ``config``).
 
     Example:
         >>> make_portfolio_env(steps=10, scenario="long-short").config.episode_length
         10
+        >>> make_portfolio_env(steps=10, config=PortfolioConfig(episode_length=3)).config.episode_length
+        3
     """
-    config = portfolio_scenario(scenario)
+    if config is not None:
+        if changes:
+            raise InvalidConfig(f"config= is given with field changes {sorted(changes)}; change them in the config "
+                                "itself (dataclasses.replace(config, ...)), or leave config out.")
+        return PortfolioEnv(config)
+    base = portfolio_scenario(scenario)
     if steps is not None:
         changes["episode_length"] = steps
-    return PortfolioEnv(replace(config, **changes) if changes else config)
+    return PortfolioEnv(replace(base, **changes) if changes else base)

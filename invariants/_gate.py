@@ -316,6 +316,8 @@ class _GateRun:
         # The shared search: how many examples it ran, and the invariants it saw failing.
         self.shared = 0
         self.failing: set[str] = set()
+        self.applied: set[str] = set()  # trace invariants some example's trace was applicable to
+        self.undeclared: dict[str, str] = {}  # invariant id -> what the env built without settings does not declare
         # The env contract's shared search: how many examples it ran.
         self.shared_env = 0
         self.env_checks: list[Invariant] = []
@@ -449,6 +451,16 @@ class _GateRun:
         # them. Only the ones it shows failing get a search of their own, which shrinks.
         self.reports = first.reported is not None  # the adapter hands over the env's own metrics
         self.applicable = [i for i in self.invariants if i.scope != "env" and i.applicable(meta, reported=self.reports)]
+        if self.factories is not None:
+            # A declaration the env built without settings does not make (a position limit, a
+            # leverage cap) may come with drawn settings: such invariants run on each trace that
+            # declares it, and are not applicable only if no drawn env did.
+            for inv in self.invariants:
+                if inv.scope != "env" and inv not in self.applicable and inv.declared is not None:
+                    why = inv.declared(meta)
+                    if why is not None and inv.why_not_applicable(meta, reported=self.reports) == why:
+                        self.undeclared[inv.id] = why
+                        self.applicable.append(inv)
         self.env_checks = [i for i in self.invariants
                            if i.scope == "env" and i.why_not_applicable(meta, reported=self.reports) is None
                            and (i.id != REFERENCE_INVARIANT or self.has_reference)]
@@ -566,7 +578,9 @@ class _GateRun:
         ep = record_episode(make_env(), self.plan(ex), seed=ex.seed, options=self.options(ex), adapter=chosen)
         if ep.error is not None and _env_error(iso, ep.error) is None:
             raise ep.error  # the adapter's, not the env's
-        return [v for res in evaluate_trace(ep.trace, only=ids, reported=ep.reported) for v in res.violations]
+        results = evaluate_trace(ep.trace, only=ids, reported=ep.reported)
+        self.applied.update(res.invariant.id for res in results if res.status != "not-applicable")
+        return [v for res in results for v in res.violations]
 
     def env_violations(self, ex: _Example, inv: Invariant) -> list[Violation]:
         make_env, chosen, iso, plan, options = self.env_factory(ex), self.chosen, self.iso, self.plan, self.options
@@ -643,6 +657,9 @@ class _GateRun:
                 if minimal is None:
                     if inv.scope == "env":
                         return _passed(inv, max(self.shared_env, one.examples), iso, make_env)
+                    if inv.id in self.undeclared and inv.id not in self.applied:
+                        return InvariantReport(invariant=inv, status="not-applicable", examples=0,
+                                               note=f"{self.undeclared[inv.id]}; the same in every env built with the drawn settings")
                     return InvariantReport(invariant=inv, status="pass", examples=max(self.shared, one.examples))
             else:
                 minimal = self.search(inv.id, one.violated)

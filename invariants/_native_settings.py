@@ -9,9 +9,10 @@ largest), the starting cash (boundary-seeking: a whole number of one-lot orders 
 market's round price, exactly, one minor unit short or over, or a cash too small for any
 lot), the lot size, the sizing fractions, the disabled actions and the episode length (up to
 the env's own). ``tradeguard/TradingBatch-v0`` (the batch engine's lane) draws the same, and
-where the lane sits: alone, or one of 2 or 3 envs whose neighbours trade beside it. ``tradeguard/Portfolio-v0`` is built as
-``PortfolioEnv(config=...)``: its config drawn from the shipped scenarios that keep the env's
-action space, with a fee and a starting cash.
+where the lane sits: alone, or one of 2 or 3 envs whose neighbours trade beside it.
+``tradeguard/Portfolio-v0`` is built as ``PortfolioEnv(config=...)``: its config, or a shipped
+scenario's that keeps the env's action space, with a drawn fee, cash, gross-exposure cap,
+position limit, episode length, penalty and window.
 
 The env's declarations (``trace_meta``) are its own: each env built with drawn settings
 declares its cash, fee schedule, penalty, disabled actions and episode length itself.
@@ -158,19 +159,38 @@ def boundary_cash(lot_cost: int, fee_ppm: int) -> SearchStrategy[int]:
     return st.one_of(edges, st.integers(1, 5 * order)).filter(lambda c: 1 <= c <= MAX_CASH)
 
 
-def portfolio_settings(base: Any) -> SearchStrategy[dict[str, Any]] | None:
-    """``{"scenario": NAME}`` (optional) for the ``PortfolioEnv`` ``base``: the shipped scenarios with
-    its action space (its instruments, long-only or not): for a long-only env, ``long-only`` and
-    ``clip`` (which clips a weight outside the space instead of refusing it). ``None`` when no other
-    scenario keeps the space.
+def portfolio_settings(base: Any) -> SearchStrategy[dict[str, Any]]:
+    """``{"config": PortfolioConfig}`` for the ``PortfolioEnv`` ``base``: its own config, or a
+    shipped scenario's with its action space (its instruments, long-only or not: for a long-only
+    env, ``long-only`` and ``clip``, which clips a weight outside the space instead of refusing
+    it), changed in what a user varies: the fee, the starting cash (none to spare for a unit, a
+    few units, the env's own), the gross-exposure cap (one that binds, none that does), a
+    position limit per instrument (one unit, a few), the episode length (up to the env's own),
+    the failed-action penalty and the observation window. Each field shrinks to the env's own.
 
-    Only ``scenario``: ``PortfolioEnv``, ``gym.make("tradeguard/Portfolio-v0")`` and
-    ``make_portfolio_env`` all take it (a config field such as ``fee_bps`` only the last one)."""
+    ``PortfolioEnv(config=...)``, ``gym.make("tradeguard/Portfolio-v0", config=...)`` and
+    ``make_portfolio_env(config=...)`` all take it."""
     from tradeguard.env import portfolio_scenario, portfolio_scenario_names
 
     config = base.config
-    same = [n for n in portfolio_scenario_names()
-            if (portfolio_scenario(n).shorts, portfolio_scenario(n).instruments) == (config.shorts, config.instruments)]
-    if len(same) < 2:
-        return None
-    return st.fixed_dictionaries({}, optional={"scenario": st.sampled_from(same)})
+    same = [portfolio_scenario(n) for n in portfolio_scenario_names()]
+    same = [c for c in same if (c.shorts, c.instruments) == (config.shorts, config.instruments) and c != config]
+    length = int(config.episode_length)
+    lengths = st.one_of(st.just(length), st.sampled_from(sorted({1, 2, max(1, length - 1)})), st.integers(1, length))
+
+    @st.composite
+    def draw(draw: Any) -> dict[str, Any]:
+        start = draw(st.sampled_from([config, *same]))
+        changes: dict[str, Any] = {
+            "fee_bps": draw(st.sampled_from(_own_first(start.fee_bps, FEES_BPS))),
+            "cash": draw(st.sampled_from(_own_first(start.cash, (ROUND_PRICE - 1, ROUND_PRICE + 1, 3 * ROUND_PRICE,
+                                                                 1_000, 100_000_000)))),
+            "max_gross": draw(st.sampled_from(_own_first(start.max_gross, (1.0, 0.5, 0.25, 2.0)))),
+            "position_limit": draw(st.sampled_from(_own_first(start.position_limit, (None, 1, 3, 50)))),
+            "episode_length": draw(lengths),
+            "failed_action_penalty": draw(st.sampled_from(_own_first(start.failed_action_penalty, (0.0, -0.1, -5.0)))),
+            "window": draw(st.sampled_from(_own_first(start.window, (1, 2, 4)))),
+        }
+        return {"config": dataclasses.replace(start, **changes)}
+
+    return draw()

@@ -9,6 +9,7 @@ setting-dependent finding (G7) with no new failure of their money invariants.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import shlex
@@ -258,21 +259,49 @@ def test_the_cli_draws_own_settings_by_default_and_pins_them_as_config_json() ->
     assert main(argv) == 0  # the pinned command runs (this env is healthy)
 
 
-def test_portfolio_v0_declares_the_scenarios_that_keep_its_action_space() -> None:
+def test_portfolio_v0_declares_configs_that_keep_its_action_space() -> None:
     from hypothesis import find
 
     from tradeguard.env import make_portfolio_env
     from tradeguard.invariants import NativeAdapter
 
     adapter = NativeAdapter()
-    assert adapter.settings(make_portfolio_env(steps=5, scenario="long-short")) is None  # no other keeps its space
+    short = adapter.settings(make_portfolio_env(steps=5, scenario="long-short"))
+    assert find(short, lambda s: s["config"].position_limit == 1)["config"].shorts  # the space is kept
     drawn = adapter.settings(make_portfolio_env(steps=5))
-    assert find(drawn, lambda s: s.get("scenario") == "clip") == {"scenario": "clip"}
+    assert find(drawn, lambda s: s["config"].out_of_space == "clip")["config"].instruments == ("A", "B", "C")
+    assert find(drawn, lambda s: s["config"].max_gross < 1)["config"].episode_length == 5  # the env's own, first
     report = check_trading_env(functools.partial(make_portfolio_env, steps=5),
-                               only=["self-financing", "equity-identity", "action-range-enforced"],
-                               settings="adapter", examples=20, max_steps=5, seed=0)
+                               only=["self-financing", "equity-identity", "action-range-enforced",
+                                     "position-within-limits", "leverage-within-limit"],
+                               settings="adapter", examples=30, max_steps=5, seed=0)
     assert report.passed, report.format()
+    assert {r.status for r in report.results} == {"pass"}  # limits come with drawn configs: checked there
     assert "drawn from the tradeguard adapter's settings" in report.format()
+
+
+@pytest.mark.parametrize(("machine", "invariant"), [("IgnoresTheLimit", "position-within-limits"),
+                                                    ("SkipsTheGrossScaling", "leverage-within-limit")])
+def test_portfolio_v0_settings_find_a_rule_that_only_a_drawn_config_exercises(machine: str, invariant: str) -> None:
+    import broken_portfolios
+
+    from tradeguard.env import PortfolioEnv, make_portfolio_env
+
+    rules = getattr(broken_portfolios, machine)
+
+    class Broken(PortfolioEnv):
+        def _machine(self) -> Any:
+            return rules(self.config)
+
+    def make(config: Any = None) -> PortfolioEnv:
+        return Broken(config if config is not None else make_portfolio_env(steps=8).config)
+
+    # The long-only env has no position limit and a gross cap its cash enforces anyway: the bug hides.
+    assert check_trading_env(make, only=[invariant], **FAST).results[0].status in ("pass", "not-applicable")
+    report = check_trading_env(make, only=[invariant], settings="adapter", **OWN)
+    assert failing(report) == {invariant}, report.format()
+    cx = report.failures[0].counterexample
+    assert cx is not None and cx.settings is not None and len(cx.actions) <= 10
 
 
 class ClaimsTheShippedScenariosReward(TradingEnv):
@@ -311,3 +340,33 @@ def test_trading_v0_settings_draw_reward_weights_and_find_a_bug_living_in_them()
     scenario = cx.settings["scenario"]
     assert not isinstance(scenario, str) and scenario.name.endswith(", reward drawn")
     assert not scenario.reward.is_pnl
+
+
+# --------------------------------------------------------------------------- declarations that come with settings
+def test_a_declaration_only_drawn_settings_make_is_checked_on_the_envs_that_make_it() -> None:
+    # A long-only Book declares no position limit; one built with shorts on declares +/-2 units.
+    # position-within-limits is then checked on each drawn env that declares limits, and is
+    # not applicable only when none did.
+    from float_envs import LONG, Book, BookAdapter, ShortPastLimit
+
+    shorts = st.fixed_dictionaries({}, optional={"config": st.just(dataclasses.replace(LONG, shorts=True))})
+    longs = st.fixed_dictionaries({}, optional={"fee_rate": st.sampled_from([0.0, 0.002])})
+
+    def book(cls: type[Book]) -> Any:
+        def make(config: Any = LONG, fee_rate: float | None = None) -> Book:
+            return cls(config if fee_rate is None else dataclasses.replace(config, fee_rate=fee_rate))
+        return make
+
+    only = ["position-within-limits"]
+    plain = check_trading_env(book(ShortPastLimit), adapter=BookAdapter(), only=only, **FAST)
+    assert plain.results[0].status == "not-applicable"  # the env built without settings declares none
+    caught = check_trading_env(book(ShortPastLimit), adapter=BookAdapter(), only=only, settings=shorts, **FAST)
+    assert failing(caught) == {"position-within-limits"}
+    cx = caught.failures[0].counterexample
+    assert cx is not None and cx.settings is not None and cx.settings["config"].shorts
+    healthy = check_trading_env(book(Book), adapter=BookAdapter(), only=only, settings=shorts, **FAST)
+    assert healthy.results[0].status == "pass", healthy.format()
+    never = check_trading_env(book(Book), adapter=BookAdapter(), only=only, settings=longs, **FAST)
+    (result,) = never.results
+    assert result.status == "not-applicable"
+    assert result.note.endswith("the same in every env built with the drawn settings")
