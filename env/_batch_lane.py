@@ -17,7 +17,7 @@ import gymnasium as gym
 import numpy as np
 import numpy.typing as npt
 
-from tradeguard.env._actions import ACTION_NAMES, N_ACTIONS
+from tradeguard.env._actions import ACTION_NAMES, N_ACTIONS, Action
 from tradeguard.env._batch import BatchEngine
 from tradeguard.env._config import EnvConfig, RewardConfig
 from tradeguard.env._market import Market, MarketSpec
@@ -49,6 +49,14 @@ class BatchLaneEnv(gym.Env[F32, np.int64]):
             integer in 0..6, the same one); a neighbour whose episode ends is auto-reset by the
             engine, as in training.
         lane: Which of the engine's envs this env is (0 to ``lanes - 1``).
+        mixed: Whether the neighbours have another config than the lane: another fee, other
+            disabled actions and episodes one step shorter, so that the engine steps several
+            configs' tables at once (``False``: the lane's own).
+
+    The lane's engine keeps step records (what the gate reads); a second engine, built the same
+    way without records (``record=False``: the path a training run may take), is reset and
+    stepped beside it, and a step at which their observations, rewards, ends or masks differ
+    raises ``RuntimeError``.
 
     Its records, observations and rewards are the batch engine's; the scalar env built with
     the same arguments must give identical ones (:meth:`reference` builds it), whatever the
@@ -75,13 +83,22 @@ class BatchLaneEnv(gym.Env[F32, np.int64]):
         scenario: str | Scenario | None = None,
         lanes: int = 1,
         lane: int = 0,
+        mixed: bool = False,
     ) -> None:
         if isinstance(lanes, bool) or not isinstance(lanes, (int, np.integer)) or not 1 <= lanes <= MAX_LANES:
             raise InvalidConfig(f"lanes={lanes!r}; expected a whole number of envs in the engine from 1 to {MAX_LANES}.")
         if isinstance(lane, bool) or not isinstance(lane, (int, np.integer)) or not 0 <= lane < lanes:
             raise InvalidConfig(f"lane={lane!r}; expected which of the engine's {lanes} envs this is: 0 to {lanes - 1}.")
-        self.lanes, self.lane = int(lanes), int(lane)
-        self.engine = BatchEngine(self.lanes, config, reward, market, scenario=scenario)
+        if not isinstance(mixed, bool):
+            raise InvalidConfig(f"mixed={mixed!r}; expected True (neighbours with another config) or False.")
+        self.lanes, self.lane, self.mixed = int(lanes), int(lane), mixed
+        configs: EnvConfig | list[EnvConfig] | None = config
+        if mixed and self.lanes > 1:
+            own = TradingEnv(config, reward, market, scenario=scenario).config
+            other = _neighbour_config(own)
+            configs = [own if k == self.lane else other for k in range(self.lanes)]
+        self.engine = BatchEngine(self.lanes, configs, reward, market, scenario=scenario)
+        self.unrecorded = BatchEngine(self.lanes, configs, reward, market, scenario=scenario, record=False)
         view = self.engine.env(self.lane)
         self.config: EnvConfig = view.config
         self.reward_config: RewardConfig = view.reward_config
@@ -90,6 +107,7 @@ class BatchLaneEnv(gym.Env[F32, np.int64]):
         self.action_space = self.engine.single_action_space
         self.observation_space = self.engine.single_observation_space
         self._done = True
+        self._twinned = False
         # Before the first reset, the header the scalar env has then (no seed, no replay).
         self._meta = dataclasses.replace(view._proto.trace_meta, env_id=LANE_ID, replay=None)
         self._started = False
@@ -107,6 +125,11 @@ class BatchLaneEnv(gym.Env[F32, np.int64]):
         lane = self.lane
         seeds = [seed if seed is None else seed + (k - lane) % self.lanes for k in range(self.lanes)]
         obs, _ = self.engine.reset(seed=seeds, options=options or None)
+        # Unseeded, each engine draws its own seeds: the two are compared on seeded episodes only.
+        self._twinned = seed is not None
+        if self._twinned:
+            plain, _ = self.unrecorded.reset(seed=seeds, options=options or None)
+            self._agree("reset", (obs,), (plain,))
         self._done = False
         self._started = True
         meta = self.engine.trace(lane).meta
@@ -127,7 +150,12 @@ class BatchLaneEnv(gym.Env[F32, np.int64]):
                 "a new episode."
             )
         lane = self.lane
-        obs, rewards, terminated, truncated, info = self.engine.step(self._actions(a))
+        actions = self._actions(a)
+        obs, rewards, terminated, truncated, info = self.engine.step(actions)
+        if self._twinned:
+            plain = self.unrecorded.step(actions)
+            self._agree("step", (obs, rewards, terminated, truncated, _final(info), self.engine.action_masks()),
+                        (*plain[:4], _final(plain[4]), self.unrecorded.action_masks()))
         ended = bool(terminated[lane] or truncated[lane])
         record = self._record(ended)
         if ended:
@@ -135,6 +163,17 @@ class BatchLaneEnv(gym.Env[F32, np.int64]):
             return (info["final_obs"][lane], float(rewards[lane]), bool(terminated[lane]), bool(truncated[lane]),
                     {"record": record})
         return obs[lane], float(rewards[lane]), False, False, {"record": record}
+
+    def _agree(self, call: str, recorded: tuple[Any, ...], unrecorded: tuple[Any, ...]) -> None:
+        """Raise where the engine with records and the one without returned different things."""
+        names = ("observations", "rewards", "terminated", "truncated", "final observations", "action masks")
+        for name, x, y in zip(names[: len(recorded)], recorded, unrecorded, strict=True):
+            where = _first_difference(x, y)
+            if where is not None:
+                raise RuntimeError(
+                    f"BatchEngine with records and without disagree after {call}(): their {name} differ {where} "
+                    "(record=False must change nothing but the records)."
+                )
 
     def _actions(self, a: npt.NDArray[Any]) -> npt.NDArray[Any]:
         """Every env's action: the lane's as given (the engine validates it), its neighbours' rotated."""
@@ -186,6 +225,39 @@ class BatchLaneEnv(gym.Env[F32, np.int64]):
         return Trace(records, self.trace_meta)
 
 
+def _final(info: dict[str, Any]) -> Any:
+    """The final observations of the envs whose episode ended this step (``None``: none did)."""
+    if "final_obs" not in info:
+        return None
+    ended = np.flatnonzero(info["_final_obs"])
+    return np.stack([info["final_obs"][i] for i in ended])
+
+
+def _first_difference(x: Any, y: Any) -> str | None:
+    """Where arrays ``x`` and ``y`` first differ (NaN equal to NaN), as words; ``None`` if nowhere."""
+    if x is None or y is None:
+        return None if x is y else f"in presence: {'none' if x is None else 'some'} against {'none' if y is None else 'some'}"
+    a, b = np.asarray(x), np.asarray(y)
+    if a.shape != b.shape:
+        return f"in shape: {a.shape} against {b.shape}"
+    same = (a == b) | (np.isnan(a) & np.isnan(b)) if a.dtype.kind == "f" and b.dtype.kind == "f" else a == b
+    if bool(np.all(same)):
+        return None
+    at = tuple(int(i) for i in np.argwhere(~same)[0])
+    return f"at index {at}: {a[at]!r} against {b[at]!r}"
+
+
+def _neighbour_config(config: EnvConfig) -> EnvConfig:
+    """Another config for a lane's neighbours: another fee, other disabled actions, and episodes
+    one step shorter (an injected market long enough for the lane is then long enough for them)."""
+    return dataclasses.replace(
+        config,
+        fee_bps=0.0 if config.fee_bps else 10.0,
+        disabled_actions=() if config.disabled_actions else (Action.ADD_POSITION,),
+        episode_length=max(1, config.episode_length - 1),
+    )
+
+
 def make_batch_lane_env(
     *,
     steps: int | None = None,
@@ -195,6 +267,7 @@ def make_batch_lane_env(
     market: Market | MarketSpec | None = None,
     lanes: int = 1,
     lane: int = 0,
+    mixed: bool = False,
 ) -> BatchLaneEnv:
     """``tradeguard/TradingBatch-v0`` as ``tradeguard check --env`` builds it: ``config`` as given, else
     the scenario's with episodes of ``steps`` steps (its own length when ``steps`` is ``None``).
@@ -206,4 +279,5 @@ def make_batch_lane_env(
     if config is None:
         base = scenario if isinstance(scenario, Scenario) else load_scenario(scenario or "default")
         config = base.env if steps is None else dataclasses.replace(base.env, episode_length=steps)
-    return BatchLaneEnv(config=config, reward=reward, market=market, scenario=scenario, lanes=lanes, lane=lane)
+    return BatchLaneEnv(config=config, reward=reward, market=market, scenario=scenario, lanes=lanes, lane=lane,
+                        mixed=mixed)

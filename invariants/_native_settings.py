@@ -106,16 +106,18 @@ def trading_settings(base: Any) -> SearchStrategy[dict[str, Any]]:
     return draw()
 
 
-def lane_settings() -> SearchStrategy[dict[str, int]]:
+def lane_settings() -> SearchStrategy[dict[str, Any]]:
     """Where the batch engine's lane sits: ``{}`` (a one-env engine, what it shrinks to) or
     ``{"lanes": n, "lane": i}``, the lane ``i`` of an engine of 2 or 3 envs whose neighbours trade
-    beside it (``BatchLaneEnv``): the lane must match the scalar env whichever it is and whatever
-    they do."""
+    beside it, with the lane's config or (``"mixed": True``) another one (``BatchLaneEnv``): the
+    lane must match the scalar env whichever it is and whatever they do."""
 
-    def place(lanes: int, lane: int) -> dict[str, int]:
-        return {} if lanes == 1 else {"lanes": lanes, "lane": lane % lanes}
+    def place(lanes: int, lane: int, mixed: bool) -> dict[str, Any]:
+        if lanes == 1:
+            return {}
+        return {"lanes": lanes, "lane": lane % lanes, **({"mixed": True} if mixed else {})}
 
-    return st.builds(place, st.sampled_from((1, 2, 3)), st.integers(0, 2))
+    return st.builds(place, st.sampled_from((1, 2, 3)), st.integers(0, 2), st.booleans())
 
 
 def reward_settings(reward: Any) -> SearchStrategy[Any]:

@@ -7,6 +7,7 @@ env it replaces with drawn settings, and the errors of a reference that cannot b
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import re
@@ -18,7 +19,14 @@ import pytest
 from hypothesis import strategies as st
 
 from tradeguard._cli import main
-from tradeguard.env import BatchLaneEnv, EnvConfig, Market, TradingEnv, make_batch_lane_env
+from tradeguard.env import (
+    BatchEngine,
+    BatchLaneEnv,
+    EnvConfig,
+    Market,
+    TradingEnv,
+    make_batch_lane_env,
+)
 from tradeguard.errors import InvalidConfig
 from tradeguard.invariants import NativeAdapter, check_trading_env
 
@@ -53,14 +61,42 @@ def test_the_lane_plays_every_episode_as_the_scalar_env() -> None:
             assert lane.trace_meta.env_id == "tradeguard/TradingBatch-v0"
 
 
-@pytest.mark.parametrize(("lanes", "lane"), [(2, 0), (2, 1), (3, 1), (3, 2)])
-def test_a_lane_among_neighbours_plays_every_episode_as_the_scalar_env(lanes: int, lane: int) -> None:
+@pytest.mark.parametrize(("lanes", "lane", "mixed"), [(2, 0, False), (2, 1, False), (3, 1, False), (3, 2, False),
+                                                     (2, 1, True), (3, 0, True)])
+def test_a_lane_among_neighbours_plays_every_episode_as_the_scalar_env(lanes: int, lane: int, mixed: bool) -> None:
     rng = np.random.default_rng(lanes * 10 + lane)
     prices = np.cumsum(rng.integers(-60, 70, size=16)).astype(np.int64) + 10_000
     for options in ({"market": Market(prices)}, None):  # a market 4 prices longer than needed; the seed's own
         for seed in range(6):
-            _plays_as_its_reference(make_batch_lane_env(steps=11, scenario="v10", lanes=lanes, lane=lane), rng, seed,
-                                    options)
+            env = make_batch_lane_env(steps=11, scenario="v10", lanes=lanes, lane=lane, mixed=mixed)
+            _plays_as_its_reference(env, rng, seed, options)
+    neighbour = env.engine.env((lane + 1) % lanes).config
+    if mixed:  # another fee, other disabled actions, one step shorter
+        assert (neighbour.fee_bps, neighbour.episode_length) == (0.0, 10) and neighbour.disabled_actions != ()
+    else:
+        assert neighbour == env.config
+
+
+class UnrecordedEngineChargesNoFee(BatchLaneEnv):
+    """Its engine without records is built with no fee: the path a training run without records
+    takes differs from the one the gate reads (a stand-in for a bug of that path)."""
+
+    def __init__(self, config: EnvConfig | None = None, **kwargs: Any) -> None:
+        super().__init__(config, **kwargs)
+        self.unrecorded = BatchEngine(self.lanes, dataclasses.replace(self.config, fee_bps=0.0), record=False)
+
+
+def test_the_lane_raises_where_its_engine_without_records_disagrees() -> None:
+    env = UnrecordedEngineChargesNoFee(EnvConfig(episode_length=5))
+    env.reset(seed=0)
+    env.step(0)  # a HOLD costs no fee: both agree
+    with pytest.raises(RuntimeError, match=r"BatchEngine with records and without disagree after step\(\): their "
+                       r"observations differ at index \(0, 11\): np.float32\(0.0900\d+\) against np.float32\(0.0900\d+\) "
+                       r"\(record=False must change nothing but the records\)"):
+        env.step(1)
+    unseeded = UnrecordedEngineChargesNoFee(EnvConfig(episode_length=5))
+    unseeded.reset()  # each engine draws its own market: not compared
+    unseeded.step(1)
 
 
 def test_a_lanes_neighbours_trade_something_else() -> None:
@@ -80,6 +116,7 @@ def test_a_lanes_neighbours_trade_something_else() -> None:
         ({"lanes": True}, r"lanes=True; expected"),
         ({"lanes": 2, "lane": 2}, r"lane=2; expected which of the engine's 2 envs this is: 0 to 1"),
         ({"lane": -1}, r"lane=-1; expected"),
+        ({"lanes": 2, "mixed": 1}, r"mixed=1; expected True \(neighbours with another config\) or False"),
     ],
 )
 def test_a_lane_outside_its_engine_is_refused(kwargs: dict[str, Any], message: str) -> None:
