@@ -185,8 +185,8 @@ class BatchLaneEnv(gym.Env[F32, np.int64]):
 
     def _record(self, ended: bool) -> StepRecord:
         """The step's record, read both ways the engine offers: ``step_records()`` (what
-        ``TradingVecEnv(info_records=True)`` hands out) and the lane's trace (``trace(0)``, or
-        ``last_trace(0)`` once the episode ended and the lane was auto-reset: what
+        ``TradingVecEnv(info_records=True)`` hands out) and the lane's trace (``trace(lane)``, or
+        ``last_trace(lane)`` once the episode ended and the lane was auto-reset: what
         ``get_attr("trace")`` returns). The gate checks the one; the other must be equal to it."""
         lane = self.lane
         record = self.engine.step_records()[lane]

@@ -437,7 +437,8 @@ class PortfolioEnv(gym.Env[npt.NDArray[np.float32], npt.NDArray[np.float64]]):
             "borrows_cash": False,
             "position_limits": None if c.position_limit is None else (
                 -c.position_limit if c.shorts else 0, c.position_limit),
-            # The fee as configured, not as derived (fee_ppm): see TradingEnv's.
+            # The fee as configured (fee_bps), not as the machine derives it (fee_ppm): a wrong
+            # derivation would charge the wrong fee however consistently the ledger books it.
             "fee_schedule": FeeSchedule(rate=c.fee_bps / 10_000, step=1, rounding="up"),
             "max_leverage": c.max_gross,  # the gross-exposure rule: no rebalance leaves more
             "out_of_space": c.out_of_space,

@@ -579,7 +579,8 @@ class _GateRun:
         if ep.error is not None and _env_error(iso, ep.error) is None:
             raise ep.error  # the adapter's, not the env's
         results = evaluate_trace(ep.trace, only=ids, reported=ep.reported)
-        self.applied.update(res.invariant.id for res in results if res.status != "not-applicable")
+        if self.undeclared:  # which of them some drawn env declared what they need for
+            self.applied.update(res.invariant.id for res in results if res.status != "not-applicable")
         return [v for res in results for v in res.violations]
 
     def env_violations(self, ex: _Example, inv: Invariant) -> list[Violation]:

@@ -28,7 +28,7 @@ from typing import Any
 from hypothesis import strategies as st
 from hypothesis.strategies import SearchStrategy
 
-__all__ = ["ROUND_PRICE", "lane_settings", "native_settings", "portfolio_settings", "reward_settings",
+__all__ = ["ROUND_PRICE", "episode_lengths", "lane_settings", "native_settings", "portfolio_settings", "reward_settings",
            "trading_settings"]
 
 ROUND_PRICE = 10_000
@@ -69,14 +69,13 @@ def trading_settings(base: Any) -> SearchStrategy[dict[str, Any]]:
     from tradeguard.env import Action, load_scenario, scenario_names
 
     config = base.config
-    length = int(config.episode_length)
     disableable = [a for a in Action if a is not Action.HOLD]
     disabled_s = st.one_of(
         st.just(tuple(config.disabled_actions)),
         st.just((Action.ADD_POSITION,)),  # v10.2's
         st.lists(st.sampled_from(disableable), max_size=3, unique=True).map(tuple),
     )
-    lengths = st.one_of(st.just(length), st.sampled_from(sorted({1, 2, max(1, length - 1)})), st.integers(1, length))
+    lengths = episode_lengths(int(config.episode_length))
 
     @st.composite
     def draw(draw: Any) -> dict[str, Any]:
@@ -147,6 +146,12 @@ def reward_settings(reward: Any) -> SearchStrategy[Any]:
     )
 
 
+def episode_lengths(length: int) -> SearchStrategy[int]:
+    """Episode lengths up to the env's own ``length``: it first (what each shrinks to), the
+    shortest ones and one step short, or any."""
+    return st.one_of(st.just(length), st.sampled_from(sorted({1, 2, max(1, length - 1)})), st.integers(1, length))
+
+
 def _own_first(own: Any, values: tuple[Any, ...]) -> tuple[Any, ...]:
     return (own, *(v for v in values if v != own))
 
@@ -177,8 +182,7 @@ def portfolio_settings(base: Any) -> SearchStrategy[dict[str, Any]]:
     config = base.config
     same = [portfolio_scenario(n) for n in portfolio_scenario_names()]
     same = [c for c in same if (c.shorts, c.instruments) == (config.shorts, config.instruments) and c != config]
-    length = int(config.episode_length)
-    lengths = st.one_of(st.just(length), st.sampled_from(sorted({1, 2, max(1, length - 1)})), st.integers(1, length))
+    lengths = episode_lengths(int(config.episode_length))
 
     @st.composite
     def draw(draw: Any) -> dict[str, Any]:

@@ -41,9 +41,7 @@ class ResetPriceFromTheHistory(RandomStartCoinEnv):  # type: ignore[misc, valid-
 
     def reset(self, *, seed: Any = None, options: Any = None) -> Any:
         obs, info = super().reset(seed=seed, options=options)
-        self.last_reset_price = self.history[0]
-        info = dict(info, price=self.history[0])
-        return obs, info
+        return obs, dict(info, price=self.history[0])
 
 
 class _ExactMarkets(RandomStartCoinAdapter):  # type: ignore[misc, valid-type]
