@@ -98,6 +98,13 @@ def _database(database: ExampleDatabase | str | None) -> ExampleDatabase | None:
     if isinstance(database, str):
         from tradeguard.invariants._database import _redact, is_url
 
+        if database.lower() == "none":  # the spelling of --database and TRADEGUARD_DATABASE, as docs/ci.md shows
+            return None
+        if not database.strip():
+            raise InvalidConfig(
+                f"database={database!r} names no directory; expected None or 'none' (no database), a directory "
+                "path such as '.hypothesis/tradeguard', or an ExampleDatabase."
+            )
         if is_url(database):
             raise InvalidConfig(
                 f"database={_redact(database)!r} is a URL; check_trading_env takes a directory path, None, "
@@ -159,8 +166,9 @@ def check_trading_env(
             system, never the global generators), reported as :attr:`CatalogReport.seed` so
             that the run can be replayed.
         only: Invariant ids to check (default: the whole catalog).
-        database: Where failing examples are saved and replayed first: ``None`` (none),
-            a directory, or a Hypothesis ``ExampleDatabase`` (e.g. Redis, shared by a team).
+        database: Where failing examples are saved and replayed first: ``None`` or ``"none"``
+            (none), a directory, or a Hypothesis ``ExampleDatabase`` (e.g. Redis, shared by a
+            team: ``resolve_database(url)``).
         name: The env's name in the report.
         raise_on_failure: Raise :class:`InvariantViolation` with the report if any fails.
         timeout: Seconds one example may take, > 0 and at most a day

@@ -173,6 +173,39 @@ def test_a_url_given_to_check_trading_env_as_its_database_is_refused() -> None:
     )
 
 
+@pytest.mark.parametrize("spec", ["none", "NONE"])
+def test_check_trading_env_takes_none_spelled_as_the_cli_spells_it(
+    spec: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/ci.md's `none` means no database in Python too, not a directory called `none`."""
+    monkeypatch.chdir(tmp_path)
+    from broken_envs import IgnoringMachine
+
+    def sells_while_flat() -> TradingEnv:
+        env = TradingEnv(config=EnvConfig(episode_length=8))
+        env.machine = IgnoringMachine(env.config, Action.SELL_ALL, Condition.IN_POSITION)
+        return env
+
+    only = ["no-sell-without-position"]
+    report = check_trading_env(sells_while_flat, database=spec, examples=50, max_steps=8, seed=0, only=only)
+    assert report.results[0].status == "fail"  # a failure a database would have saved
+    assert list(tmp_path.iterdir()) == []
+    # ... as a directory path does save it
+    saved = check_trading_env(sells_while_flat, database="db", examples=50, max_steps=8, seed=0, only=only)
+    assert saved.results[0].status == "fail"
+    assert [p.name for p in tmp_path.iterdir()] == ["db"]
+
+
+@pytest.mark.parametrize("spec", ["", "  "])
+def test_an_empty_database_path_is_refused(spec: str) -> None:
+    with pytest.raises(InvalidConfig) as info:
+        check_trading_env(TradingEnv, database=spec, examples=1)
+    assert str(info.value) == (
+        f"database={spec!r} names no directory; expected None or 'none' (no database), a directory path such as "
+        "'.hypothesis/tradeguard', or an ExampleDatabase."
+    )
+
+
 @pytest.mark.parametrize("spec", ["db", "a:b/failures", "C:/failures", "C:\\failures", "./x://y", "-/x://y", "1a://b"])
 def test_directory_paths_stay_directories_colons_included(spec: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from hypothesis.database import DirectoryBasedExampleDatabase
