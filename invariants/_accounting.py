@@ -329,7 +329,13 @@ def _financing_as_declared(prev: StepRecord | None, r: StepRecord, c: Context) -
         ok = _same(r.financing, want, c, r.cash_before, rounded=1)
     if not ok:
         what = "no interest or borrow cost" if r.financing == 0 else f"financing of {c.money(r.financing)}"
-        return (f"{what} charged on step {r.t} with cash {c.money(r.cash_before)}; the declared schedule "
+        held = ""
+        if schedule.function is None and (schedule.long_rate or schedule.short_rate):
+            legs = r.instrument_legs()
+            longs = math.fsum(max(leg.position_before, 0) * leg.price for leg in legs)
+            shorts = math.fsum(max(-leg.position_before, 0) * leg.price for leg in legs)
+            held = f", longs worth {c.money(longs)} and shorts worth {c.money(shorts)} before the trade"
+        return (f"{what} charged on step {r.t} with cash {c.money(r.cash_before)}{held}; the declared schedule "
                 f"charges {c.money(want)}")
     return None
 

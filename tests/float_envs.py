@@ -46,6 +46,7 @@ class BookConfig:
     shorts: bool = False
     limit: float = 2.0  # |position| in units, per instrument, when shorts are on
     short_rate: float = 0.0  # borrow fee on short value, per step
+    long_rate: float = 0.0  # carry (a future's funding) on long value, per step
     leverage: float = 1.0  # a BUY may spend up to leverage x equity (cash may go negative)
     round_cash: bool = False  # cash rounded to cents after every step
     length: int = 12
@@ -106,7 +107,8 @@ class Book(gym.Env[np.ndarray, int]):
 
     def financing_of(self, prices: np.ndarray) -> float:
         shorts = np.maximum(-self.positions, 0.0)
-        return self.config.short_rate * math.fsum(shorts * prices)
+        longs = np.maximum(self.positions, 0.0)
+        return self.config.short_rate * math.fsum(shorts * prices) + self.config.long_rate * math.fsum(longs * prices)
 
     def order(self, action: int, prices: np.ndarray) -> tuple[np.ndarray, str | None]:
         """The signed quantities an action trades, or a rejection reason."""
@@ -217,7 +219,7 @@ class BookAdapter:
             position_limits=(-c.limit, c.limit) if c.shorts else None,
             max_leverage=c.leverage if c.leverage > 1.0 else None,
             fee_schedule=FeeSchedule(rate=c.fee_rate, minimum=c.min_fee),
-            financing_schedule=FinancingSchedule(short_rate=c.short_rate),
+            financing_schedule=FinancingSchedule(short_rate=c.short_rate, long_rate=c.long_rate),
         )
 
     def begin(self, env: Any, observation: Any, info: dict[str, Any]) -> None:
@@ -260,8 +262,8 @@ class BookAdapter:
 LONG = BookConfig()
 """One instrument, long-only, fractional, 0.1% fee, float64 cash."""
 PORTFOLIO = BookConfig(instruments=("BTC", "ETH", "SOL"), fee_rate=0.0005, min_fee=1.0, shorts=True,
-                       limit=40.0, short_rate=0.0002, round_cash=True)
-"""Three instruments, shorts within +/-40 units, a 1.00 minimum fee, a borrow fee, cents."""
+                       limit=40.0, short_rate=0.0002, long_rate=0.0001, round_cash=True)
+"""Three instruments, shorts within +/-40 units, a 1.00 minimum fee, a borrow fee, a carry on longs, cents."""
 MARGIN = BookConfig(leverage=10.0, buy_fraction=1.0)
 """One instrument bought with borrowed cash, up to 10x equity: a 10% fall ruins it."""
 
@@ -303,6 +305,13 @@ class NoBorrowFee(Book):
 
     def financing_of(self, prices: np.ndarray) -> float:
         return 0.0
+
+
+class LongsCarryFree(Book):
+    """The carry on long positions is declared but only shorts are charged."""
+
+    def financing_of(self, prices: np.ndarray) -> float:
+        return self.config.short_rate * math.fsum(np.maximum(-self.positions, 0.0) * prices)
 
 
 class ShortPastLimit(Book):

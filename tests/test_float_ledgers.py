@@ -26,6 +26,7 @@ from float_envs import (
     CountsRequests,
     FeeChargedTwice,
     LeverageUnchecked,
+    LongsCarryFree,
     MinimumFeeOnNothing,
     NoBorrowFee,
     OverFills,
@@ -70,8 +71,11 @@ BAD_BOOKS = [
     BadBook("trade counter counts requests", CountsRequests, LONG, "metrics-match-trace",
             r"trades reported \d+; the trace gives \d+"),
     BadBook("borrow fee declared, never charged", NoBorrowFee, PORTFOLIO, "financing-as-declared",
-            r"no interest or borrow cost charged on step \d+ with cash [\d,.]+; the declared schedule charges "
-            r"[\d,.]+"),
+            r"no interest or borrow cost charged on step \d+ with cash [\d,.]+, longs worth [\d,.]+ and shorts worth "
+            r"[\d,.]+ before the trade; the declared schedule charges [\d,.]+"),
+    BadBook("carry on longs declared, only shorts charged", LongsCarryFree, PORTFOLIO, "financing-as-declared",
+            r"(no interest or borrow cost|financing of [\d,.]+) charged on step \d+ with cash [-\d,.]+, longs worth "
+            r"[1-9][\d,.]* and shorts worth [\d,.]+ before the trade; the declared schedule charges [\d,.]+"),
     BadBook("short past its limit", ShortPastLimit, PORTFOLIO, "position-within-limits",
             r"position of \w+ is -[\d.]+ units after step \d+, beyond the declared limits -40\.\.40 "
             r"\(a short past its limit\)"),

@@ -322,31 +322,42 @@ class FeeSchedule:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FinancingSchedule:
-    """What holding costs per step: interest on cash, on borrowed cash, and on shorts.
+    """What holding costs per step: interest on cash, on borrowed cash, on shorts and on longs.
 
     The financing of a step (positive is a cost) is
     ``borrow_rate * max(-cash_before, 0) - cash_rate * max(cash_before, 0)
-    + short_rate * sum(max(-position_before, 0) * price)``, each rate per step, on the
-    balances before the step at the execution price; or ``function(record)``.
+    + short_rate * sum(max(-position_before, 0) * price)
+    + long_rate * sum(max(position_before, 0) * price)``, each rate per step, on the
+    balances *before* the step's trade, valued at the price it executed at (the legs'
+    ``price``); or ``function(record)``, for any other timing or base (after the trade,
+    at ``next_price``, on notional, tiered...).
 
     Attributes:
         cash_rate: Interest earned on positive cash, per step (0.0001 = 1 bp).
         borrow_rate: Interest paid on negative cash (money borrowed), per step.
-        short_rate: Borrow fee on the value of short positions, per step.
+        short_rate: Borrow fee on the value of short positions, per step; negative when
+            shorts are paid (a perpetual's funding with longs paying).
+        long_rate: Carry or funding on the value of long positions, per step (a
+            perpetual future's funding rate: ``long_rate=r, short_rate=-r``).
         function: ``StepRecord -> financing``, for any other schedule.
 
     Example:
         >>> FinancingSchedule(borrow_rate=0.001).expected(-1000.0, ())
         1.0
+        >>> funding = FinancingSchedule(long_rate=0.0001, short_rate=-0.0001)
+        >>> funding.expected(0.0, (Leg(price=100.0, next_price=101.0, position_before=-50.0,
+        ...                            position_after=-50.0, quantity=0.0, fee=0.0),))
+        -0.5
     """
 
     cash_rate: float = 0.0
     borrow_rate: float = 0.0
     short_rate: float = 0.0
+    long_rate: float = 0.0
     function: Callable[[StepRecord], float] | None = None
 
     def __post_init__(self) -> None:
-        for name in ("cash_rate", "borrow_rate", "short_rate"):
+        for name in ("cash_rate", "borrow_rate", "short_rate", "long_rate"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                 _bad_schedule("FinancingSchedule", f"{name}={value!r}", "a finite rate per step")
@@ -357,9 +368,11 @@ class FinancingSchedule:
         """The financing the schedule charges on a step that starts with ``cash_before`` and ``legs``."""
         if self.function is not None and record is not None:
             return float(self.function(record))
+        legs = tuple(legs)
         shorts = math.fsum(max(-leg.position_before, 0) * leg.price for leg in legs)
+        longs = math.fsum(max(leg.position_before, 0) * leg.price for leg in legs) if self.long_rate else 0.0
         return (self.borrow_rate * max(-cash_before, 0) - self.cash_rate * max(cash_before, 0)
-                + self.short_rate * shorts)
+                + self.short_rate * shorts + self.long_rate * longs)
 
 
 def _bad_schedule(cls: str, given: str, expected: str) -> None:
