@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tradeguard.errors import InvariantViolation
+from tradeguard.errors import InvalidConfig, InvariantViolation
 from tradeguard.invariants._model import Invariant, Status, Violation
 from tradeguard.invariants._settings import settings_call
 from tradeguard.trace import unit_decimals
@@ -121,6 +121,29 @@ class CatalogReport:
     @property
     def failures(self) -> tuple[InvariantReport, ...]:
         return tuple(r for r in self.results if r.status == "fail")
+
+    @property
+    def statuses(self) -> dict[str, Status]:
+        """Each checked invariant's status by id: ``{"fees-match-schedule": "fail", ...}``."""
+        return {r.invariant.id: r.status for r in self.results}
+
+    def result(self, invariant_id: str) -> InvariantReport:
+        """One invariant's verdict: its status, examples, violations and counterexample.
+
+        Raises:
+            InvalidConfig: the report has no result for ``invariant_id`` (not in the
+                catalog, or left out by ``only=``), naming the ids it has.
+        """
+        for r in self.results:
+            if r.invariant.id == invariant_id:
+                return r
+        from tradeguard._validation import suggest
+
+        ids = [r.invariant.id for r in self.results]
+        raise InvalidConfig(
+            f"the report of {self.env} has no result for {invariant_id!r}; it has {', '.join(ids) or 'none'}."
+            f"{suggest(invariant_id, ids)}"
+        )
 
     @property
     def warnings(self) -> tuple[InvariantReport, ...]:

@@ -47,6 +47,12 @@ CoinEnv: Any = _DOC["CoinEnv"]
 CoinAdapter: Any = _DOC["CoinAdapter"]
 
 
+def _block(marker: str) -> str:
+    """The one python block of docs/adapters.md that contains ``marker``."""
+    (block,) = [b for b in _BLOCKS if marker in b]
+    return block
+
+
 def statuses(report: Any) -> dict[str, str]:
     return {r.invariant.id: r.status for r in report.results}
 
@@ -54,7 +60,7 @@ def statuses(report: Any) -> dict[str, str]:
 # --------------------------------------------------------------------------- the documented example
 def test_the_documented_adapter_example_runs_and_passes(capsys: pytest.CaptureFixture[str]) -> None:
     ns = dict(_DOC)
-    exec(compile(_BLOCKS[1], str(DOC), "exec"), ns)
+    exec(compile(_block("print(report.format())"), str(DOC), "exec"), ns)
     report = ns["report"]
     assert report.passed
     assert "29 passed, 0 failed, 5 not applicable" in capsys.readouterr().out
@@ -62,6 +68,12 @@ def test_the_documented_adapter_example_runs_and_passes(capsys: pytest.CaptureFi
     assert na == {"no-add-without-profitable-position", "position-within-limits", "leverage-within-limit",
                   "financing-as-declared", "executed-within-requested"}
     assert report.adapter == "coin"
+    exec(compile(_block("report.statuses"), str(DOC), "exec"), ns)  # "Reading the report", as written
+    assert report.statuses == statuses(report)
+    assert report.result("fees-match-schedule").invariant.id == "fees-match-schedule"
+    with pytest.raises(InvalidConfig, match=r"has no result for 'fees-match-schedul'; it has .*Did you mean "
+                                            r"'fees-match-schedule'\?"):
+        report.result("fees-match-schedul")
     # The money invariants run on the env's own floats: nothing is switched off to avoid a false positive.
     for money in ("equity-identity", "self-financing", "fees-only-on-trades", "fees-match-schedule",
                   "reported-equity-matches-ledger", "reward-consistent-with-pnl", "metrics-match-trace"):
@@ -164,15 +176,15 @@ def test_the_documented_adapter_catches_broken_envs(env: Any, invariant: str, me
 
 def test_the_documented_multi_instrument_example_runs_passes_and_catches_a_wrong_leg() -> None:
     ns = dict(_DOC)
-    exec(compile(_BLOCKS[2], str(DOC), "exec"), ns)
-    exec(compile(_BLOCKS[3], str(DOC), "exec"), ns)
+    exec(compile(_block("class PairEnv"), str(DOC), "exec"), ns)
+    exec(compile(_block("pair = check_trading_env"), str(DOC), "exec"), ns)
     pair = ns["pair"]
     assert pair.passed
     s = statuses(pair)
     for money in ("self-financing", "fees-match-schedule", "executed-within-requested", "no-sell-without-position",
                   "reported-equity-matches-ledger"):
         assert s[money] == "pass", money
-    adapter = _BLOCKS[2][_BLOCKS[2].index("class PairAdapter") :]
+    adapter = _block("class PairAdapter")[_block("class PairAdapter").index("class PairAdapter") :]
     assert len(adapter.splitlines()) <= 40
 
     class SellsTheOtherCoin(ns["PairEnv"]):  # type: ignore[misc, name-defined]

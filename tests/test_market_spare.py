@@ -109,3 +109,17 @@ def test_the_built_in_gate_reaches_tradeguards_own_random_start() -> None:
                                max_steps=5, seed=0, only=["matches-reference"],
                                reference=lambda: TradingEnv(config=EnvConfig(episode_length=5)))
     assert report.results[0].status == "fail", report.format()
+
+
+def test_the_documented_constructor_data_env_trades_the_markets_the_gate_gives() -> None:
+    """docs/adapters.md, "An env that takes its data in its constructor": the subclass trades the
+    market given to reset, the env itself its own prices; both pass, the subclass on the gate's markets."""
+    (block,) = [b for b in _BLOCKS if "class FixedDataOnMarket" in b]
+    ns = dict(_NS)
+    exec(compile(block, str(DOC), "exec"), ns)
+    assert ns["report"].passed, ns["report"].format()
+    given = {"prices": [50.0, 51.5, 49.0, 52.0]}
+    on_market, fixed = ns["FixedDataOnMarket"](), ns["FixedDataCoinEnv"]()
+    assert on_market.reset(seed=0, options=given)[1]["price"] == 50.0
+    assert fixed.reset(seed=0, options=given)[1]["price"] == 30_000.0  # its own data: what the subclass is for
+    assert on_market.step(1)[4]["price"] == 51.5
