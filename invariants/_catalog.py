@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from tradeguard.invariants._accounting import (
     REL_TOL,
@@ -389,6 +389,28 @@ def _shows_position(meta: TraceMeta) -> str | None:
     return None
 
 
+# --------------------------------------------------------------------------- nothing to check
+def _no_penalty(meta: TraceMeta) -> str | None:
+    if meta.penalty_component is not None and meta.penalty_component in meta.component_names:
+        return None
+    return "no failed-action penalty is declared (TraceMeta.penalty_component)"
+
+
+def _nothing_disabled(meta: TraceMeta) -> str | None:
+    return None if meta.disabled_actions else "no action is disabled (TraceMeta.disabled_actions)"
+
+
+def _no_pnl_claim(meta: TraceMeta) -> str | None:
+    return None if meta.reward_is_pnl else "the reward does not claim to be the PnL (TraceMeta.reward_is_pnl)"
+
+
+def _no_kind(kind: str, what: str) -> Callable[[TraceMeta], str | None]:
+    def idle(meta: TraceMeta) -> str | None:
+        return None if kind in meta.action_kinds else f"no action {what} (no action kind {kind!r})"
+
+    return idle
+
+
 # --------------------------------------------------------------------------- the catalog
 def _inv(**kw: object) -> Invariant:
     return Invariant(**kw)  # type: ignore[arg-type]
@@ -425,6 +447,7 @@ CATALOG: tuple[Invariant, ...] = (
         needs=_F({"rejected", "reason", "components"}),
         step_check=_penalty_on_step,
         episode_check=_penalty_total,
+        idle=_no_penalty,
     ),
     _inv(
         id="no-add-without-profitable-position",
@@ -434,6 +457,7 @@ CATALOG: tuple[Invariant, ...] = (
         needs=_F({"executed", "position_before", "cost_basis_before", "price"}),
         step_check=_no_add_without_profit,
         declared=_single_position,
+        idle=_no_kind("add", "adds to a position"),
     ),
     _inv(
         id="no-buy-while-in-position",
@@ -443,6 +467,7 @@ CATALOG: tuple[Invariant, ...] = (
         needs=_F({"executed", "position_before"}),
         step_check=_no_buy_in_position,
         declared=_single_position,
+        idle=_no_kind("open", "opens a position"),
     ),
     _inv(
         id="disabled-actions-never-execute",
@@ -451,6 +476,7 @@ CATALOG: tuple[Invariant, ...] = (
         scope="step",
         needs=_F({"executed"}),
         step_check=_disabled_never_execute,
+        idle=_nothing_disabled,
     ),
     _inv(
         id="mask-matches-execution",
@@ -615,6 +641,7 @@ CATALOG: tuple[Invariant, ...] = (
         scope="step",
         needs=_F({"reward", "components", "equity_before", "equity_after"}),
         step_check=_reward_is_pnl,
+        idle=_no_pnl_claim,
     ),
     _inv(
         id="metrics-match-trace",

@@ -15,7 +15,7 @@ from hypothesis.database import DirectoryBasedExampleDatabase, ExampleDatabase
 
 from tradeguard.errors import InvalidConfig
 
-__all__ = ["DEFAULT_DATABASE_DIR", "REDIS_CONNECT_TIMEOUT", "resolve_database"]
+__all__ = ["DEFAULT_DATABASE_DIR", "REDIS_CONNECT_TIMEOUT", "gate_database", "resolve_database"]
 
 DEFAULT_DATABASE_DIR = ".hypothesis/tradeguard"
 """The local example database, relative to the working directory."""
@@ -76,6 +76,31 @@ def resolve_database(spec: str | None) -> ExampleDatabase | None:
             "redis://[:password@]host:port/db (rediss:// for TLS, unix:///path/redis.sock)."
         )
     return DirectoryBasedExampleDatabase(spec)
+
+
+def gate_database(database: ExampleDatabase | str | None) -> ExampleDatabase | None:
+    """``check_trading_env(database=...)``'s database: ``None`` or ``"none"`` (none), a directory path, or a database.
+
+    A URL is refused: in Python a shared Redis is ``resolve_database(url)``, whose connection
+    errors then surface where it is called.
+    """
+    if database is None or isinstance(database, ExampleDatabase):
+        return database
+    if isinstance(database, str):
+        if database.lower() == "none":  # the spelling of --database and TRADEGUARD_DATABASE, as docs/ci.md shows
+            return None
+        if not database.strip():
+            raise InvalidConfig(
+                f"database={database!r} names no directory; expected None or 'none' (no database), a directory "
+                "path such as '.hypothesis/tradeguard', or an ExampleDatabase."
+            )
+        if is_url(database):
+            raise InvalidConfig(
+                f"database={_redact(database)!r} is a URL; check_trading_env takes a directory path, None, "
+                "or an ExampleDatabase. For a shared Redis, pass resolve_database(url) (from tradeguard.invariants)."
+            )
+        return DirectoryBasedExampleDatabase(database)
+    raise InvalidConfig(f"database={database!r}; expected None, a directory path or an ExampleDatabase.")
 
 
 def is_url(spec: str) -> bool:

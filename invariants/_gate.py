@@ -18,7 +18,7 @@ from typing import Any
 from hypothesis import HealthCheck, Phase
 from hypothesis import settings as Settings
 from hypothesis import strategies as st
-from hypothesis.database import DirectoryBasedExampleDatabase, ExampleDatabase
+from hypothesis.database import ExampleDatabase
 
 from tradeguard._validation import check_int, check_number
 from tradeguard.errors import InvalidConfig, InvariantViolation
@@ -31,6 +31,8 @@ from tradeguard.invariants._contract import (
     record_episode,
 )
 from tradeguard.invariants._contract_probes import CONTRACT_CHECKS
+from tradeguard.invariants._database import gate_database
+from tradeguard.invariants._gate_applicability import TraceApplicability
 from tradeguard.invariants._gate_inputs import (
     callable_name,
     check_is_env,
@@ -90,29 +92,6 @@ MAX_TIMEOUT_SECONDS = MAX_TIMEOUT
 would time out at once and the env be blamed."""
 END_WITHIN = 10_000
 """Steps ``step-after-end-refused`` plays (action 0) to reach the end of an episode."""
-
-
-def _database(database: ExampleDatabase | str | None) -> ExampleDatabase | None:
-    if database is None or isinstance(database, ExampleDatabase):
-        return database
-    if isinstance(database, str):
-        from tradeguard.invariants._database import _redact, is_url
-
-        if database.lower() == "none":  # the spelling of --database and TRADEGUARD_DATABASE, as docs/ci.md shows
-            return None
-        if not database.strip():
-            raise InvalidConfig(
-                f"database={database!r} names no directory; expected None or 'none' (no database), a directory "
-                "path such as '.hypothesis/tradeguard', or an ExampleDatabase."
-            )
-        if is_url(database):
-            raise InvalidConfig(
-                f"database={_redact(database)!r} is a URL; check_trading_env takes a directory path, None, "
-                "or an ExampleDatabase. For a shared Redis, pass resolve_database(url) (from tradeguard.invariants)."
-            )
-        return DirectoryBasedExampleDatabase(database)
-    raise InvalidConfig(f"database={database!r}; expected None, a directory path or an ExampleDatabase.")
-
 
 
 class _Abandon(BaseException):
@@ -212,7 +191,7 @@ def check_trading_env(
     check_int("max_steps", max_steps, min_value=1, max_value=10_000)
     check_number("timeout", timeout, min_value=0.0, max_value=MAX_TIMEOUT_SECONDS, min_exclusive=True)
     invariants = select(only)
-    db = _database(database)
+    db = gate_database(database)
     check_settings_spec(settings)
     check_reference_spec(reference)
     check_zero_arguments(make_env, name or callable_name(make_env))
@@ -283,6 +262,7 @@ class _GateRun:
     settings: Settings
     replay_settings: Settings
     applicable: list[Invariant]
+    traced: TraceApplicability
     reports: bool
 
     def __init__(
@@ -324,8 +304,6 @@ class _GateRun:
         # The shared search: how many examples it ran, and the invariants it saw failing.
         self.shared = 0
         self.failing: set[str] = set()
-        self.applied: set[str] = set()  # trace invariants some example's trace was applicable to
-        self.undeclared: dict[str, str] = {}  # invariant id -> what the env built without settings does not declare
         # The env contract's shared search: how many examples it ran.
         self.shared_env = 0
         self.env_checks: list[Invariant] = []
@@ -458,17 +436,8 @@ class _GateRun:
         # One shared search over the trace invariants: each example is checked against all of
         # them. Only the ones it shows failing get a search of their own, which shrinks.
         self.reports = first.reported is not None  # the adapter hands over the env's own metrics
-        self.applicable = [i for i in self.invariants if i.scope != "env" and i.applicable(meta, reported=self.reports)]
-        if self.factories is not None:
-            # A declaration the env built without settings does not make (a position limit, a
-            # leverage cap) may come with drawn settings: such invariants run on each trace that
-            # declares it, and are not applicable only if no drawn env did.
-            for inv in self.invariants:
-                if inv.scope != "env" and inv not in self.applicable and inv.declared is not None:
-                    why = inv.declared(meta)
-                    if why is not None and inv.why_not_applicable(meta, reported=self.reports) == why:
-                        self.undeclared[inv.id] = why
-                        self.applicable.append(inv)
+        self.traced = TraceApplicability(self.invariants, meta, reports=self.reports, drawn=self.factories is not None)
+        self.applicable = self.traced.applicable
         self.env_checks = [i for i in self.invariants
                            if i.scope == "env" and i.why_not_applicable(meta, reported=self.reports) is None
                            and (i.id != REFERENCE_INVARIANT or self.has_reference)]
@@ -587,8 +556,7 @@ class _GateRun:
         if ep.error is not None and _env_error(iso, ep.error) is None:
             raise ep.error  # the adapter's, not the env's
         results = evaluate_trace(ep.trace, only=ids, reported=ep.reported)
-        if self.undeclared:  # which of them some drawn env declared what they need for
-            self.applied.update(res.invariant.id for res in results if res.status != "not-applicable")
+        self.traced.observe(results, ep.trace.meta)
         return [v for res in results for v in res.violations]
 
     def env_violations(self, ex: _Example, inv: Invariant) -> list[Violation]:
@@ -640,15 +608,8 @@ class _GateRun:
     def _verdict(self, inv: Invariant) -> InvariantReport:
         """One invariant's report: not applicable, pass, or fail with its shrunk counterexample."""
         meta, chosen, iso, make_env, db = self.meta, self.chosen, self.iso, self.make_env, self.db
-        if inv.scope != "env" and inv not in self.applicable:
-            if "reported_metrics" in inv.needs and not self.reports:
-                return InvariantReport(invariant=inv, status="not-applicable", examples=0,
-                                       note="needs reported metrics (the adapter's reported_metrics hook)")
-            missing = tuple(sorted(set(inv.needs) - {"reported_metrics"} - meta.supplies))
-            why = inv.why_not_applicable(meta, reported=self.reports) or ""
-            note = f"the {chosen.name} adapter does not supply {', '.join(missing)}" if missing else why
-            return InvariantReport(invariant=inv, status="not-applicable", examples=0, note=note,
-                                   missing=missing)
+        if inv.scope != "env" and (unapplied := self.traced.not_applicable(inv, chosen.name)) is not None:
+            return unapplied
         if inv.id == REFERENCE_INVARIANT and not self.has_reference:
             return InvariantReport(invariant=inv, status="not-applicable", examples=0, note=NO_REFERENCE)
         undeclared = inv.why_not_applicable(meta, reported=self.reports) if inv.scope == "env" else None
@@ -666,13 +627,12 @@ class _GateRun:
                 if minimal is None:
                     if inv.scope == "env":
                         return _passed(inv, max(self.shared_env, one.examples), iso, make_env)
-                    if inv.id in self.undeclared and inv.id not in self.applied:
-                        return InvariantReport(invariant=inv, status="not-applicable", examples=0,
-                                               note=f"{self.undeclared[inv.id]}; the same in every env built with the drawn settings")
-                    return InvariantReport(invariant=inv, status="pass", examples=max(self.shared, one.examples))
+                    return self.traced.passed(inv, max(self.shared, one.examples))
             else:
                 minimal = self.search(inv.id, one.violated)
                 if minimal is None:
+                    if inv.scope != "env":
+                        return self.traced.passed(inv, one.examples)
                     return _passed(inv, one.examples, iso, make_env)
             found = one.violations(minimal) or [Violation(
                 invariant=inv.id, step=None, seed=minimal.seed,

@@ -83,6 +83,8 @@ class InvariantReport:
     note: str = ""
     missing: tuple[str, ...] = ()
     """The record fields the adapter does not supply, when that made the invariant not applicable."""
+    idle: bool = False
+    """A pass with nothing to check on this env (no penalty declared, no action disabled...): ``note`` says why."""
 
     def as_dict(self) -> dict[str, Any]:
         cx = None if self.counterexample is None else self.counterexample.as_dict()
@@ -95,6 +97,7 @@ class InvariantReport:
             "examples": self.examples,
             "violations": [{**v.as_dict(), "counterexample": cx} for v in self.violations],
             **({"note": self.note} if self.note else {}),
+            **({"idle": True} if self.idle else {}),
         }
 
 
@@ -151,6 +154,11 @@ class CatalogReport:
         return tuple(r for r in self.results if r.status == "warn")
 
     @property
+    def idle(self) -> tuple[InvariantReport, ...]:
+        """The passes that had nothing to check on this env (each one's ``note`` says why)."""
+        return tuple(r for r in self.results if r.idle)
+
+    @property
     def not_supplied(self) -> tuple[InvariantReport, ...]:
         """The invariants not checked because the adapter does not supply the fields they read."""
         return tuple(r for r in self.results if r.status == "not-applicable" and r.missing)
@@ -205,6 +213,11 @@ class CatalogReport:
                 f"{len(unchecked)} {were} not checked: the {self.adapter or 'given'} adapter does not supply "
                 f"{_in_words(fields)}. {fix}"
             )
+        idle = self.idle
+        if idle:
+            had = "pass had" if len(idle) == 1 else "passes had"
+            lines.append(f"{len(idle)} {had} nothing to check on this env ({', '.join(r.invariant.id for r in idle)}): "
+                         "their notes say why.")
         return "\n".join(lines)
 
     def raise_for_failures(self) -> None:

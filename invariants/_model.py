@@ -82,6 +82,10 @@ class Invariant:
             declares no fee schedule (TraceMeta.fee_schedule)"``). ``None``: always applies.
         severity: ``error`` (a violation fails the gate) or ``warning`` (it is reported with
             status ``warn``: suspicious, and legal when the env means it).
+        idle: Why the invariant, though it applies, can find nothing on a trace with this
+            header (``"no failed-action penalty is declared ..."``), or ``None`` when it
+            checks something. A pass on such a trace is reported with the reason: it says
+            nothing about the env. ``None`` (the attribute): it always checks something.
     """
 
     id: str
@@ -93,6 +97,11 @@ class Invariant:
     episode_check: EpisodeCheck | None = None
     declared: Callable[[TraceMeta], str | None] | None = None
     severity: Severity = "error"
+    idle: Callable[[TraceMeta], str | None] | None = None
+
+    def idle_reason(self, meta: TraceMeta) -> str | None:
+        """Why this invariant has nothing to check on a trace with header ``meta``, or ``None``."""
+        return self.idle(meta) if self.idle is not None else None
 
     def applicable(self, meta: TraceMeta, *, reported: bool = False) -> bool:
         """True when a trace with header ``meta`` supplies every needed field and declares

@@ -573,10 +573,12 @@ def test_the_report_says_when_the_adapter_left_the_trading_invariants_unchecked(
     # An adapter that supplies nearly everything: one line for the fields it lacks (not for what its env
     # does not declare, like position limits it does not have).
     coin = check_trading_env(CoinEnv, adapter=CoinAdapter(), examples=5, max_steps=3, seed=0)
-    assert coin.format().splitlines()[-2:] == [
+    assert coin.format().splitlines()[-3:] == [
         "29 passed, 0 failed, 5 not applicable",
         "3 invariants were not checked: the coin adapter does not supply cost bases, financing or instrument "
         "legs. An adapter that supplies them checks them too (docs/adapters.md).",
+        "2 passes had nothing to check on this env (penalty-matches-rejections, disabled-actions-never-execute): "
+        "their notes say why.",
     ]
     assert coin.as_dict()["not_checked_by_adapter"] == [
         "no-add-without-profitable-position", "financing-as-declared", "executed-within-requested"]
