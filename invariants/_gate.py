@@ -22,7 +22,7 @@ from hypothesis.database import ExampleDatabase
 
 from tradeguard._validation import check_int, check_number
 from tradeguard.errors import InvalidConfig, InvariantViolation
-from tradeguard.invariants._adapter import TraceAdapter, adapter_for
+from tradeguard.invariants._adapter import TraceAdapter, adapter_for, minor_unit_of
 from tradeguard.invariants._catalog import CATALOG
 from tradeguard.invariants._check import evaluate_trace, select
 from tradeguard.invariants._contract import (
@@ -36,6 +36,7 @@ from tradeguard.invariants._gate_applicability import TraceApplicability
 from tradeguard.invariants._gate_inputs import (
     callable_name,
     check_is_env,
+    check_market_taken,
     check_meta_fits,
     check_zero_arguments,
     market_kinds,
@@ -368,7 +369,7 @@ class _GateRun:
                 if call is None:
                     raise InvalidConfig(
                         f"the {getattr(adapter, 'name', 'given')} adapter failed on the env's first episode: "
-                        f"{type(exc).__name__}: {exc}. Check that the adapter fits this env."
+                        f"{type(exc).__name__}: {exc}{_where(exc)}. Check that the adapter fits this env."
                     ) from exc
                 failed = Violation(invariant=crashes.id, step=None, seed=0,
                                    message=f"{call.what} raised {type(exc).__name__}: {exc}{_where(exc)}")
@@ -393,7 +394,7 @@ class _GateRun:
         if first.error is not None and _env_error(iso, first.error) is None:
             raise InvalidConfig(
                 f"the {adapter_name} adapter failed on the env's first step: {type(first.error).__name__}: "
-                f"{first.error}. Check that the adapter fits this env."
+                f"{first.error}{_where(first.error)}. Check that the adapter fits this env."
             ) from first.error
         self.probe, self.first, self.chosen, self.n_actions = probe, first, adapter, n_actions
         self.driver = driver
@@ -418,6 +419,10 @@ class _GateRun:
             # rather than reported not-applicable for every env there is (named in only=, it is).
             self.invariants = [i for i in self.invariants if i.id != REFERENCE_INVARIANT]
         self.meta = meta = first.trace.meta
+        if market_length is not None:  # an env whose reset ignores the market would be checked on its own data
+            with self.iso.example():
+                check_market_taken(self.make_env, adapter, market_length, self.driver.idle,
+                                   minor_unit=minor_unit_of(probe))
         self.markets = ExampleMarkets(length_of if callable(length_of) else None, market_length,
                                       offset=max(0, market_length - (max_steps + 1)) if market_length is not None else 0,
                                       instruments=len(meta.instruments), build=self.factories)

@@ -12,8 +12,8 @@ import numpy as np
 
 from tradeguard.errors import InvalidConfig
 
-__all__ = ["MAX_MARKET_SPARE", "callable_name", "check_is_env", "check_meta_fits", "check_zero_arguments",
-           "market_kinds", "market_spare"]
+__all__ = ["MAX_MARKET_SPARE", "callable_name", "check_is_env", "check_market_taken", "check_meta_fits",
+           "check_zero_arguments", "market_kinds", "market_spare"]
 
 MAX_MARKET_SPARE = 64
 """The most extra prices an adapter's ``market_spare(env)`` may ask for: the gate's markets move
@@ -132,4 +132,56 @@ def check_meta_fits(meta: Any, n_actions: int, adapter: str) -> None:
             f"action_space has {n_actions} (Discrete({n_actions})); expected a name and a kind for each "
             f"action id 0..{n_actions - 1} (virtual actions of the adapter's own may follow). Fix the "
             "adapter's TraceMeta(action_names=..., action_kinds=...)."
+        )
+
+
+def check_market_taken(make_env: Any, adapter: Any, length: int, idle: Any, *, minor_unit: float) -> None:
+    """Refuse an env that trades the same prices whatever market the adapter's ``reset_options`` gives it.
+
+    Two markets of ``length`` prices that move in opposite directions at every step (so that no
+    rescaling of prices makes them alike) are each played for one step of ``idle``; the prices
+    the two records show (their ``price`` and ``next_price``, or every leg's) must differ. When
+    they do not, the env's ``reset`` ignores the options, and every generated market (a crash,
+    a gap, a boundary price) would be reported as checked while the env traded its own data.
+    Skipped when the records supply no prices, or when the env fails to reset or step (what
+    the rest of the gate reports).
+
+    Raises:
+        InvalidConfig: the env traded the same prices on both markets.
+    """
+    from tradeguard.env import Market
+    from tradeguard.invariants._contract import record_episode
+
+    if length < 2:
+        return
+    low, high = 10_000, 20_000
+    seen = []
+    for first, second in ((low, high), (high, low)):
+        prices = np.array([first if i % 2 == 0 else second for i in range(length)], dtype=np.int64)
+        options = adapter.reset_options(Market(prices, minor_unit=minor_unit))
+        if options is None:
+            return
+        try:
+            ep = record_episode(make_env(), [idle], seed=0, options=options, adapter=adapter)
+        except Exception:
+            return
+        if ep.error is not None or not ep.trace.records:
+            return
+        meta, r = ep.trace.meta, ep.trace.records[0]
+        if r.legs is not None and "legs" in meta.supplies:
+            seen.append(tuple((leg.price, leg.next_price) for leg in r.legs))
+        elif {"price", "next_price"} <= meta.supplies:
+            seen.append(((r.price, r.next_price),))
+        else:
+            return
+    if seen[0] == seen[1]:
+        name = getattr(adapter, "name", type(adapter).__name__)
+        shown = ", ".join(f"{meta.money(p)} to {meta.money(q)}" for p, q in seen[0])
+        raise InvalidConfig(
+            f"the env traded the same prices ({shown} on its first step) on two markets the {name} adapter's "
+            f"reset_options gave it, one rising where the other falls: its reset() ignores options "
+            f"{sorted(options)}, and every generated market would be reported as checked while the env traded its "
+            "own data. Make reset() trade the market it is given (docs/adapters.md, \"An env that takes its data in "
+            "its constructor\"), or return None from the adapter's market_length and reset_options to check the env "
+            "on its own data."
         )

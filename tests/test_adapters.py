@@ -9,6 +9,7 @@ packages (the `peers` extra) are checked through their built-in adapters.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -491,6 +492,19 @@ def test_an_adapter_that_does_not_fit_the_env_is_a_clear_error() -> None:
     with pytest.raises(InvalidConfig, match=r"the anytrading-stocks adapter failed on the env's first episode: KeyError: 'position'"):
         check_trading_env(CoinEnv, adapter=AnyTradingAdapter("stocks"), examples=5, seed=0)
 
+
+
+def test_an_adapter_hook_that_raises_is_named_with_its_line() -> None:
+    """The adapter's own mistake (here in meta(), run after the first reset) says where it is."""
+
+    class MetaRaises(CoinAdapter):  # type: ignore[misc, valid-type]
+        def meta(self, env: Any, *, seed: int | None) -> Any:
+            return dataclasses.replace(super().meta(env, seed=seed).action_names, seed=seed)  # not a dataclass
+
+    with pytest.raises(InvalidConfig) as info:
+        check_trading_env(CoinEnv, adapter=MetaRaises(), examples=5, seed=0)
+    assert re.fullmatch(r"the coin adapter failed on the env's first (step|episode): TypeError: .*, in meta\(\) at "
+                        r"\S*test_adapters\.py:\d+\. Check that the adapter fits this env\.", str(info.value)), info.value
 
 NATIVE_MISFIT = (
     "adapter 'tradeguard' (NativeAdapter) was given for a CoinEnv, which is not tradeguard's "

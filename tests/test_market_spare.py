@@ -123,3 +123,59 @@ def test_the_documented_constructor_data_env_trades_the_markets_the_gate_gives()
     assert on_market.reset(seed=0, options=given)[1]["price"] == 50.0
     assert fixed.reset(seed=0, options=given)[1]["price"] == 30_000.0  # its own data: what the subclass is for
     assert on_market.step(1)[4]["price"] == 51.5
+
+
+def test_an_env_that_ignores_the_market_it_is_given_is_refused_by_the_gate_and_the_audit() -> None:
+    """Without the subclass, the gate (and the black-box reward audit) would report every generated
+    market as checked while the env traded its own prices: refused, with the fix."""
+    from tradeguard.errors import InvalidConfig
+    from tradeguard.invariants.audit import audit_reward
+
+    (block,) = [b for b in _BLOCKS if "class FixedDataOnMarket" in b]
+    ns = dict(_NS)
+    exec(compile(block, str(DOC), "exec"), ns)
+    message = (
+        "the env traded the same prices (30,000.00 to 30,150.50 on its first step) on two markets the coin adapter's "
+        "reset_options gave it, one rising where the other falls: its reset() ignores options ['prices'], and every "
+        "generated market would be reported as checked while the env traded its own data. Make reset() trade the "
+        "market it is given (docs/adapters.md, \"An env that takes its data in its constructor\"), or return None "
+        "from the adapter's market_length and reset_options to check the env on its own data."
+    )
+    with pytest.raises(InvalidConfig) as gate:
+        check_trading_env(ns["FixedDataCoinEnv"], adapter=CoinAdapter(), examples=5, max_steps=3, seed=0)
+    assert str(gate.value) == message
+    with pytest.raises(InvalidConfig) as audit:
+        audit_reward(ns["FixedDataCoinEnv"], adapter=CoinAdapter(), budget=1, seed=0)
+    assert str(audit.value) == message
+    assert audit_reward(ns["FixedDataOnMarket"], adapter=CoinAdapter(), budget=1, seed=0) is not None
+
+
+def test_an_env_that_rescales_the_market_it_is_given_is_not_refused() -> None:
+    """Prices divided by the first one (a common normalisation) still follow the market: no refusal."""
+
+    class Normalised(_NS["CoinEnv"]):  # type: ignore[misc, name-defined]
+        def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> Any:
+            prices = [float(p) for p in (options or {}).get("prices", self.prices)]
+            return super().reset(seed=seed, options={"prices": [100.0 * p / prices[0] for p in prices]})
+
+    report = check_trading_env(Normalised, adapter=CoinAdapter(), examples=10, max_steps=3, seed=0)
+    assert report.passed, report.format()
+
+
+def test_a_black_box_audit_that_could_judge_nothing_is_refused_not_passed(capsys: pytest.CaptureFixture[str]) -> None:
+    """With the gym adapter (no rejections, no equity) no finding kind applies: an error, exit 2, not a PASS."""
+    from tradeguard._cli import main
+    from tradeguard.errors import InvalidConfig
+    from tradeguard.invariants.audit import audit_reward
+
+    message = (
+        "nothing to audit: none of the 5 finding kinds applies to what the gym adapter supplies (the adapter does not "
+        "record rejections; the adapter supplies no equity (neither equity_after in its records nor an "
+        "equity(env, info) method), so PnL is unknown). Give an adapter that records rejections and equity "
+        "(docs/adapters.md; the black-box audit in docs/reward-audit.md)."
+    )
+    with pytest.raises(InvalidConfig) as info:
+        audit_reward(_NS["CoinEnv"], budget=1, seed=0)
+    assert str(info.value) == message
+    assert main(["audit-reward", "--env", "tradeguard.env:BatchLaneEnv", "--adapter", "gym", "--budget", "1"]) == 2
+    assert "nothing to audit" in capsys.readouterr().err

@@ -58,6 +58,8 @@ from tradeguard._validation import check_int, check_number, suggest
 from tradeguard.env import Market
 from tradeguard.errors import InvalidConfig
 from tradeguard.invariants._adapter import TraceAdapter, adapter_for
+from tradeguard.invariants._gate_inputs import check_market_taken
+from tradeguard.invariants._spaces import idle_action
 from tradeguard.invariants.audit._blackbox_analysis import MarketAnalysis, _Needs, analyse_market
 from tradeguard.invariants.audit._blackbox_report import (
     BLACKBOX_FINDING_KINDS,
@@ -251,6 +253,8 @@ def _setup(
         probe_market = Market(np.full(market_length, start, dtype=np.int64), minor_unit=unit)
         if adapter.reset_options(probe_market) is None:
             market_length = None
+        else:  # an env whose reset ignores the market would be audited on its own data, unsaid
+            check_market_taken(make_env, adapter, market_length, idle_action(driver.env.action_space), minor_unit=unit)
     driver.reset(seed if seed is not None else 0, None)
     meta = driver.meta
     assert meta is not None
@@ -511,7 +515,17 @@ def audit_env_reward(
     for s in (setup, base_setup):
         if s is not None:
             s.driver.deadline = started + 0.6 * budget
-    kinds = [k for k in BLACKBOX_FINDING_KINDS if k not in setup.needs.not_applicable()]
+    unchecked = setup.needs.not_applicable()
+    if len(unchecked) == len(BLACKBOX_FINDING_KINDS):
+        # An audit that can judge nothing must not pass: it says why, and what to give it.
+        adapter_name = getattr(setup.driver.adapter, "name", type(setup.driver.adapter).__name__)
+        reasons = "; ".join(sorted(set(unchecked.values())))
+        raise InvalidConfig(
+            f"nothing to audit: none of the {len(unchecked)} finding kinds applies to what the {adapter_name} adapter "
+            f"supplies ({reasons}). Give an adapter that records rejections and equity (docs/adapters.md; the "
+            "black-box audit in docs/reward-audit.md)."
+        )
+    kinds = [k for k in BLACKBOX_FINDING_KINDS if k not in unchecked]
     visited: list[Hashable] = []
     _explore(setup, max_examples, kinds=kinds, hunt=None, visited=visited, baseline=base_setup)
     explore_hit = time.perf_counter() > setup.driver.deadline

@@ -336,9 +336,7 @@ class EnvRewardAuditReport:
         lines.append("")
         unchecked = len(self.not_applicable)
         note = ""
-        if unchecked == len(BLACKBOX_FINDING_KINDS):
-            note = f"; nothing was checked: none of the {unchecked} kinds applies to what the adapter supplies"
-        elif unchecked:
+        if unchecked:  # (never all of them: an audit that can judge nothing is refused before it runs)
             note = f"; {unchecked} of {len(BLACKBOX_FINDING_KINDS)} kinds not applicable"
         lines.append(f"{'PASS' if self.passed else 'FAIL'}: {len(self.errors)} error(s){note}")
         for f in self.findings:
