@@ -207,6 +207,12 @@ def test_a_baseline_factory_lists_the_markets_where_the_optimum_changed() -> Non
     assert b.markets_changed == len(b.changed) > 0
     c = b.changed[0]
     assert c["actions"] != c["baseline_actions"] and c["pnl"] < c["baseline_pnl"]
+    # Named by its factory; its markets in currency, as the findings show them (the JSON keeps minor units).
+    assert b.baseline == "test_blackbox_reward_audit:_coin.<locals>.<lambda>"
+    text = report.format()
+    assert f"compared with baseline {b.baseline}:" in text
+    shown = " ".join(f"{p * 0.01:,.2f}" for p in c["market"])
+    assert f"  market {shown}\n" in text and all(isinstance(p, int) for p in c["market"])
     same = audit_reward(_coin(), adapter=CoinAdapter(), baseline=_coin(), **FAST)
     assert same.baseline is not None and same.baseline.markets_changed == 0 and same.baseline.new_findings == ()
     with pytest.raises(InvariantViolation, match="reward audit failed: never-close-optimum, pnl-regret"):

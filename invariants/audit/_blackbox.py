@@ -58,7 +58,7 @@ from tradeguard._validation import check_int, check_number, suggest
 from tradeguard.env import Market
 from tradeguard.errors import InvalidConfig
 from tradeguard.invariants._adapter import TraceAdapter, adapter_for
-from tradeguard.invariants._gate_inputs import check_market_taken
+from tradeguard.invariants._gate_inputs import callable_name, check_market_taken
 from tradeguard.invariants._spaces import idle_action
 from tradeguard.invariants.audit._blackbox_analysis import MarketAnalysis, _Needs, analyse_market
 from tradeguard.invariants.audit._blackbox_report import (
@@ -502,7 +502,7 @@ def audit_env_reward(
     if baseline is not None:
         if not callable(baseline):
             raise InvalidConfig(f"baseline={baseline!r} must be a zero-argument env factory for the black-box audit.")
-        base_setup = _setup("baseline", baseline, adapter, **common)  # type: ignore[arg-type]
+        base_setup = _setup(callable_name(baseline), baseline, adapter, **common)  # type: ignore[arg-type]
         if base_setup.driver.n_actions != setup.driver.n_actions or base_setup.market_length != setup.market_length:
             raise InvalidConfig(
                 "the baseline env has a different action space or market length than the audited env; a "
@@ -634,6 +634,7 @@ def _compare(
     new_kinds = {f.kind for f in findings}
     return EnvBaselineComparison(
         baseline=base.name,
+        minor_unit=setup.unit,
         markets_compared=compared,
         markets_changed=len(changed),
         changed=tuple(changed),

@@ -171,6 +171,8 @@ class EnvBaselineComparison:
         new_findings: Kinds the audited env has and the baseline does not (on these markets).
         resolved_findings: Kinds the baseline has and the audited env does not.
         baseline_kinds: Every kind found on the baseline.
+        minor_unit: Currency value of one minor unit of the markets (their prices are shown in
+            currency; ``changed`` keeps them in minor units, as the JSON does).
     """
 
     baseline: str
@@ -180,6 +182,7 @@ class EnvBaselineComparison:
     new_findings: tuple[str, ...]
     resolved_findings: tuple[str, ...]
     baseline_kinds: tuple[str, ...]
+    minor_unit: float = 0.01
 
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON values."""
@@ -201,7 +204,9 @@ class EnvBaselineComparison:
             f"  findings the baseline had and this env does not: {', '.join(self.resolved_findings) or 'none'}",
         ]
         for c in self.changed[:10]:
-            where = f"market {c['market']}" if c["market"] is not None else f"seed {c['seed']}"
+            decimals = max(0, round(-math.log10(self.minor_unit))) if self.minor_unit < 1 else 0
+            shown = " ".join(f"{p * self.minor_unit:,.{decimals}f}" for p in c["market"]) if c["market"] else ""
+            where = f"market {shown}" if c["market"] is not None else f"seed {c['seed']}"
             lines.append(f"  {where}")
             lines.append(f"    now      {' '.join(c['actions'])}  PnL {_num(c['pnl'])}")
             lines.append(f"    baseline {' '.join(c['baseline_actions'])}  PnL {_num(c['baseline_pnl'])}")
