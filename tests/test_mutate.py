@@ -850,29 +850,43 @@ def shows(output: str, shown: str) -> None:
             assert line.rstrip() in printed, f"docs/mutate.md shows {line!r}, which the command does not print (in this order)"
 
 
-@pytest.mark.slow
-def test_the_docs_example_runs_and_prints_what_it_shows(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The toy env, the equivalents file, both commands and their output, as the page shows them."""
+def _doc_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str | None, str]]:
+    """The page's toy env, rules and equivalents file written in ``tmp_path``, the working directory."""
     blocks = doc_blocks()
     files = {name: body for _, name, body in blocks if name}
     assert sorted(files) == ["equivalents.txt", "toy_env.py", "toy_rules.py"]
     for name, body in files.items():
         (tmp_path / name).write_text(body)
     monkeypatch.chdir(tmp_path)
+    return blocks
+
+
+# The page's example is three tests, one per command, so that pytest-xdist can run them side by side.
+@pytest.mark.slow
+@pytest.mark.parametrize("which", [0, 1], ids=["without-equivalents", "with-equivalents"])
+def test_the_docs_commands_run_and_print_what_they_show(
+    which: int, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both commands of docs/mutate.md on its toy env, and their output as the page shows it."""
+    blocks = _doc_files(tmp_path, monkeypatch)
     runs = [
         (body.strip(), blocks[i + 1][2])
         for i, (lang, name, body) in enumerate(blocks)
         if lang == "bash" and body.startswith("tradeguard mutate --env toy_env")
     ]
     assert len(runs) == 2
-    for command, shown in runs:
-        status = main(shlex.split(command)[1:])
-        out = capsys.readouterr().out
-        assert status == 0
-        shows(out, shown)
-    # The Python example, as written.
+    command, shown = runs[which]
+    status = main(shlex.split(command)[1:])
+    out = capsys.readouterr().out
+    assert status == 0
+    shows(out, shown)
+
+
+@pytest.mark.slow
+def test_the_docs_python_example_runs_and_prints_what_it_shows(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocks = _doc_files(tmp_path, monkeypatch)
     code = next(body for lang, name, body in blocks if lang == "python" and name is None and "run_mutation" in body)
     exec(compile(code, str(DOC), "exec"), {})
     shown = code.split("# ", 2)[-1].splitlines()[0]  # the comment that says what the first print prints
