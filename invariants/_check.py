@@ -59,15 +59,17 @@ def format_steps(records: Sequence[StepRecord], meta: TraceMeta, at: int | None,
         if r.legs is None:
             price = meta.money(r.price)
             position = f"{meta.units(r.position_before)} -> {meta.units(r.position_after)}"
-        else:  # several instruments: each one's price and position, in the order of meta.instruments
+            fee = meta.money(r.fee)
+        else:  # several instruments: each one's price, position and fee, in the order of meta.instruments
             price = "/".join(meta.money(leg.price) for leg in r.legs)
             position = (f"{'/'.join(meta.units(leg.position_before) for leg in r.legs)} -> "
                         f"{'/'.join(meta.units(leg.position_after) for leg in r.legs)}")
+            fee = "/".join(meta.money(leg.fee) for leg in r.legs)
         lines.append(
             f"    {mark}{r.t:>4} {price:>12} {meta.action_name(r.predicted):<13} -> "
             f"{meta.action_name(r.executed):<13} {reason:<20}"
             f"{position:>16} {meta.money(r.cash_after):>14} "
-            f"{meta.money(r.fee):>8} {r.reward:>+10.4f}"
+            f"{fee:>8} {r.reward:>+10.4f}"
         )
     return "\n".join(lines)
 

@@ -378,3 +378,19 @@ def test_a_closed_position_that_keeps_a_rounding_residue_is_flat() -> None:
     (v,) = check_trace(Trace((refused._replace(position_before=-1e-6, position_after=-1e-6),), meta),
                        only=["rejection-reason-holds"])
     assert v.message == "BUY was rejected NO_POSITION while holding -1e-06 units"
+
+
+def test_a_multi_instrument_step_shows_each_legs_fee_in_the_counterexample() -> None:
+    """The fee column of a step with legs is each leg's fee, as its price and position columns
+    are: a message about one leg's fee must be readable against the table beside it."""
+    from tradeguard.invariants._check import format_steps
+
+    meta = _meta(instruments=("BTC", "ETH"), action_kinds=("hold", "rebalance"), action_names=("HOLD", "REBALANCE"))
+    legs = (Leg(price=100.0, next_price=100.0, position_before=1.0, position_after=-1.0, quantity=-2.0, fee=0.003),
+            Leg(price=10.0, next_price=10.0, position_before=0.0, position_after=5.0, quantity=5.0, fee=0.05))
+    record = StepRecord(t=0, price=0, next_price=0, predicted=1, executed=1, rejected=False, reason=None,
+                        position_before=0, position_after=0, cash_before=1000.0, cash_after=1149.947,
+                        equity_before=1100.0, equity_after=1099.947, quantity=0, fee=0.053, reward=0.0,
+                        components=(), mask=None, cost_basis_before=0, legs=legs)
+    row = format_steps([record], meta, 0).splitlines()[1]
+    assert "100.00/10.00" in row and "1/0 -> -1/5" in row and " 0.003/0.05 " in row, row
