@@ -307,6 +307,10 @@ class _GateRun:
         self.failing: set[str] = set()
         # The env contract's shared search: how many examples it ran.
         self.shared_env = 0
+        # Episodes the searches tried to record, and those that recorded a step (or ended cleanly): when
+        # none did (every reset raised), no pass would mean anything.
+        self.tried_episodes = 0
+        self.ran_episodes = 0
         self.env_checks: list[Invariant] = []
         # Settings fuzzing: what was asked for, the factory of each drawn settings, the report's note.
         self.settings_spec = settings
@@ -536,7 +540,7 @@ class _GateRun:
                 if call is None:
                     raise
                 self.failure(Violation(invariant=crashes.id, step=len(call.actions) - 1 if call.actions else None,
-                                       message=f"{call.what} raised {type(exc).__name__}: {exc}{_where(exc)}",
+                                       message=f"{_called(call)} raised {type(exc).__name__}: {exc}{_where(exc)}",
                                        seed=call.seed),
                              call, ex.settings, ex.spare)
         if iso.timed_out is not None:
@@ -560,6 +564,7 @@ class _GateRun:
         ep = record_episode(make_env(), self.plan(ex), seed=ex.seed, options=self.options(ex), adapter=chosen)
         if ep.error is not None and _env_error(iso, ep.error) is None:
             raise ep.error  # the adapter's, not the env's
+        self._recorded(ep)
         results = evaluate_trace(ep.trace, only=ids, reported=ep.reported)
         self.traced.observe(results, ep.trace.meta)
         return [v for res in results for v in res.violations]
@@ -568,6 +573,7 @@ class _GateRun:
         make_env, chosen, iso, plan, options = self.env_factory(ex), self.chosen, self.iso, self.plan, self.options
         if inv.id == "valid-steps-do-not-raise":
             ep = record_episode(make_env(), plan(ex), seed=ex.seed, options=options(ex), adapter=chosen)
+            self._recorded(ep)
             if ep.error is None:
                 return []
             steps = len(ep.trace)
@@ -590,6 +596,7 @@ class _GateRun:
     def any_trace_failure(self, ex: _Example) -> bool:
         """The shared search's condition: notes every trace invariant the example breaks, never stops."""
         self.shared += 1
+        self.tried_episodes += 1
         found = self.evaluate(ex, lambda e: self.trace_violations(e, [i.id for i in self.applicable]))
         self.failing.update(v.invariant for v in found)
         return False
@@ -600,12 +607,24 @@ class _GateRun:
         one per check saves the generation of every example once per check."""
         self.shared_env += 1
         for inv in self.env_checks:
+            self.tried_episodes += inv.id == "valid-steps-do-not-raise"
             # One seen failing gets its own search, which shrinks it.
             if inv.id not in self.failing and self.evaluate(ex, functools.partial(self.env_violations, inv=inv)):
                 self.failing.add(inv.id)
         return False
 
+    def _recorded(self, ep: RecordedEpisode) -> None:
+        self.ran_episodes += bool(ep.trace.records) or ep.error is None
+
     # ------------------------------------------------------------------ one invariant
+    def _pass(self, report: InvariantReport) -> InvariantReport:
+        """``report``, a pass, unless no episode of the run recorded a step: then nothing was checked."""
+        if report.status != "pass" or self.ran_episodes or not self.tried_episodes:
+            return report
+        return InvariantReport(invariant=report.invariant, status="not-applicable", examples=0,
+                               note=f"not checked: the env raised before a step could be recorded in every one of "
+                               f"the {self.tried_episodes} episodes tried (see valid-steps-do-not-raise)")
+
     def not_checked(self, inv: Invariant) -> InvariantReport:
         return InvariantReport(invariant=inv, status="not-applicable", examples=0,
                                note=f"not checked: the env timed out {len(self.iso.timeouts)} times (see valid-steps-do-not-raise)")
@@ -631,14 +650,14 @@ class _GateRun:
                 minimal = self.search(inv.id, one.violated, replay_only=True) if db is not None else None
                 if minimal is None:
                     if inv.scope == "env":
-                        return _passed(inv, max(self.shared_env, one.examples), iso, make_env)
-                    return self.traced.passed(inv, max(self.shared, one.examples))
+                        return self._pass(_passed(inv, max(self.shared_env, one.examples), iso, make_env))
+                    return self._pass(self.traced.passed(inv, max(self.shared, one.examples)))
             else:
                 minimal = self.search(inv.id, one.violated)
                 if minimal is None:
                     if inv.scope != "env":
-                        return self.traced.passed(inv, one.examples)
-                    return _passed(inv, one.examples, iso, make_env)
+                        return self._pass(self.traced.passed(inv, one.examples))
+                    return self._pass(_passed(inv, one.examples, iso, make_env))
             found = one.violations(minimal) or [Violation(
                 invariant=inv.id, step=None, seed=minimal.seed,
                 message="this episode failed once, but not when it was run again: the env does not behave "
@@ -759,6 +778,13 @@ def _taken(
     with iso.example():
         record_episode(make_env(), plan, seed=ex.seed, options=options, adapter=adapter)
     return tuple(plan.taken)
+
+
+def _called(call: EnvCall) -> str:
+    """The call as it was made: a reset with the example's market says so (``reset(seed=0)`` with options {'prices': ...})."""
+    if call.what.startswith("reset(") and call.options:
+        return f"{call.what} with options {{{', '.join(f'{k!r}: ...' for k in call.options)}}}"
+    return call.what
 
 
 def _where(exc: BaseException) -> str:

@@ -163,6 +163,16 @@ def check_market_taken(make_env: Any, adapter: Any, length: int, idle: Any, *, m
             return
         try:
             ep = record_episode(make_env(), [idle], seed=0, options=options, adapter=adapter)
+        except TypeError as exc:
+            if "unexpected keyword argument" not in str(exc):
+                return
+            name = getattr(adapter, "name", type(adapter).__name__)
+            raise InvalidConfig(
+                f"the env's reset() does not take the market the {name} adapter's reset_options gives it: "
+                f"{type(exc).__name__}: {exc}. Make reset() take {sorted(options)} (docs/adapters.md, \"An env that "
+                "takes its data in its constructor\"; an env on the old gym API gets them as keyword arguments), or "
+                "return None from the adapter's market_length and reset_options to check the env on its own data."
+            ) from exc
         except Exception:
             return
         if ep.error is not None or not ep.trace.records:

@@ -179,3 +179,47 @@ def test_a_black_box_audit_that_could_judge_nothing_is_refused_not_passed(capsys
     assert str(info.value) == message
     assert main(["audit-reward", "--env", "tradeguard.env:BatchLaneEnv", "--adapter", "gym", "--budget", "1"]) == 2
     assert "nothing to audit" in capsys.readouterr().err
+
+
+def test_passes_are_not_claimed_when_every_episode_raised_before_its_first_step() -> None:
+    """An env whose reset raises on every generated market: valid-steps-do-not-raise fails, and no other
+    invariant reports a pass (each examined no step): each is 'not checked', with why."""
+
+    class RefusesMarkets(_NS["CoinEnv"]):  # type: ignore[misc, name-defined]
+        def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> Any:
+            if options:
+                raise ValueError("a market needs at least 100 prices")
+            return super().reset(seed=seed)
+
+    report = check_trading_env(RefusesMarkets, adapter=CoinAdapter(), examples=10, max_steps=3, seed=0)
+    assert report.statuses["valid-steps-do-not-raise"] == "fail"
+    crash = report.result("valid-steps-do-not-raise").violations[0].message
+    assert crash.startswith("reset(seed=") and "with options {'prices': ...} raised ValueError: a market needs" in crash
+    assert [i for i, s in report.statuses.items() if s == "pass"] == []
+    notes = {r.note for r in report.results if r.status == "not-applicable" and r.note.startswith("not checked")}
+    assert len(notes) == 1 and re.fullmatch(r"not checked: the env raised before a step could be recorded in every one "
+                                            r"of the \d+ episodes tried \(see valid-steps-do-not-raise\)", notes.pop())
+
+
+def test_an_old_api_env_whose_reset_takes_no_market_is_refused_with_the_fix() -> None:
+    from tradeguard.errors import InvalidConfig
+
+    class OldCoin(_NS["CoinEnv"]):  # type: ignore[misc, name-defined]
+        """CoinEnv on the old gym API: reset() takes nothing and returns the observation; step() returns 4 values."""
+
+        def reset(self) -> Any:  # type: ignore[override]
+            obs, self.first_info = super().reset()
+            return obs
+
+        def step(self, action: Any) -> Any:
+            obs, reward, terminated, truncated, info = super().step(action)
+            return obs, reward, terminated or truncated, info
+
+    class OldCoinAdapter(CoinAdapter):  # type: ignore[misc, valid-type]
+        def begin(self, env: Any, observation: Any, info: Any) -> None:
+            super().begin(env, observation, env.unwrapped.first_info)  # the old reset returns no info
+
+    with pytest.raises(InvalidConfig, match=r"^the env's reset\(\) does not take the market the coin adapter's "
+                                            r"reset_options gives it: TypeError: .*unexpected keyword argument "
+                                            r"'prices'\. Make reset\(\) take \['prices'\]"):
+        check_trading_env(OldCoin, adapter=OldCoinAdapter(), examples=5, max_steps=3, seed=0)
