@@ -156,7 +156,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _cores() -> int:
-    from tradeguard.mutate import default_jobs
+    # not from tradeguard.mutate: every command builds this parser
+    from tradeguard._cores import default_jobs
 
     return default_jobs()
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from tradeguard._cores import default_jobs
 from tradeguard.errors import InvalidConfig
 from tradeguard.mutate._equivalents import Equivalent
 from tradeguard.mutate._operators import Mutant, mutants_of_source, sample_mutants
@@ -341,14 +342,6 @@ def _verdict(r: MutantResult) -> str:
         return f"timeout{on}: {r.detail}"
     detail = r.detail if len(r.detail) <= 140 else r.detail[:139] + "..."
     return f"crash{on}: {detail}"
-
-
-def default_jobs() -> int:
-    """The cores this process may use."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def read_sources(paths: Sequence[str], *, cwd: str | None = None) -> list[SourceFile]:
