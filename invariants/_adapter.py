@@ -73,17 +73,39 @@ def reported_metrics_of(adapter: Any, env: Any, info: Any) -> Mapping[str, Any] 
     hook = getattr(adapter, "reported_metrics", None)
     if not callable(hook):
         return None
-    reported = hook(env, info if isinstance(info, dict) else {})
-    if reported is None or isinstance(reported, Mapping):
-        return reported
+    from tradeguard._validation import suggest
     from tradeguard.errors import InvalidConfig
+    from tradeguard.invariants._model import raised_at
+    from tradeguard.trace import metric_names
 
     name = getattr(adapter, "name", None) or type(adapter).__name__
-    raise InvalidConfig(
-        f"the {name} adapter's reported_metrics() returned a {type(reported).__name__}; expected a "
-        "mapping of metric names (EpisodeMetrics fields, e.g. 'trades', 'episode_reward') to the "
-        "values the env reports, or None (docs/adapters.md)."
-    )
+    try:
+        reported = hook(env, info if isinstance(info, dict) else {})
+    except Exception as exc:  # the adapter's mistake (a key the env's info lacks), named with its line
+        at = raised_at(exc)
+        raise InvalidConfig(
+            f"the {name} adapter's reported_metrics() raised {type(exc).__name__}: {exc}{f', {at}' if at else ''}. "
+            "It is called at the end of each episode with its last info (docs/adapters.md)."
+        ) from exc
+    if reported is None:
+        return None
+    if not isinstance(reported, Mapping):
+        raise InvalidConfig(
+            f"the {name} adapter's reported_metrics() returned a {type(reported).__name__}; expected a "
+            "mapping of metric names (EpisodeMetrics fields, e.g. 'trades', 'episode_reward') to the "
+            "values the env reports, or None (docs/adapters.md)."
+        )
+    known = metric_names()
+    unknown = [k for k in reported if k not in known]
+    if unknown:  # a name metrics-match-trace cannot check must not pass as checked
+        raise InvalidConfig(
+            f"the {name} adapter's reported_metrics() returned {', '.join(map(repr, unknown))}, which "
+            f"{'is not a metric' if len(unknown) == 1 else 'are not metrics'} tradeguard can check; expected "
+            f"names among {', '.join(known)}.{suggest(str(unknown[0]), known)} Leave out what the env reports "
+            "that has no counterpart, or derive one (e.g. the share of steps each action executed: "
+            "action_distribution_executed, by action name)."
+        )
+    return reported
 
 
 class NativeAdapter:

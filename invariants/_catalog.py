@@ -28,6 +28,7 @@ from tradeguard.invariants._accounting import (
 )
 from tradeguard.invariants._model import Context, Invariant
 from tradeguard.trace import (
+    METRIC_ALIASES,
     StepRecord,
     Trace,
     TraceMeta,
@@ -334,21 +335,13 @@ def _reward_is_pnl(prev: StepRecord | None, r: StepRecord, c: Context) -> str | 
     return None
 
 
-_UNQUALIFIED = {
-    "action_distribution": "action_distribution_executed",
-    "action_entropy": "action_entropy_executed",
-}
-
-
 def _metrics_match(trace: Trace, c: Context) -> Iterable[tuple[int | None, str]]:
     reported = c.reported
     if reported is None:
         return
     truth = compute_metrics(trace).as_dict()
     for key, value in reported.items():
-        # Evaluators that report one unqualified distribution or entropy (the seed's
-        # did: "action_distribution") claim what the agent *did*: the executed one.
-        key = _UNQUALIFIED.get(key, key)
+        key = METRIC_ALIASES.get(key, key)  # (an unknown name is refused where the adapter hands them over)
         if key not in truth:
             continue
         want = truth[key]

@@ -88,7 +88,7 @@ def record_episode(
     episode = RecordedEpisode(
         played.trace, played.observations, played.snapshots, played.infos, played.ended, played.error
     )
-    if episode.error is None:
+    if episode.error is None and episode.trace.records:  # (an episode of no step has no metrics of its own)
         episode.reported = reported_metrics_of(adapter, env, episode.infos[-1])
     return episode
 

@@ -703,3 +703,44 @@ def test_gym_trading_env_changes_warning_filters_at_import_found_by_the_cli() ->
         "category=Warning): every warning anywhere in the program now raises an exception"
     )
     assert any(f.startswith("reset(seed=0) draws from numpy's global random generator") for f in out["findings"])
+
+
+def test_reported_metrics_with_a_name_no_invariant_checks_are_refused_not_passed() -> None:
+    """An env's 'buys' has no counterpart in the trace: refused with the names there are, not ignored
+    (metrics-match-trace would pass having checked nothing)."""
+
+    class ReportsBuys(CoinAdapter):  # type: ignore[misc, valid-type]
+        def reported_metrics(self, env: Any, info: Any) -> Any:
+            return {"trades": info["trades"], "buys": info["trades"]}
+
+    with pytest.raises(InvalidConfig) as info:
+        check_trading_env(CoinEnv, adapter=ReportsBuys(), examples=5, max_steps=3, seed=0)
+    message = str(info.value)
+    assert message.startswith("the coin adapter's reported_metrics() returned 'buys', which is not a metric tradeguard "
+                              "can check; expected names among steps, episode_reward, ")
+    assert "action_distribution_executed" in message and "Leave out what the env reports" in message
+
+
+def test_a_reported_metrics_hook_that_raises_is_named_with_its_line() -> None:
+    class ReadsAMissingKey(CoinAdapter):  # type: ignore[misc, valid-type]
+        def reported_metrics(self, env: Any, info: Any) -> Any:
+            return {"trades": info["trade_count"]}
+
+    with pytest.raises(InvalidConfig) as info:
+        check_trading_env(CoinEnv, adapter=ReadsAMissingKey(), examples=5, max_steps=3, seed=0)
+    assert re.fullmatch(r"the coin adapter's reported_metrics\(\) raised KeyError: 'trade_count', in reported_metrics\(\) "
+                        r"at \S*test_adapters\.py:\d+\. It is called at the end of each episode with its last info "
+                        r"\(docs/adapters\.md\)\.", str(info.value)), info.value
+
+
+def test_reported_metrics_are_not_asked_of_an_episode_of_no_step() -> None:
+    """reset's info need not carry the env's counters: an episode of no step has no metrics to hand over."""
+    calls: list[Any] = []
+
+    class Counting(CoinAdapter):  # type: ignore[misc, valid-type]
+        def reported_metrics(self, env: Any, info: Any) -> Any:
+            calls.append(info)
+            return {"trades": info["trades"]}
+
+    assert record_episode(CoinEnv(), [], seed=0, adapter=Counting()).reported is None and calls == []
+    assert record_episode(CoinEnv(), [0], seed=0, adapter=Counting()).reported == {"trades": 0} and len(calls) == 1

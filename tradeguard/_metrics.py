@@ -10,7 +10,22 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from tradeguard.trace import Number, StepRecord, Trace
 
-__all__ = ["EpisodeMetrics", "action_entropy", "compute_metrics"]
+__all__ = ["METRIC_ALIASES", "EpisodeMetrics", "action_entropy", "compute_metrics", "metric_names"]
+
+METRIC_ALIASES = {
+    "action_distribution": "action_distribution_executed",
+    "action_entropy": "action_entropy_executed",
+}
+"""Names an env's evaluator may report for an :class:`EpisodeMetrics` field: one unqualified
+distribution or entropy (the seed's evaluator reported "action_distribution") claims what the
+agent *did*: the executed one."""
+
+
+def metric_names() -> tuple[str, ...]:
+    """Every metric name an env may report: the :class:`EpisodeMetrics` fields and :data:`METRIC_ALIASES`."""
+    import dataclasses
+
+    return (*(f.name for f in dataclasses.fields(EpisodeMetrics)), *METRIC_ALIASES)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -40,6 +40,7 @@ __all__ = [
     "CORE_FIELDS",
     "CRASH_ERRORS",
     "EXACT",
+    "METRIC_ALIASES",
     "ActionKind",
     "EpisodeMetrics",
     "FeeSchedule",
@@ -53,6 +54,7 @@ __all__ = [
     "TraceMeta",
     "action_entropy",
     "compute_metrics",
+    "metric_names",
     "total_reward",
     "unit_decimals",
 ]
@@ -732,4 +734,10 @@ class Trace(Sequence[StepRecord]):
 
 
 # The metrics live in their own module; they are part of this one's public API.
-from tradeguard._metrics import EpisodeMetrics, action_entropy, compute_metrics  # noqa: E402
+from tradeguard._metrics import (  # noqa: E402
+    METRIC_ALIASES,
+    EpisodeMetrics,
+    action_entropy,
+    compute_metrics,
+    metric_names,
+)
