@@ -426,6 +426,7 @@ def check_action_range_enforced(
         # The finding is made on a fresh env, so that no earlier probe can have caused it.
         env = make_env()
         obs0, info0 = env.reset(seed=seed, options=options)
+        began = _began(adapter, env, obs0, info0)  # as the protocol has it: after the reset, before any step
         try:
             result = _step_quietly(env, bad.action)
         except Exception:
@@ -444,7 +445,7 @@ def check_action_range_enforced(
                 f"a different step: {difference}",
             ))
             continue
-        taken = _taken_as(env, adapter, obs0, info0, bad.action, result) if adapter is not None else ""
+        taken = _taken_as(env, adapter, bad.action, result) if adapter is not None and began else ""
         fix = (" (the env declares out_of_space='clip', but this input has no value to clip to)"
                if declared == "clip" else "")
         out.append(Violation(
@@ -490,6 +491,7 @@ def _discrete_range(
         if not outside_the_space(env.action_space, bad):
             continue  # a member of the space (True in Discrete(2)): the env must take it
         obs0, info0 = env.reset(seed=seed, options=options)
+        began = _began(adapter, env, obs0, info0)
         try:
             result = _step_quietly(env, bad)
         except Exception:
@@ -497,8 +499,8 @@ def _discrete_range(
         info = result[4] if isinstance(result, tuple) and len(result) == 5 else {}
         record = info.get("record") if isinstance(info, dict) else None
         taken = f"; it executed as action {record.executed}" if record is not None else ""
-        if record is None and adapter is not None:
-            taken = _taken_as(env, adapter, obs0, info0, bad, result)
+        if record is None and adapter is not None and began:
+            taken = _taken_as(env, adapter, bad, result)
         out.append(
             Violation(
                 invariant="action-range-enforced",
@@ -534,10 +536,21 @@ def _clipped_difference(
     return None if found is None else found[1]
 
 
-def _taken_as(env: Any, adapter: TraceAdapter, obs: Any, info: Any, bad: Any, result: Any) -> str:
-    """``"; it executed as Buy"`` (or ``BTC +3``): what the adapter says a coerced action did, if it can say."""
+def _began(adapter: TraceAdapter | None, env: Any, obs: Any, info: Any) -> bool:
+    """``adapter.begin`` on the reset just made, for :func:`_taken_as` to describe the step after it."""
+    if adapter is None:
+        return False
     try:
         adapter.begin(env, obs, info)
+    except Exception:  # the adapter cannot read this reset: the step is not described
+        return False
+    return True
+
+
+def _taken_as(env: Any, adapter: TraceAdapter, bad: Any, result: Any) -> str:
+    """``"; it executed as Buy"`` (or ``BTC +3``): what the adapter says a coerced action did, if it can say
+    (its ``begin`` ran after the reset, before the step)."""
+    try:
         meta = adapter.meta(env, seed=None)
         _, reward, terminated, truncated, step_info = result
         record = adapter.record(env, StepData(0, bad, result[0], reward, terminated, truncated, step_info, None))

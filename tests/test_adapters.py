@@ -744,3 +744,29 @@ def test_reported_metrics_are_not_asked_of_an_episode_of_no_step() -> None:
 
     assert record_episode(CoinEnv(), [], seed=0, adapter=Counting()).reported is None and calls == []
     assert record_episode(CoinEnv(), [0], seed=0, adapter=Counting()).reported == {"trades": 0} and len(calls) == 1
+
+
+def test_a_coerced_action_is_described_from_the_state_begin_read_before_the_step() -> None:
+    """An adapter that reads the starting state from the env in begin() (an old-API env has no reset info)
+    must see it before the probe's step: step(1.5) taken as BUY is said to execute as BUY, not HOLD."""
+
+    class TruncatesActions(CoinEnv):  # type: ignore[misc, valid-type]
+        def step(self, action: Any) -> Any:
+            return super().step(int(action))  # 1.5 -> 1, with no error
+
+    class ReadsTheEnv(CoinAdapter):  # type: ignore[misc, valid-type]
+        def begin(self, env: Any, observation: Any, info: Any) -> None:
+            e = env.unwrapped
+            price = e.prices[e.t]
+            self.last = dict(info, coins=e.coins, cash=e.cash, price=price, portfolio_value=e.cash + e.coins * price)
+
+        def record(self, env: Any, step: Any) -> Any:
+            was = self.last
+            record = super().record(env, step)  # what executed, from the coins it holds before and after:
+            moved = step.info["coins"] - was["coins"]
+            return record._replace(executed=1 if moved > 0 else 2 if moved < 0 else 0)
+
+    report = check_trading_env(TruncatesActions, adapter=ReadsTheEnv(), examples=5, max_steps=3, seed=0,
+                               only=["action-range-enforced"])
+    messages = [v.message for v in report.result("action-range-enforced").violations]
+    assert any(m.startswith("step(1.5) ") and m.endswith("; it executed as BUY") for m in messages), messages
