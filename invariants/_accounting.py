@@ -260,12 +260,16 @@ def _fees_match_schedule(prev: StepRecord | None, r: StepRecord, c: Context) -> 
             # (read only where the adapter supplies positions: fees-match-schedule does not need them)
             positions = r.legs is not None or {"position_before", "position_after"} <= c.meta.supplies
             held = max(abs(leg.position_before), abs(leg.position_after)) * abs(leg.price) if positions else 0.0
-            ok = _same(charged, want, c, notional, held, rounded=rounded)
+            # A fee the adapter can only read off the cash (an env that reports none: cash before, less
+            # cash after, less what the units cost) carries the cash's rounding: its magnitudes too.
+            cash = max(abs(r.cash_before), abs(r.cash_after)) if {"cash_before", "cash_after"} <= c.meta.supplies else 0.0
+            ok = _same(charged, want, c, notional, held, cash, rounded=rounded)
         if not ok:
             return (
                 f"fee{_leg_name(c, i, len(legs))} charged {c.money(charged)} on {c.units(leg.quantity)} units at "
                 f"{c.money(leg.price)} (notional {c.money(notional)}); the declared schedule "
                 f"({_describe_schedule(schedule, c)}) charges {c.money(want)}"
+                f"{_off_by(charged, want, c) if c.money(charged) == c.money(want) else ''}"
                 f"{' - charged twice?' if want > 0 and abs(charged - 2 * want) <= abs(want) * 1e-6 else ''}"
             )
     return None

@@ -394,3 +394,23 @@ def test_a_multi_instrument_step_shows_each_legs_fee_in_the_counterexample() -> 
                         components=(), mask=None, cost_basis_before=0, legs=legs)
     row = format_steps([record], meta, 0).splitlines()[1]
     assert "100.00/10.00" in row and "1/0 -> -1/5" in row and " 0.003/0.05 " in row, row
+
+
+def test_a_fee_read_off_the_cash_is_judged_at_the_cashs_precision_and_a_cent_is_still_caught() -> None:
+    """An env that reports no fee: the adapter reads it off the cash (before, less after, less what the
+    units cost). At 1,000,000.00 of cash that carries the cash's rounding (a 1.00 commission reads
+    0.99999999997...): no false positive; a fee a cent off is still caught, and says by how much."""
+    schedule = FeeSchedule(fixed=1.0)
+    meta = _meta(fee_schedule=schedule)
+    cash, price, quantity = 1_000_000.0, 100.01, 10.0
+    after = cash - (quantity * price + 1.0)
+    derived = cash - after - quantity * price
+    assert derived != 1.0  # the float rounding this test is about
+    honest = _buy(cash, quantity, price, derived, cash_after=after)
+    assert [v.message for v in check_trace(Trace((honest,), meta), only=["fees-match-schedule"])] == []
+    cent = _buy(cash, quantity, price, derived + 0.01, cash_after=after - 0.01)
+    (v,) = check_trace(Trace((cent,), meta), only=["fees-match-schedule"])
+    assert v.message.startswith("fee charged 1.01 on 10 units at 100.01")
+    close = _buy(cash, quantity, price, 1.004, cash_after=cash - quantity * price - 1.004)
+    (w,) = check_trace(Trace((close,), meta), only=["fees-match-schedule"])
+    assert "charges 1.00 (off by 0.004" in w.message, w.message  # both print as 1.00: the difference is shown
