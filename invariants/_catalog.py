@@ -183,7 +183,7 @@ def _insufficient_cash(r: StepRecord, c: Context, what: str) -> str | None:
     least, schedule = meta.min_order, meta.fee_schedule
     if least is None or schedule is None or not meta.long_only or not {"price", "cash_before"} <= meta.supplies:
         return None
-    if c.kind(r.predicted) not in ("open", "add"):
+    if c.kind(r.predicted) not in ("open", "add", "buy"):
         return None
     notional = least * r.price
     fee = schedule.expected(least, r.price)
@@ -219,7 +219,7 @@ def _mask_matches(prev: StepRecord | None, r: StepRecord, c: Context) -> str | N
     return None
 
 
-_GROWS = {"open": "opened", "add": "added to"}
+_GROWS = {"open": "opened", "add": "added to", "buy": "bought into"}
 
 
 def _allowed_executes(prev: StepRecord | None, r: StepRecord, c: Context) -> str | None:
@@ -229,7 +229,7 @@ def _allowed_executes(prev: StepRecord | None, r: StepRecord, c: Context) -> str
     if r.rejected or r.executed != r.predicted or r.reason is not None:
         return None
     kind = c.kind(r.executed)
-    if kind not in ("open", "add", "reduce", "close"):
+    if kind not in ("open", "add", "buy", "reduce", "close"):
         return None
     before, after = r.position_before, r.position_after
     if kind == "open" and before != 0:
@@ -581,7 +581,7 @@ CATALOG: tuple[Invariant, ...] = (
     _inv(
         id="allowed-actions-execute",
         statement="An action the env does not reject (and the mask allows) changes the position as its kind "
-        "says: an open or add grows it, a reduce shrinks it, a close flattens it.",
+        "says: an open, add or buy grows it, a reduce shrinks it, a close flattens it.",
         family="rules",
         scope="step",
         needs=_F({"predicted", "executed", "rejected", "reason", "position_before", "position_after"}),

@@ -26,9 +26,6 @@ from tradeguard.trace import OPTIONAL_FIELDS, StepRecord, Trace, TraceMeta, tota
 
 __all__ = ["InvariantMonitor", "fast_step_check", "fast_step_ok"]
 
-_SELL = frozenset({"reduce", "close"})
-
-
 def _plain_ledger(meta: TraceMeta) -> bool:
     """Exact, one instrument, long-only, no credit, nothing declared: the fused check's domain."""
     return (
@@ -78,13 +75,15 @@ def fast_step_check(c: Context) -> Callable[[StepRecord | None, StepRecord], boo
     hold = c.hold
     n_actions = len(c.kinds)
     disabled = c.meta.disabled_actions
-    # per action: 0 hold, 1 sell (reduce/close), 2 open, 3 add, 4 other, 5 must never execute
+    # per action: 0 hold, 1 reduce, 2 open, 3 add, 4 other, 5 must never execute, 6 close, 7 buy
     code = tuple(
         0 if k == "hold"
         else 5 if a in disabled
-        else 1 if k in _SELL
+        else 1 if k == "reduce"
+        else 6 if k == "close"
         else 2 if k == "open"
         else 3 if k == "add"
+        else 7 if k == "buy"
         else 4
         for a, k in enumerate(c.kinds)
     )
@@ -111,15 +110,23 @@ def fast_step_check(c: Context) -> Callable[[StepRecord | None, StepRecord], boo
             if executed != hold:
                 if executed != predicted or rejected or q == 0 or not 0 <= executed < n_actions:
                     return False
+                # allowed-actions-execute's part too: each kind moves the position its way (q != 0 above;
+                # an open from 0 can only grow it, since the position stays >= 0)
                 kind = code[executed]
                 if kind == 1:
-                    if pos0 <= 0:
+                    if pos0 <= 0 or q >= 0:
+                        return False
+                elif kind == 6:
+                    if pos0 <= 0 or pos1 != 0:
                         return False
                 elif kind == 2:
                     if pos0 != 0:
                         return False
                 elif kind == 3:
-                    if pos0 <= 0 or pos0 * price <= basis0:
+                    if pos0 <= 0 or pos0 * price <= basis0 or q <= 0:
+                        return False
+                elif kind == 7:
+                    if q <= 0:
                         return False
                 elif kind == 5:
                     return False

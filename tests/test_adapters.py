@@ -770,3 +770,49 @@ def test_a_coerced_action_is_described_from_the_state_begin_read_before_the_step
                                only=["action-range-enforced"])
     messages = [v.message for v in report.result("action-range-enforced").violations]
     assert any(m.startswith("step(1.5) ") and m.endswith("; it executed as BUY") for m in messages), messages
+
+
+def test_a_buy_that_opens_or_adds_is_the_buy_kind_checked_without_false_positives() -> None:
+    """BUY 10 shares, flat or not (the common kind): declared 'buy' it passes the rule invariants; declared
+    'open' it would fail no-buy-while-in-position on a healthy second buy; a 'buy' that sells is caught."""
+
+    class AddingCoin(CoinEnv):  # type: ignore[misc, valid-type]
+        """BUY spends half the cash, flat or holding coins."""
+
+        def step(self, action: Any) -> Any:
+            if int(action) == 1:
+                price = self.prices[self.t]
+                before = self.cash + self.coins * price
+                bought = self.cash / 2 / (price * (1 + self.fee_rate))
+                fee = self.fee(bought, price)
+                self.coins, self.cash = self.coins + bought, self.cash - bought * price - fee
+                self.trades += 1
+                self.t += 1
+                obs, info = self._out(fee, None)
+                return obs, info["portfolio_value"] - before, False, self.t == len(self.prices) - 1, info
+            return super().step(action)
+
+    class BuyKind(CoinAdapter):  # type: ignore[misc, valid-type]
+        kind = "buy"
+
+        def meta(self, env: Any, *, seed: Any) -> Any:
+            meta = super().meta(env, seed=seed)
+            return dataclasses.replace(meta, action_kinds=("hold", self.kind, "close"))
+
+    rules = ["no-buy-while-in-position", "allowed-actions-execute", "rejection-reason-holds", "no-sell-without-position"]
+    as_buy = check_trading_env(AddingCoin, adapter=BuyKind(), examples=60, max_steps=3, seed=0, only=rules)
+    assert as_buy.passed, as_buy.format()
+    assert as_buy.result("allowed-actions-execute").status == "pass" and not as_buy.result("allowed-actions-execute").idle
+    assert as_buy.result("no-buy-while-in-position").idle  # no action is an 'open'
+    as_open = check_trading_env(AddingCoin, adapter=type("OpenKind", (BuyKind,), {"kind": "open"})(), examples=60,
+                                max_steps=3, seed=0, only=["no-buy-while-in-position"])
+    assert as_open.statuses == {"no-buy-while-in-position": "fail"}
+
+    class BuyThatSells(AddingCoin):  # BUY while holding sells everything instead
+        def step(self, action: Any) -> Any:
+            return super().step(2 if int(action) == 1 and self.coins else action)
+
+    broken = check_trading_env(BuyThatSells, adapter=BuyKind(), examples=60, max_steps=3, seed=0,
+                               only=["allowed-actions-execute"])
+    (v, *_) = broken.result("allowed-actions-execute").violations
+    assert "BUY" in v.message and "bought into the position" in v.message, v.message

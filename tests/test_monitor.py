@@ -394,3 +394,36 @@ def test_the_gym_adapter_records_a_box_env_without_action_ids() -> None:
     for _ in range(3):
         broken.step(np.array([0.5], dtype=np.float32))
     assert [(v.invariant, v.step, v.message) for v in broken.violations] == [("finite-rewards", 1, "reward is nan")]
+
+
+def _consistent(rec: StepRecord, q: int) -> StepRecord:
+    """``rec`` trading ``q`` units instead, every identity kept (cash, equity, the PnL reward's components)."""
+    pos1 = rec.position_before + q
+    cash1 = rec.cash_before - q * rec.price - rec.fee
+    eq1 = cash1 + pos1 * rec.next_price
+    return rec._replace(quantity=q, position_after=pos1, cash_after=cash1, equity_after=eq1)
+
+
+@pytest.mark.parametrize(("kind", "q_of"), [
+    ("reduce", lambda held: 1),          # a "reduce" that bought
+    ("close", lambda held: -(held // 2) or -1),  # a "close" that left units held
+    ("add", lambda held: -1),            # an "add" that sold
+    ("buy", lambda held: -1),            # a "buy" that sold
+])
+def test_fast_path_rejects_an_action_that_moved_the_position_against_its_kind(kind: str, q_of: Any) -> None:
+    """A step consistent in every identity, whose action moved the position the wrong way for its kind:
+    allowed-actions-execute rejects it, and so must the fused check (it never passes what a check rejects)."""
+    trace = _records(3)
+    ctx0 = Context.of(trace.meta)
+    held = next(r for r in trace.records if r.position_before > 2 and not r.rejected and r.executed != ctx0.hold
+                and r.legs is None)
+    action = held.executed
+    kinds = tuple(kind if a == action else k for a, k in enumerate(trace.meta.action_kinds))
+    # (a reward that claims nothing: the reward checks have nothing to say about the changed trade)
+    meta = dataclasses.replace(trace.meta, action_kinds=kinds, reward_is_pnl=False)
+    ctx = Context.of(meta)
+    bad = _consistent(held, q_of(held.position_before))
+    assert "allowed-actions-execute" in _rejecting(None, bad, ctx)
+    assert set(_rejecting(None, bad, ctx)) <= {"allowed-actions-execute", "no-add-without-profitable-position"}
+    assert not fast_step_ok(None, bad, ctx)
+    assert fast_step_ok(None, held, Context.of(dataclasses.replace(trace.meta, reward_is_pnl=False)))

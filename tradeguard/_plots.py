@@ -38,7 +38,7 @@ _EXECUTED = "#2a9d3f"
 _LABEL_STEPS = 16
 """Episodes up to this many steps get each non-HOLD action written next to its marker."""
 
-_BUY_KINDS = frozenset({"open", "add"})
+_BUY_KINDS = frozenset({"open", "add", "buy"})
 _SELL_KINDS = frozenset({"reduce", "close"})
 
 

@@ -59,11 +59,22 @@ __all__ = [
     "unit_decimals",
 ]
 
-ActionKind = Literal["hold", "open", "reduce", "close", "add", "rebalance"]
-"""What an action does to a long position: nothing, open from flat, sell part, sell all, add;
-or ``rebalance``: trade any instruments towards a target (what it did is in the record's legs)."""
+ActionKind = Literal["hold", "open", "reduce", "close", "add", "buy", "rebalance"]
+"""What an action does to a position, which is what the rule invariants judge it by:
 
-ACTION_KINDS: tuple[ActionKind, ...] = ("hold", "open", "reduce", "close", "add", "rebalance")
+- ``hold``: nothing; the action a rejected one becomes.
+- ``open``: buys only from flat (a buy while holding is refused, or is another action):
+  ``no-buy-while-in-position`` holds it to that.
+- ``add``: buys more of a position already held; tradeguard's ADD_POSITION also needs it
+  profitable (``no-add-without-profitable-position``, where cost bases are supplied).
+- ``buy``: buys whatever is held, flat or not (``BUY 10 shares`` that opens or adds).
+- ``reduce``: sells part (or all) of what is held; ``close``: sells all of it.
+- ``rebalance``: trades any instruments towards a target (what it did is in the record's legs).
+
+An unrejected ``open``, ``add`` or ``buy`` grows the position, a ``reduce`` shrinks it, a
+``close`` flattens it (``allowed-actions-execute``)."""
+
+ACTION_KINDS: tuple[ActionKind, ...] = ("hold", "open", "reduce", "close", "add", "buy", "rebalance")
 
 OutOfSpace = Literal["refuse", "clip"]
 """What an env does with an action its action space does not contain: raise, or clip it into

@@ -49,7 +49,7 @@ def _reference_plans(
             out[f"spam:{names[a]}"] = (a,) * H
     if hold is not None and positions:
         adds = [a for a in range(n) if kinds[a] == "add" and a not in disabled]
-        for buy in (a for a in range(n) if kinds[a] == "open" and a not in disabled):
+        for buy in (a for a in range(n) if kinds[a] in ("open", "buy") and a not in disabled):
             out[f"buy-and-never-sell:{names[buy]}"] = _buy_and_hold(tree, buy, None, hold)
             for add in adds[:1]:
                 out[f"buy-and-never-sell:{names[buy]}+ADD"] = _buy_and_hold(tree, buy, add, hold)

@@ -124,7 +124,7 @@ class EnvRollout:
     @property
     def opened(self) -> bool:
         """Whether some step opened a position from flat."""
-        return any(self._kind(r.executed) == "open" and r.position_before == 0 and r.position_after != 0 for r in self.records)
+        return any(self._kind(r.executed) in ("open", "buy") and r.position_before == 0 and r.position_after != 0 for r in self.records)
 
     @property
     def closed(self) -> bool:
