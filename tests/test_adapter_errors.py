@@ -135,8 +135,9 @@ def test_action_kinds_outside_the_vocabulary_are_refused_with_the_allowed_ones()
     with pytest.raises(InvalidConfig) as err:
         TraceMeta(env_id="x", action_names=("HOLD", "BUY", "SELL"), action_kinds=("hold", "buy", "sell"))  # type: ignore[arg-type]
     message = str(err.value)
-    assert "'buy' is not an action kind" in message
-    assert "expected one of 'hold', 'open', 'reduce', 'close', 'add'" in message
+    assert "'sell' is not an action kind" in message  # ('buy' is one: a buy that opens or adds)
+    assert "expected one of 'hold', 'open', 'reduce', 'close', 'add', 'buy', 'rebalance'" in message
+    assert "a buy that opens or adds is 'buy'" in message
 
 
 def test_as_many_action_kinds_as_action_names_are_required() -> None:

@@ -892,3 +892,58 @@ def test_the_docs_python_example_runs_and_prints_what_it_shows(
     shown = code.split("# ", 2)[-1].splitlines()[0]  # the comment that says what the first print prints
     assert shown == "0.0 ['toy_rules.py:5:9', 'toy_rules.py:6:14', 'toy_rules.py:20:23']"
     assert capsys.readouterr().out.splitlines()[0] == shown
+
+
+SLOW_ENV = '''\
+import time
+
+import gymnasium as gym
+import numpy as np
+
+import slow_rules
+
+
+class SlowEnv(gym.Env):
+    action_space = gym.spaces.Discrete(2)
+    observation_space = gym.spaces.Box(0, 1, (1,), np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        time.sleep(slow_rules.PAUSE)
+        return np.zeros(1, np.float32), {}
+
+    def step(self, action):
+        return np.zeros(1, np.float32), 0.0, False, True, {}
+
+
+def make_env():
+    return SlowEnv()
+'''
+
+
+@pytest.mark.slow
+def test_stopping_mutate_while_it_runs_the_unmutated_gate_stops_at_once(tmp_path: Path) -> None:
+    """Ctrl-C during the first phase (the gate on the unmutated code, run in a side thread) kills that
+    run too: mutate used to wait for it to finish (minutes here) before it stopped."""
+    (tmp_path / "slow_env.py").write_text(SLOW_ENV)
+    (tmp_path / "slow_rules.py").write_text("PAUSE = 0.5\n")
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tradeguard", "mutate", "--env", "slow_env:make_env", "--source", "slow_rules.py",
+         "--examples", "50"],
+        cwd=tmp_path, env={**os.environ, "TMPDIR": str(tmp)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not any(tmp.glob("tradeguard-mutate-*/run-*.jsonl")) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(1.0)  # the unmutated run is under way (its env sleeps 0.5 s a reset)
+        proc.send_signal(signal.SIGINT)
+        started = time.monotonic()
+        _, err = proc.communicate(timeout=30)
+        assert time.monotonic() - started < 10, "mutate waited for the unmutated run before it stopped"
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert "interrupted; every run was stopped" in err

@@ -701,8 +701,9 @@ def _bad_kinds(env_id: str, names: Sequence[str], kinds: Sequence[object]) -> No
         raise InvalidConfig(
             f"TraceMeta(env_id={env_id!r}, action_kinds={tuple(kinds)!r}): {k!r} is not an action kind; "
             f"expected one of {', '.join(repr(a) for a in ACTION_KINDS)} for each action (what it does "
-            f"to a long position: nothing, open from flat, sell part, sell all, add), e.g. a buy from "
-            f"flat is 'open' and a sell of the whole position 'close'."
+            f"to the position: nothing, buy only from flat, sell part, sell all, add to it, buy flat or not, "
+            f"trade towards a target), e.g. a buy that opens or adds is 'buy' and a sell of the whole "
+            f"position 'close'."
             f"{suggest(k, ACTION_KINDS) if isinstance(k, str) else ''}"
         )
     raise InvalidConfig(

@@ -456,7 +456,9 @@ def run_mutation(
     equivalents = dict(equivalents or {})
     sources = read_sources(paths, cwd=cwd)
     jobs = jobs or default_jobs()
-    with WorkerPool(jobs=jobs, cwd=cwd) as pool, ThreadPoolExecutor(max_workers=1) as side:
+    # The pool is entered last so that it exits first: Ctrl-C kills its runs (the unmutated ones in the
+    # side thread too) before the side thread is joined, rather than waiting for them to finish.
+    with ThreadPoolExecutor(max_workers=1) as side, WorkerPool(jobs=jobs, cwd=cwd) as pool:
         if progress is not None:
             progress(0, 1, "the gate on the unmutated code")
         # The unmutated runs go first, in the background: reading the files takes libcst
