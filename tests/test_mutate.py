@@ -684,6 +684,13 @@ def test_several_envs_make_one_gate_and_each_mutant_faces_the_envs_that_import_i
     assert [(r.status, r.env) for r in alone.results] == [("survived", None)]
 
 
+def _interruptible() -> None:
+    """In the child, before it runs: Ctrl-C's default disposition, as a terminal gives it. A test run
+    started in the background by a shell (CI scripts, ``cmd &``) ignores SIGINT, and its children
+    inherit that: Python then installs no KeyboardInterrupt, and the Ctrl-C these tests send is lost."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start_mutate(toy: Path, *extra: str) -> tuple[subprocess.Popen[str], Path]:
     """``tradeguard mutate`` on the toy's never-ending mutant, its temporary files under toy/tmp."""
     tmp = toy.parent / "tmp"
@@ -693,6 +700,7 @@ def _start_mutate(toy: Path, *extra: str) -> tuple[subprocess.Popen[str], Path]:
         [sys.executable, "-m", "tradeguard", "mutate", "--env", "toy_env:make_env", "--source", "toy_rules.py",
          "--mutant", hang.id, "--timeout", "120", *TOY_ARGS, *extra],
         cwd=toy, env={**os.environ, "TMPDIR": str(tmp)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=_interruptible,
     )  # fmt: skip
     return proc, tmp
 
@@ -933,6 +941,7 @@ def test_stopping_mutate_while_it_runs_the_unmutated_gate_stops_at_once(tmp_path
         [sys.executable, "-m", "tradeguard", "mutate", "--env", "slow_env:make_env", "--source", "slow_rules.py",
          "--examples", "50"],
         cwd=tmp_path, env={**os.environ, "TMPDIR": str(tmp)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=_interruptible,
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 60
