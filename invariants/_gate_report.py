@@ -215,9 +215,9 @@ class CatalogReport:
             )
         idle = self.idle
         if idle:
-            had = "pass had" if len(idle) == 1 else "passes had"
+            had, say = ("pass had", "its note says") if len(idle) == 1 else ("passes had", "their notes say")
             lines.append(f"{len(idle)} {had} nothing to check on this env ({', '.join(r.invariant.id for r in idle)}): "
-                         "their notes say why.")
+                         f"{say} why.")
         return "\n".join(lines)
 
     def raise_for_failures(self) -> None:

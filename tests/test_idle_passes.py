@@ -38,6 +38,10 @@ def test_the_coin_envs_idle_passes_are_named_with_their_reasons() -> None:
     data = {r["id"]: r for r in report.as_dict()["invariants"]}
     assert data["penalty-matches-rejections"]["idle"] is True and "idle" not in data["fees-match-schedule"]
     assert "  pass  penalty-matches-rejections" in report.format()
+    one = check_trading_env(CoinEnv, adapter=CoinAdapter(), examples=5, max_steps=3, seed=0,
+                            only=["disabled-actions-never-execute", "fees-match-schedule"])
+    assert one.format().splitlines()[-1] == ("1 pass had nothing to check on this env "
+                                             "(disabled-actions-never-execute): its note says why.")
 
 
 def test_a_declared_penalty_and_pnl_claim_are_checked_not_idle() -> None:
