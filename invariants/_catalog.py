@@ -28,6 +28,7 @@ from tradeguard.invariants._accounting import (
 )
 from tradeguard.invariants._model import Context, Invariant
 from tradeguard.trace import (
+    BUY_KINDS,
     METRIC_ALIASES,
     StepRecord,
     Trace,
@@ -183,7 +184,7 @@ def _insufficient_cash(r: StepRecord, c: Context, what: str) -> str | None:
     least, schedule = meta.min_order, meta.fee_schedule
     if least is None or schedule is None or not meta.long_only or not {"price", "cash_before"} <= meta.supplies:
         return None
-    if c.kind(r.predicted) not in ("open", "add", "buy"):
+    if c.kind(r.predicted) not in BUY_KINDS:
         return None
     notional = least * r.price
     fee = schedule.expected(least, r.price)

@@ -617,8 +617,10 @@ class _GateRun:
         self.ran_episodes += bool(ep.trace.records) or ep.error is None
 
     # ------------------------------------------------------------------ one invariant
-    def _pass(self, report: InvariantReport) -> InvariantReport:
-        """``report``, a pass, unless no episode of the run recorded a step: then nothing was checked."""
+    def _pass(self, inv: Invariant, examples: int) -> InvariantReport:
+        """``inv``'s pass over ``examples``, unless no episode of the run recorded a step: then nothing was checked."""
+        report = (_passed(inv, examples, self.iso, self.make_env) if inv.scope == "env"
+                  else self.traced.passed(inv, examples))
         if report.status != "pass" or self.ran_episodes or not self.tried_episodes:
             return report
         return InvariantReport(invariant=report.invariant, status="not-applicable", examples=0,
@@ -631,7 +633,7 @@ class _GateRun:
 
     def _verdict(self, inv: Invariant) -> InvariantReport:
         """One invariant's report: not applicable, pass, or fail with its shrunk counterexample."""
-        meta, chosen, iso, make_env, db = self.meta, self.chosen, self.iso, self.make_env, self.db
+        meta, chosen, iso, db = self.meta, self.chosen, self.iso, self.db
         if inv.scope != "env" and (unapplied := self.traced.not_applicable(inv, chosen.name)) is not None:
             return unapplied
         if inv.id == REFERENCE_INVARIANT and not self.has_reference:
@@ -649,15 +651,11 @@ class _GateRun:
                 # database may hold a failure saved by an earlier run (replayed first, cheaply).
                 minimal = self.search(inv.id, one.violated, replay_only=True) if db is not None else None
                 if minimal is None:
-                    if inv.scope == "env":
-                        return self._pass(_passed(inv, max(self.shared_env, one.examples), iso, make_env))
-                    return self._pass(self.traced.passed(inv, max(self.shared, one.examples)))
+                    return self._pass(inv, max(self.shared_env if inv.scope == "env" else self.shared, one.examples))
             else:
                 minimal = self.search(inv.id, one.violated)
                 if minimal is None:
-                    if inv.scope != "env":
-                        return self._pass(self.traced.passed(inv, one.examples))
-                    return self._pass(_passed(inv, one.examples, iso, make_env))
+                    return self._pass(inv, one.examples)
             found = one.violations(minimal) or [Violation(
                 invariant=inv.id, step=None, seed=minimal.seed,
                 message="this episode failed once, but not when it was run again: the env does not behave "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -23,9 +23,7 @@ agent *did*: the executed one."""
 
 def metric_names() -> tuple[str, ...]:
     """Every metric name an env may report: the :class:`EpisodeMetrics` fields and :data:`METRIC_ALIASES`."""
-    import dataclasses
-
-    return (*(f.name for f in dataclasses.fields(EpisodeMetrics)), *METRIC_ALIASES)
+    return (*(f.name for f in fields(EpisodeMetrics)), *METRIC_ALIASES)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tradeguard.errors import InvalidConfig
-from tradeguard.trace import Trace
+from tradeguard.trace import BUY_KINDS, Trace
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -38,7 +38,6 @@ _EXECUTED = "#2a9d3f"
 _LABEL_STEPS = 16
 """Episodes up to this many steps get each non-HOLD action written next to its marker."""
 
-_BUY_KINDS = frozenset({"open", "add", "buy"})
 _SELL_KINDS = frozenset({"reduce", "close"})
 
 
@@ -214,7 +213,7 @@ def _mark_actions(ax: Axes, ep: EpisodePath, *, legend: bool) -> None:
         if ep.rejected[t]:
             groups["rejected"][0].append(t)
             groups["rejected"][1].append(p)
-        elif ep.kinds[t] in _BUY_KINDS:
+        elif ep.kinds[t] in BUY_KINDS:
             groups["buy"][0].append(t)
             groups["buy"][1].append(p)
         elif ep.kinds[t] in _SELL_KINDS:

@@ -37,6 +37,7 @@ from typing import Literal, NamedTuple, overload
 
 __all__ = [
     "ACTION_KINDS",
+    "BUY_KINDS",
     "CORE_FIELDS",
     "CRASH_ERRORS",
     "EXACT",
@@ -75,6 +76,9 @@ An unrejected ``open``, ``add`` or ``buy`` grows the position, a ``reduce`` shri
 ``close`` flattens it (``allowed-actions-execute``)."""
 
 ACTION_KINDS: tuple[ActionKind, ...] = ("hold", "open", "reduce", "close", "add", "buy", "rebalance")
+
+BUY_KINDS: frozenset[ActionKind] = frozenset({"open", "add", "buy"})
+"""The kinds that buy: an unrejected one grows the position."""
 
 OutOfSpace = Literal["refuse", "clip"]
 """What an env does with an action its action space does not contain: raise, or clip it into

@@ -498,6 +498,16 @@ def audit_env_reward(
             f"more than max_sequences={max_sequences:,}. Raise max_sequences, shorten the horizon, or use "
             "search='auto'."
         )
+    unchecked = setup.needs.not_applicable()
+    if len(unchecked) == len(BLACKBOX_FINDING_KINDS):
+        # An audit that can judge nothing must not pass: it says why, and what to give it.
+        adapter_name = getattr(setup.driver.adapter, "name", type(setup.driver.adapter).__name__)
+        reasons = "; ".join(sorted(set(unchecked.values())))
+        raise InvalidConfig(
+            f"nothing to audit: none of the {len(unchecked)} finding kinds applies to what the {adapter_name} adapter "
+            f"supplies ({reasons}). Give an adapter that records rejections and equity (docs/adapters.md; the "
+            "black-box audit in docs/reward-audit.md)."
+        )
     base_setup = None
     if baseline is not None:
         if not callable(baseline):
@@ -515,16 +525,6 @@ def audit_env_reward(
     for s in (setup, base_setup):
         if s is not None:
             s.driver.deadline = started + 0.6 * budget
-    unchecked = setup.needs.not_applicable()
-    if len(unchecked) == len(BLACKBOX_FINDING_KINDS):
-        # An audit that can judge nothing must not pass: it says why, and what to give it.
-        adapter_name = getattr(setup.driver.adapter, "name", type(setup.driver.adapter).__name__)
-        reasons = "; ".join(sorted(set(unchecked.values())))
-        raise InvalidConfig(
-            f"nothing to audit: none of the {len(unchecked)} finding kinds applies to what the {adapter_name} adapter "
-            f"supplies ({reasons}). Give an adapter that records rejections and equity (docs/adapters.md; the "
-            "black-box audit in docs/reward-audit.md)."
-        )
     kinds = [k for k in BLACKBOX_FINDING_KINDS if k not in unchecked]
     visited: list[Hashable] = []
     _explore(setup, max_examples, kinds=kinds, hunt=None, visited=visited, baseline=base_setup)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,11 +82,8 @@ class EnvCounterexample:
         """The market and the sequences side by side, one row per step."""
         columns = [("shaped-optimal", self.shaped_optimal), ("PnL-optimal", self.pnl_optimal), *self.others.items()]
         if self.market is not None:
-            decimals = max(0, round(-math.log10(self.minor_unit))) if self.minor_unit < 1 else 0
-            head = (
-                f"market ({len(self.market) - 1} prices after the first, in currency): "
-                + " ".join(f"{p * self.minor_unit:,.{decimals}f}" for p in self.market)
-            )
+            head = (f"market ({len(self.market) - 1} prices after the first, in currency): "
+                    f"{_in_currency(self.market, self.minor_unit)}")
         else:
             head = f"the env's own market for seed {self.seed}"
         labels = [r.labels() for _, r in columns]
@@ -204,15 +201,19 @@ class EnvBaselineComparison:
             f"  findings the baseline had and this env does not: {', '.join(self.resolved_findings) or 'none'}",
         ]
         for c in self.changed[:10]:
-            decimals = max(0, round(-math.log10(self.minor_unit))) if self.minor_unit < 1 else 0
-            shown = " ".join(f"{p * self.minor_unit:,.{decimals}f}" for p in c["market"]) if c["market"] else ""
-            where = f"market {shown}" if c["market"] is not None else f"seed {c['seed']}"
+            where = f"market {_in_currency(c['market'], self.minor_unit)}" if c["market"] is not None else f"seed {c['seed']}"
             lines.append(f"  {where}")
             lines.append(f"    now      {' '.join(c['actions'])}  PnL {_num(c['pnl'])}")
             lines.append(f"    baseline {' '.join(c['baseline_actions'])}  PnL {_num(c['baseline_pnl'])}")
         if len(self.changed) > 10:
             lines.append(f"  ... and {len(self.changed) - 10} more (--json lists them all)")
         return lines
+
+
+def _in_currency(prices: Sequence[int], minor_unit: float) -> str:
+    """Prices in minor units, shown in currency: ``10000 10150`` at 0.01 -> ``100.00 101.50``."""
+    decimals = max(0, round(-math.log10(minor_unit))) if minor_unit < 1 else 0
+    return " ".join(f"{p * minor_unit:,.{decimals}f}" for p in prices)
 
 
 def _num(x: Any) -> str:
